@@ -1,0 +1,531 @@
+//! Contacts as they come in: the parsed form of an API payload or CSV row.
+
+use serde_json::{Map, Value};
+
+use crate::email::Email;
+use crate::error::FieldError;
+use crate::name::split_name;
+use crate::phone::Phone;
+use crate::schema::{FieldType, Schema, json_kind};
+use crate::time;
+
+/// A field of an update: left alone, cleared, or set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Patch::Keep)
+    }
+    pub fn as_set(&self) -> Option<&T> {
+        match self {
+            Patch::Set(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// A contact's fields as given by a caller, every one parsed and checked.
+/// `Keep` means "not given", so the same type serves create, upsert and
+/// partial update.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactInput {
+    pub external_id: Patch<String>,
+    pub email: Patch<Email>,
+    pub phone: Patch<Phone>,
+    pub name: Patch<String>,
+    pub given_name: Patch<String>,
+    pub family_name: Patch<String>,
+    pub birthday: Patch<jiff::civil::Date>,
+    pub timezone: Patch<String>,
+    pub locale: Patch<String>,
+    /// Replaces the whole tag set when given.
+    pub tags: Patch<Vec<String>>,
+    pub owner: Patch<String>,
+    pub score: Patch<i64>,
+    /// Custom attributes, checked against the schema; `Value::Null` clears one.
+    pub attributes: Map<String, Value>,
+}
+
+/// The fields a payload may name. Anything else is an error, so a typo never
+/// disappears silently.
+pub const CONTACT_INPUT_FIELDS: &[&str] = &[
+    "external_id",
+    "email",
+    "phone",
+    "name",
+    "given_name",
+    "family_name",
+    "birthday",
+    "timezone",
+    "locale",
+    "tags",
+    "owner",
+    "score",
+    "attributes",
+];
+
+/// What a parser needs to know about the workspace.
+pub struct ParseContext<'a> {
+    pub schema: &'a Schema,
+    /// Region for phone numbers written without a country code.
+    pub phone_region: &'a str,
+}
+
+impl ContactInput {
+    /// Parses a JSON object. Every problem is reported, not just the first.
+    pub fn from_json(obj: &Map<String, Value>, cx: &ParseContext) -> Result<Self, Vec<FieldError>> {
+        let mut input = ContactInput::default();
+        let mut errors = Vec::new();
+        for (key, value) in obj {
+            let r = match key.as_str() {
+                "attributes" => match value {
+                    Value::Object(attrs) => {
+                        for (k, v) in attrs {
+                            match check_attribute(cx.schema, k, v) {
+                                Ok(v) => {
+                                    input.attributes.insert(k.clone(), v);
+                                }
+                                Err(e) => errors.push(e),
+                            }
+                        }
+                        Ok(())
+                    }
+                    Value::Null => Ok(()),
+                    other => Err(FieldError::new("attributes", format!("expected an object, got {}", json_kind(other)))),
+                },
+                "tags" => match value {
+                    Value::Null => {
+                        input.tags = Patch::Clear;
+                        Ok(())
+                    }
+                    Value::Array(items) => {
+                        let mut tags = Vec::new();
+                        let mut bad = None;
+                        for item in items {
+                            match item.as_str().map(normalise_tag) {
+                                Some(Ok(t)) => tags.push(t),
+                                Some(Err(e)) => bad = Some(e),
+                                None => bad = Some(format!("tags must be text, got {}", json_kind(item))),
+                            }
+                        }
+                        match bad {
+                            Some(reason) => Err(FieldError::new("tags", reason)),
+                            None => {
+                                tags.sort();
+                                tags.dedup();
+                                input.tags = Patch::Set(tags);
+                                Ok(())
+                            }
+                        }
+                    }
+                    other => Err(FieldError::new("tags", format!("expected a list of text, got {}", json_kind(other)))),
+                },
+                "score" => match value {
+                    Value::Null => {
+                        input.score = Patch::Clear;
+                        Ok(())
+                    }
+                    Value::Number(n) => match n.as_i64() {
+                        Some(i) => {
+                            input.score = Patch::Set(i);
+                            Ok(())
+                        }
+                        None => Err(FieldError::new("score", "must be a whole number")),
+                    },
+                    other => Err(FieldError::new("score", format!("expected number, got {}", json_kind(other)))),
+                },
+                field if CONTACT_INPUT_FIELDS.contains(&field) => match value {
+                    Value::Null => input.set_text(field, None, cx),
+                    Value::String(s) => input.set_text(field, Some(s), cx),
+                    other => Err(FieldError::new(field, format!("expected text, got {}", json_kind(other)))),
+                },
+                unknown => Err(FieldError::new(
+                    unknown,
+                    "unknown field (custom attributes go under \"attributes\")",
+                )),
+            };
+            if let Err(e) = r {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() { Ok(input) } else { Err(errors) }
+    }
+
+    /// Sets a standard text-valued field from its written form; `None` or
+    /// blank text clears it. Used by the JSON parser and by CSV import.
+    pub fn set_text(&mut self, field: &str, raw: Option<&str>, cx: &ParseContext) -> Result<(), FieldError> {
+        let raw = raw.map(str::trim).filter(|s| !s.is_empty());
+        let err = |reason: String| FieldError::new(field, reason);
+        fn patch<T>(v: Option<T>) -> Patch<T> {
+            match v {
+                Some(v) => Patch::Set(v),
+                None => Patch::Clear,
+            }
+        }
+        match field {
+            "external_id" => self.external_id = patch(raw.map(str::to_string)),
+            "email" => self.email = patch(raw.map(Email::parse).transpose().map_err(err)?),
+            "phone" => self.phone = patch(raw.map(|p| Phone::parse(p, cx.phone_region)).transpose().map_err(err)?),
+            "name" => self.name = patch(raw.map(collapse_spaces)),
+            "given_name" => self.given_name = patch(raw.map(collapse_spaces)),
+            "family_name" => self.family_name = patch(raw.map(collapse_spaces)),
+            "birthday" => self.birthday = patch(raw.map(time::parse_date).transpose().map_err(err)?),
+            "timezone" => self.timezone = patch(raw.map(time::parse_timezone).transpose().map_err(err)?),
+            "locale" => self.locale = patch(raw.map(parse_locale).transpose().map_err(err)?),
+            "owner" => self.owner = patch(raw.map(str::to_lowercase)),
+            "score" => {
+                self.score = patch(
+                    raw.map(|s| s.parse::<i64>().map_err(|_| format!("'{s}' is not a whole number")))
+                        .transpose()
+                        .map_err(err)?,
+                )
+            }
+            "tags" => {
+                let mut tags = Vec::new();
+                for t in raw.unwrap_or("").split(';').map(str::trim).filter(|t| !t.is_empty()) {
+                    tags.push(normalise_tag(t).map_err(err)?);
+                }
+                tags.sort();
+                tags.dedup();
+                self.tags = Patch::Set(tags);
+            }
+            other => return Err(FieldError::new(other, "unknown field")),
+        }
+        Ok(())
+    }
+
+    /// True when the input names a way to find an existing contact.
+    pub fn has_identity(&self) -> bool {
+        self.external_id.as_set().is_some() || self.email.as_set().is_some() || self.phone.as_set().is_some()
+    }
+}
+
+/// Fills in the name parts from each other: a full name gives the given and
+/// family names unless those were given too, and given + family give a full
+/// name when none was. `locale` decides the order (see [`split_name`]).
+pub fn complete_names(
+    name: Option<String>,
+    given: Option<String>,
+    family: Option<String>,
+    locale: Option<&str>,
+    name_changed: bool,
+) -> (Option<String>, Option<String>, Option<String>) {
+    match (&name, name_changed) {
+        (Some(full), true) => {
+            let parts = split_name(full, locale);
+            (name.clone(), given.or(parts.given), family.or(parts.family))
+        }
+        _ if name.is_none() && (given.is_some() || family.is_some()) => {
+            let family_first = locale.map(|l| l.starts_with("vi")).unwrap_or(true);
+            let joined = match (&given, &family) {
+                (Some(g), Some(f)) if family_first => format!("{f} {g}"),
+                (Some(g), Some(f)) => format!("{g} {f}"),
+                (Some(x), None) | (None, Some(x)) => x.clone(),
+                (None, None) => unreachable!("guarded above"),
+            };
+            (Some(joined), given, family)
+        }
+        _ => (name, given, family),
+    }
+}
+
+/// Checks one custom attribute against the schema.
+pub fn check_attribute(schema: &Schema, key: &str, value: &Value) -> Result<Value, FieldError> {
+    let field = format!("attributes.{key}");
+    let def = schema
+        .get(key)
+        .ok_or_else(|| FieldError::new(&field, "unknown attribute (define it in the attribute schema first)"))?;
+    def.kind.check_json(value).map_err(|r| FieldError::new(&field, r))
+}
+
+/// Parses a CSV cell for a custom attribute.
+pub fn parse_attribute_text(schema: &Schema, key: &str, raw: &str) -> Result<Value, FieldError> {
+    let field = format!("attr.{key}");
+    let def = schema
+        .get(key)
+        .ok_or_else(|| FieldError::new(&field, "unknown attribute (define it in the attribute schema first)"))?;
+    if let FieldType::List = def.kind {
+        return def.kind.parse_text(raw).map_err(|r| FieldError::new(&field, r));
+    }
+    def.kind.parse_text(raw).map_err(|r| FieldError::new(&field, r))
+}
+
+/// Tags are trimmed and lower-cased; at most 64 characters.
+pub fn normalise_tag(t: &str) -> Result<String, String> {
+    let t = t.trim().to_lowercase();
+    if t.is_empty() {
+        return Err("a tag cannot be empty".into());
+    }
+    if t.chars().count() > 64 {
+        return Err(format!("tag '{t}' is longer than 64 characters"));
+    }
+    Ok(t)
+}
+
+/// Locales are BCP 47 tags such as `vi`, `en`, `vi-VN`.
+pub fn parse_locale(s: &str) -> Result<String, String> {
+    let ok = s.len() <= 35
+        && s.split(['-', '_']).enumerate().all(|(i, part)| {
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()) && (i > 0 || part.len() <= 3)
+        });
+    if ok { Ok(s.replace('_', "-")) } else { Err(format!("'{s}' is not a locale such as vi or en-US")) }
+}
+
+fn collapse_spaces(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::FieldDef;
+    use serde_json::json;
+
+    fn cx(schema: &Schema) -> ParseContext<'_> {
+        ParseContext { schema, phone_region: "VN" }
+    }
+
+    #[test]
+    fn a_payload_is_parsed_into_normalised_fields() {
+        let schema = Schema { fields: vec![FieldDef { key: "tier".into(), kind: FieldType::Text, label: None }] };
+        let obj = json!({"email": " An@X.vn ", "phone": "0912 345 678", "name": "Nguyễn Văn An",
+            "tags": ["VIP", "vip", "new"], "attributes": {"tier": "gold"}, "score": 5});
+        let c = ContactInput::from_json(obj.as_object().unwrap(), &cx(&schema)).unwrap();
+        assert_eq!(c.email.as_set().unwrap().as_str(), "an@x.vn");
+        assert_eq!(c.phone.as_set().unwrap().as_str(), "+84912345678");
+        assert_eq!(c.tags, Patch::Set(vec!["new".into(), "vip".into()]));
+        assert_eq!(c.attributes["tier"], json!("gold"));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_by_name() {
+        let schema = Schema::default();
+        let obj = json!({"email": "nope", "phone": "12", "emial": "x", "attributes": {"tier": 1}, "score": "a"});
+        let errs = ContactInput::from_json(obj.as_object().unwrap(), &cx(&schema)).unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        for f in ["email", "phone", "emial", "attributes.tier", "score"] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn names_complete_each_other() {
+        let (n, g, f) = complete_names(Some("Nguyễn Văn An".into()), None, None, None, true);
+        assert_eq!((n.as_deref(), g.as_deref(), f.as_deref()), (Some("Nguyễn Văn An"), Some("An"), Some("Nguyễn")));
+        let (n, _, _) = complete_names(None, Some("An".into()), Some("Nguyễn".into()), Some("vi"), false);
+        assert_eq!(n.as_deref(), Some("Nguyễn An"));
+        let (n, _, _) = complete_names(None, Some("John".into()), Some("Smith".into()), Some("en"), false);
+        assert_eq!(n.as_deref(), Some("John Smith"));
+    }
+}
+
+/// A stored contact.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Contact {
+    pub id: i64,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub birthday: Option<String>,
+    pub timezone: String,
+    pub locale: Option<String>,
+    pub tags: Vec<String>,
+    pub owner: Option<String>,
+    pub score: i64,
+    pub attributes: Map<String, Value>,
+    #[serde(serialize_with = "crate::time::serialize_millis")]
+    pub created_at: time::Millis,
+    #[serde(serialize_with = "crate::time::serialize_millis")]
+    pub updated_at: time::Millis,
+}
+
+/// One field's change, for the change log: `(field, old, new)`.
+pub type FieldChange = (String, Value, Value);
+
+impl Contact {
+    /// A contact with nothing set but its zone, about to be created.
+    pub fn blank(timezone: &str, now: time::Millis) -> Self {
+        Contact {
+            id: 0,
+            external_id: None,
+            email: None,
+            phone: None,
+            name: None,
+            given_name: None,
+            family_name: None,
+            birthday: None,
+            timezone: timezone.to_string(),
+            locale: None,
+            tags: Vec::new(),
+            owner: None,
+            score: 0,
+            attributes: Map::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The value of a standard field or `attr.KEY` as JSON, for change logs
+    /// and the filter language.
+    pub fn field(&self, field: &str) -> Value {
+        let s = |v: &Option<String>| v.clone().map(Value::String).unwrap_or(Value::Null);
+        match field {
+            "id" => Value::from(self.id),
+            "external_id" => s(&self.external_id),
+            "email" => s(&self.email),
+            "phone" => s(&self.phone),
+            "name" => s(&self.name),
+            "given_name" => s(&self.given_name),
+            "family_name" => s(&self.family_name),
+            "birthday" => s(&self.birthday),
+            "timezone" => Value::String(self.timezone.clone()),
+            "locale" => s(&self.locale),
+            "owner" => s(&self.owner),
+            "score" => Value::from(self.score),
+            "tags" => Value::from(self.tags.clone()),
+            "created_at" => Value::from(self.created_at),
+            "updated_at" => Value::from(self.updated_at),
+            other => match other.strip_prefix("attr.") {
+                Some(k) => self.attributes.get(k).cloned().unwrap_or(Value::Null),
+                None => Value::Null,
+            },
+        }
+    }
+
+    /// Applies an input and returns the changes made, field by field.
+    /// An empty list means the input changed nothing.
+    pub fn apply(&mut self, input: &ContactInput) -> Vec<FieldChange> {
+        let before = self.clone();
+        fn set<T: Clone, U>(slot: &mut Option<U>, p: &Patch<T>, f: impl Fn(&T) -> U) {
+            match p {
+                Patch::Keep => {}
+                Patch::Clear => *slot = None,
+                Patch::Set(v) => *slot = Some(f(v)),
+            }
+        }
+        set(&mut self.external_id, &input.external_id, Clone::clone);
+        set(&mut self.email, &input.email, |e| e.as_str().to_string());
+        set(&mut self.phone, &input.phone, |p| p.as_str().to_string());
+        set(&mut self.birthday, &input.birthday, |d| d.to_string());
+        set(&mut self.locale, &input.locale, Clone::clone);
+        set(&mut self.owner, &input.owner, Clone::clone);
+        match &input.timezone {
+            Patch::Set(tz) => self.timezone = tz.clone(),
+            Patch::Clear | Patch::Keep => {}
+        }
+        match &input.score {
+            Patch::Set(v) => self.score = *v,
+            Patch::Clear => self.score = 0,
+            Patch::Keep => {}
+        }
+        match &input.tags {
+            Patch::Set(t) => self.tags = t.clone(),
+            Patch::Clear => self.tags.clear(),
+            Patch::Keep => {}
+        }
+        for (k, v) in &input.attributes {
+            if v.is_null() {
+                self.attributes.remove(k);
+            } else {
+                self.attributes.insert(k.clone(), v.clone());
+            }
+        }
+        // Names: explicit parts win; a new full name fills the parts not given.
+        let name_changed = !input.name.is_keep();
+        let mut name = self.name.clone();
+        set(&mut name, &input.name, Clone::clone);
+        let mut given = if name_changed { None } else { self.given_name.clone() };
+        let mut family = if name_changed { None } else { self.family_name.clone() };
+        set(&mut given, &input.given_name, Clone::clone);
+        set(&mut family, &input.family_name, Clone::clone);
+        let parts_changed = !input.given_name.is_keep() || !input.family_name.is_keep();
+        let (n, g, f) = complete_names(name, given, family, self.locale.as_deref(), name_changed);
+        self.name = if !name_changed && parts_changed && before.name.is_some() {
+            // Parts edited on a contact that has a full name: rebuild it.
+            complete_names(None, g.clone(), f.clone(), self.locale.as_deref(), false).0
+        } else {
+            n
+        };
+        self.given_name = g;
+        self.family_name = f;
+        self.diff(&before)
+    }
+
+    fn diff(&self, before: &Contact) -> Vec<FieldChange> {
+        let mut changes = Vec::new();
+        for field in [
+            "external_id",
+            "email",
+            "phone",
+            "name",
+            "given_name",
+            "family_name",
+            "birthday",
+            "timezone",
+            "locale",
+            "owner",
+            "score",
+            "tags",
+        ] {
+            let (old, new) = (before.field(field), self.field(field));
+            if old != new {
+                changes.push((field.to_string(), old, new));
+            }
+        }
+        let mut keys: Vec<&String> = before.attributes.keys().chain(self.attributes.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let old = before.attributes.get(k).cloned().unwrap_or(Value::Null);
+            let new = self.attributes.get(k).cloned().unwrap_or(Value::Null);
+            if old != new {
+                changes.push((format!("attr.{k}"), old, new));
+            }
+        }
+        changes
+    }
+
+    /// The text the accent-insensitive search runs over.
+    pub fn search_text(&self) -> String {
+        let mut s = String::new();
+        for part in [&self.name, &self.email, &self.phone, &self.external_id].into_iter().flatten() {
+            s.push_str(&crate::text::fold(part));
+            s.push(' ');
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use super::*;
+    use crate::schema::Schema;
+    use serde_json::json;
+
+    fn input(v: Value) -> ContactInput {
+        ContactInput::from_json(v.as_object().unwrap(), &ParseContext { schema: &Schema::default(), phone_region: "VN" })
+            .unwrap()
+    }
+
+    #[test]
+    fn applying_an_input_reports_each_changed_field() {
+        let mut c = Contact::blank("Asia/Ho_Chi_Minh", 0);
+        let changes = c.apply(&input(json!({"email": "a@x.vn", "name": "Nguyễn Văn An"})));
+        let fields: Vec<_> = changes.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(fields, ["email", "name", "given_name", "family_name"]);
+        assert_eq!(c.given_name.as_deref(), Some("An"));
+        assert!(c.apply(&input(json!({"email": "A@X.VN"}))).is_empty(), "same email, no change");
+        let changes = c.apply(&input(json!({"given_name": "Bình"})));
+        assert_eq!(c.name.as_deref(), Some("Nguyễn Bình"));
+        assert_eq!(changes[0], ("name".into(), json!("Nguyễn Văn An"), json!("Nguyễn Bình")));
+    }
+}

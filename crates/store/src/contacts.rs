@@ -1,0 +1,541 @@
+//! Contacts: batched upsert with the change log, reads, search, delete.
+//!
+//! Every write goes through [`Store::write_contacts`], which takes a batch
+//! (one contact from the API, a thousand from an import): it reads the
+//! existing contacts the batch names in a few queries, applies each input in
+//! memory in order, and writes the results and their change-log entries in
+//! one transaction. A row that fails is reported and left out; the others
+//! land whole.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
+use sqlx::AssertSqlSafe;
+use swell_core::FieldError;
+use swell_core::contact::{Contact, ContactInput, FieldChange, Patch};
+use swell_core::text::fold;
+
+use crate::rows::RowExt;
+use crate::{BeginWrite, Result, Store, StoreError, WorkspaceId, on_db};
+
+/// How a write finds the contact it applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// By `external_id`, then email, then phone; created when none matches.
+    Upsert,
+    /// This contact, which must exist (PATCH).
+    Id(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct ContactWrite {
+    pub target: Target,
+    pub input: ContactInput,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// The result of one write of a batch.
+pub type WriteResult = std::result::Result<(Outcome, i64), FieldError>;
+
+pub(crate) const CONTACT_COLUMNS: &str = "id, external_id, email, phone, name, given_name, family_name, birthday, \
+     timezone, locale, owner, score, tags, attrs, created_at, updated_at";
+
+pub(crate) fn contact_from_row(r: &impl RowExt) -> Contact {
+    let tags = match r.json("tags") {
+        Value::Array(items) => items.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    };
+    let attributes = match r.json("attrs") {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    Contact {
+        id: r.int("id"),
+        external_id: r.opt_text("external_id"),
+        email: r.opt_text("email"),
+        phone: r.opt_text("phone"),
+        name: r.opt_text("name"),
+        given_name: r.opt_text("given_name"),
+        family_name: r.opt_text("family_name"),
+        birthday: r.opt_text("birthday"),
+        timezone: r.text("timezone"),
+        locale: r.opt_text("locale"),
+        owner: r.opt_text("owner"),
+        score: r.int("score"),
+        tags,
+        attributes,
+        created_at: r.int("created_at"),
+        updated_at: r.int("updated_at"),
+    }
+}
+
+/// A page of contacts and the cursor of the next one.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContactQuery {
+    /// Accent- and case-insensitive text over name, email, phone, external id.
+    pub q: Option<String>,
+    pub tag: Option<String>,
+    pub cursor: Option<i64>,
+    pub limit: u32,
+}
+
+/// Upper bound of `?` variables per statement: SQLite's default limit is
+/// 32,766 and PostgreSQL's 65,535; 500 contacts of 17 columns stay well
+/// under both.
+const INSERT_CHUNK: usize = 500;
+const LOOKUP_CHUNK: usize = 900;
+
+/// The contacts a batch has read or made, and its unique keys.
+#[derive(Default)]
+struct BatchState {
+    by_id: HashMap<i64, Contact>,
+    external_id: HashMap<String, i64>,
+    email: HashMap<String, i64>,
+    phone: HashMap<String, i64>,
+    next_temp: i64,
+}
+
+impl BatchState {
+    fn index(&mut self, c: &Contact) {
+        if let Some(k) = &c.external_id {
+            self.external_id.insert(k.clone(), c.id);
+        }
+        if let Some(k) = &c.email {
+            self.email.insert(k.clone(), c.id);
+        }
+        if let Some(k) = &c.phone {
+            self.phone.insert(k.clone(), c.id);
+        }
+    }
+
+    fn unindex(&mut self, c: &Contact) {
+        if let Some(k) = &c.external_id {
+            self.external_id.remove(k);
+        }
+        if let Some(k) = &c.email {
+            self.email.remove(k);
+        }
+        if let Some(k) = &c.phone {
+            self.phone.remove(k);
+        }
+    }
+
+    fn find(&self, input: &ContactInput) -> Option<i64> {
+        let by = |map: &HashMap<String, i64>, key: Option<&str>| key.and_then(|k| map.get(k).copied());
+        by(&self.external_id, input.external_id.as_set().map(String::as_str))
+            .or_else(|| by(&self.email, input.email.as_set().map(|e| e.as_str())))
+            .or_else(|| by(&self.phone, input.phone.as_set().map(|p| p.as_str())))
+    }
+
+    /// A key of `c` that already belongs to another contact.
+    fn clash(&self, c: &Contact) -> Option<FieldError> {
+        let check = |field: &str, map: &HashMap<String, i64>, key: &Option<String>| {
+            let other = key.as_ref().and_then(|k| map.get(k)).filter(|&&id| id != c.id)?;
+            let whose = if *other > 0 { format!("contact {other}") } else { "another row of this batch".into() };
+            Some(FieldError::new(field, format!("'{}' already belongs to {whose}", key.as_deref().unwrap_or(""))))
+        };
+        check("external_id", &self.external_id, &c.external_id)
+            .or_else(|| check("email", &self.email, &c.email))
+            .or_else(|| check("phone", &self.phone, &c.phone))
+    }
+}
+
+/// The writes a batch ends with.
+struct Plan {
+    created: Vec<i64>,
+    updated: Vec<i64>,
+    tags_changed: HashSet<i64>,
+    log: Vec<(i64, &'static str, Vec<FieldChange>)>,
+}
+
+impl Store {
+    /// Applies a batch of writes in one transaction and reports each. With
+    /// `dry_run` everything is checked and counted but nothing is kept.
+    pub async fn write_contacts(&self, ws: WorkspaceId, writes: &[ContactWrite], dry_run: bool) -> Result<Vec<WriteResult>> {
+        let workspace = self.workspace(ws).await?;
+        let now = self.now();
+        // A unique key taken by a concurrent writer between our read and our
+        // write makes the batch fail; reading again sees it, so one retry
+        // turns the race into an ordinary update.
+        for attempt in 0..3 {
+            match self.write_contacts_once(ws, &workspace.timezone, writes, dry_run, now).await {
+                Err(StoreError::Backend(sqlx::Error::Database(e))) if e.is_unique_violation() && attempt < 2 => continue,
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    async fn write_contacts_once(
+        &self,
+        ws: WorkspaceId,
+        default_tz: &str,
+        writes: &[ContactWrite],
+        dry_run: bool,
+        now: i64,
+    ) -> Result<Vec<WriteResult>> {
+        on_db!(self, p => {
+            let mut tx = p.begin_write().await?;
+
+            // 1. Read every contact the batch names, by id or by key.
+            let mut ids = Vec::new();
+            let mut keys: [Vec<String>; 3] = Default::default();
+            for w in writes {
+                if let Target::Id(id) = w.target {
+                    ids.push(id);
+                }
+                if let Some(k) = w.input.external_id.as_set() { keys[0].push(k.clone()); }
+                if let Some(k) = w.input.email.as_set() { keys[1].push(k.as_str().to_string()); }
+                if let Some(k) = w.input.phone.as_set() { keys[2].push(k.as_str().to_string()); }
+            }
+            let mut state = BatchState { next_temp: -1, ..Default::default() };
+            for chunk in ids.chunks(LOOKUP_CHUNK) {
+                let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND id IN ({})", placeholders(2, chunk.len()));
+                let mut q = sqlx::query(AssertSqlSafe(sql)).bind(ws.0);
+                for id in chunk { q = q.bind(*id); }
+                for row in q.fetch_all(&mut *tx).await? {
+                    let c = contact_from_row(&row);
+                    state.index(&c);
+                    state.by_id.insert(c.id, c);
+                }
+            }
+            for (column, values) in ["external_id", "email", "phone"].iter().zip(keys.iter()) {
+                for chunk in values.chunks(LOOKUP_CHUNK) {
+                    let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND {column} IN ({})", placeholders(2, chunk.len()));
+                    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(ws.0);
+                    for v in chunk { q = q.bind(v.as_str()); }
+                    for row in q.fetch_all(&mut *tx).await? {
+                        let c = contact_from_row(&row);
+                        if !state.by_id.contains_key(&c.id) {
+                            state.index(&c);
+                            state.by_id.insert(c.id, c);
+                        }
+                    }
+                }
+            }
+
+            // 2. Apply each write in memory, in order.
+            let (results, plan) = plan_writes(&mut state, writes, default_tz, now);
+
+            // 3. Write what changed.
+            if !dry_run && !plan.log.is_empty() {
+                let mut real_ids: HashMap<i64, i64> = HashMap::new();
+                if !plan.created.is_empty() {
+                    let first = allocate_ids!(self, tx, "contacts", plan.created.len());
+                    for (i, temp) in plan.created.iter().enumerate() {
+                        real_ids.insert(*temp, first + i as i64);
+                    }
+                }
+                let real = |id: i64| if id < 0 { real_ids[&id] } else { id };
+                for chunk in plan.created.chunks(INSERT_CHUNK) {
+                    let sql = format!(
+                        "INSERT INTO contacts (workspace_id, {CONTACT_COLUMNS}, search) VALUES {}",
+                        rows_placeholders(chunk.len(), 18)
+                    );
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for temp in chunk {
+                        let c = &state.by_id[temp];
+                        q = q.bind(ws.0).bind(real(c.id)).bind(c.external_id.clone()).bind(c.email.clone()).bind(c.phone.clone())
+                            .bind(c.name.clone()).bind(c.given_name.clone()).bind(c.family_name.clone()).bind(c.birthday.clone())
+                            .bind(c.timezone.clone()).bind(c.locale.clone()).bind(c.owner.clone()).bind(c.score)
+                            .bind(sqlx::types::Json(c.tags.clone())).bind(sqlx::types::Json(c.attributes.clone()))
+                            .bind(c.created_at).bind(c.updated_at).bind(c.search_text());
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                for id in &plan.updated {
+                    let c = &state.by_id[id];
+                    sqlx::query(
+                        "UPDATE contacts SET external_id = $3, email = $4, phone = $5, name = $6, given_name = $7,
+                            family_name = $8, birthday = $9, timezone = $10, locale = $11, owner = $12, score = $13,
+                            tags = $14, attrs = $15, updated_at = $16, search = $17
+                         WHERE workspace_id = $1 AND id = $2",
+                    )
+                    .bind(ws.0).bind(c.id).bind(c.external_id.clone()).bind(c.email.clone()).bind(c.phone.clone())
+                    .bind(c.name.clone()).bind(c.given_name.clone()).bind(c.family_name.clone()).bind(c.birthday.clone())
+                    .bind(c.timezone.clone()).bind(c.locale.clone()).bind(c.owner.clone()).bind(c.score)
+                    .bind(sqlx::types::Json(c.tags.clone())).bind(sqlx::types::Json(c.attributes.clone()))
+                    .bind(c.updated_at).bind(c.search_text())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                // Tags: the contact_tags mirror of every contact whose tags changed.
+                let changed: Vec<i64> = plan.tags_changed.iter().copied().filter(|id| *id > 0).collect();
+                for chunk in changed.chunks(LOOKUP_CHUNK) {
+                    let sql = format!("DELETE FROM contact_tags WHERE contact_id IN ({})", placeholders(1, chunk.len()));
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for id in chunk { q = q.bind(*id); }
+                    q.execute(&mut *tx).await?;
+                }
+                let tag_rows: Vec<(i64, &str)> = plan
+                    .tags_changed
+                    .iter()
+                    .flat_map(|id| state.by_id[id].tags.iter().map(move |t| (real(*id), t.as_str())))
+                    .collect();
+                for chunk in tag_rows.chunks(INSERT_CHUNK * 2) {
+                    let sql = format!("INSERT INTO contact_tags (workspace_id, contact_id, tag) VALUES {}", rows_placeholders(chunk.len(), 3));
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for (id, tag) in chunk { q = q.bind(ws.0).bind(*id).bind(*tag); }
+                    q.execute(&mut *tx).await?;
+                }
+                write_changes!(tx, ws, "contact", plan.log.iter().map(|(id, op, ch)| (real(*id), *op, ch)), now);
+                tx.commit().await?;
+                return Ok(results
+                    .into_iter()
+                    .map(|r| r.map(|(o, id)| (o, real(id))))
+                    .collect());
+            }
+            tx.rollback().await?;
+            Ok(results)
+        })
+    }
+
+    pub async fn contact(&self, ws: WorkspaceId, id: i64) -> Result<Contact> {
+        on_db!(self, p => {
+            let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND id = $2");
+            let row = sqlx::query(AssertSqlSafe(sql)).bind(ws.0).bind(id).fetch_optional(p).await?;
+            row.map(|r| contact_from_row(&r)).ok_or(StoreError::NotFound)
+        })
+    }
+
+    /// Finds a contact by one of its keys.
+    pub async fn find_contact(&self, ws: WorkspaceId, key: &ContactKey) -> Result<Option<Contact>> {
+        let (column, value): (&str, Value) = match key {
+            ContactKey::Id(id) => ("id", Value::from(*id)),
+            ContactKey::ExternalId(v) => ("external_id", Value::from(v.clone())),
+            ContactKey::Email(v) => ("email", Value::from(v.as_str())),
+            ContactKey::Phone(v) => ("phone", Value::from(v.as_str())),
+        };
+        on_db!(self, p => {
+            let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND {column} = $2");
+            let q = sqlx::query(AssertSqlSafe(sql)).bind(ws.0);
+            let q = match value { Value::Number(n) => q.bind(n.as_i64()), v => q.bind(v.as_str().map(str::to_string)) };
+            Ok(q.fetch_optional(p).await?.map(|r| contact_from_row(&r)))
+        })
+    }
+
+    /// Lists contacts in id order, a page at a time.
+    pub async fn list_contacts(&self, ws: WorkspaceId, query: &ContactQuery) -> Result<Page<Contact>> {
+        let limit = query.limit.clamp(1, 1000) as i64;
+        let pattern = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| format!("%{}%", escape_like(&fold(q))));
+        let tag = query.tag.as_deref().map(|t| t.trim().to_lowercase());
+        let mut sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.workspace_id = $1 AND c.id > $2");
+        let mut n = 3;
+        if pattern.is_some() {
+            sql.push_str(&format!(" AND c.search LIKE ${n} ESCAPE '\\'"));
+            n += 1;
+        }
+        if tag.is_some() {
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM contact_tags t WHERE t.workspace_id = $1 AND t.tag = ${n} AND t.contact_id = c.id)"
+            ));
+            n += 1;
+        }
+        sql.push_str(&format!(" ORDER BY c.id LIMIT ${n}"));
+        let items: Vec<Contact> = on_db!(self, p => {
+            let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(ws.0).bind(query.cursor.unwrap_or(0));
+            if let Some(pattern) = &pattern {
+                q = q.bind(pattern.clone());
+            }
+            if let Some(tag) = &tag {
+                q = q.bind(tag.clone());
+            }
+            q.bind(limit + 1).fetch_all(p).await?.iter().map(contact_from_row).collect()
+        });
+        Ok(paginate(items, limit as usize, |c| c.id))
+    }
+
+    /// Deletes a contact, its tags and its events; records keep existing
+    /// without it. The deletion is logged with the contact's last values.
+    pub async fn delete_contact(&self, ws: WorkspaceId, id: i64) -> Result<()> {
+        let now = self.now();
+        on_db!(self, p => {
+            let mut tx = p.begin_write().await?;
+            let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND id = $2");
+            let Some(row) = sqlx::query(AssertSqlSafe(sql)).bind(ws.0).bind(id).fetch_optional(&mut *tx).await? else {
+                return Err(StoreError::NotFound);
+            };
+            let c = contact_from_row(&row);
+            sqlx::query("DELETE FROM contacts WHERE workspace_id = $1 AND id = $2").bind(ws.0).bind(id).execute(&mut *tx).await?;
+            let changes: Vec<FieldChange> = ["external_id", "email", "phone", "name"]
+                .iter()
+                .map(|f| (f.to_string(), c.field(f), Value::Null))
+                .filter(|(_, old, _)| !old.is_null())
+                .collect();
+            write_changes!(tx, ws, "contact", std::iter::once((id, "delete", &changes)), now);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
+
+/// A way to name a contact in a payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContactKey {
+    Id(i64),
+    ExternalId(String),
+    Email(swell_core::Email),
+    Phone(swell_core::Phone),
+}
+
+impl ContactKey {
+    /// As a contact input that creates the contact when it is missing.
+    pub fn as_input(&self) -> ContactInput {
+        let mut input = ContactInput::default();
+        match self {
+            ContactKey::Id(_) => {}
+            ContactKey::ExternalId(v) => input.external_id = Patch::Set(v.clone()),
+            ContactKey::Email(v) => input.email = Patch::Set(v.clone()),
+            ContactKey::Phone(v) => input.phone = Patch::Set(v.clone()),
+        }
+        input
+    }
+}
+
+fn plan_writes(
+    state: &mut BatchState,
+    writes: &[ContactWrite],
+    default_tz: &str,
+    now: i64,
+) -> (Vec<WriteResult>, Plan) {
+    let mut results = Vec::with_capacity(writes.len());
+    let mut plan = Plan { created: Vec::new(), updated: Vec::new(), tags_changed: HashSet::new(), log: Vec::new() };
+    for w in writes {
+        let found = match w.target {
+            Target::Id(id) => match state.by_id.get(&id) {
+                Some(_) => Some(id),
+                None => {
+                    results.push(Err(FieldError::new("id", format!("contact {id} not found"))));
+                    continue;
+                }
+            },
+            Target::Upsert => state.find(&w.input),
+        };
+        let before = found.map(|id| state.by_id[&id].clone());
+        let mut c = before.clone().unwrap_or_else(|| {
+            let mut c = Contact::blank(default_tz, now);
+            c.id = state.next_temp;
+            c
+        });
+        let changes = c.apply(&w.input);
+        if let Some(e) = state.clash(&c) {
+            results.push(Err(e));
+            continue;
+        }
+        if before.is_some() && changes.is_empty() {
+            results.push(Ok((Outcome::Unchanged, c.id)));
+            continue;
+        }
+        if let Some(b) = &before {
+            state.unindex(b);
+        } else {
+            state.next_temp -= 1;
+            plan.created.push(c.id);
+        }
+        c.updated_at = now;
+        state.index(&c);
+        if changes.iter().any(|ch| ch.0 == "tags") {
+            plan.tags_changed.insert(c.id);
+        }
+        if c.id > 0 && !plan.updated.contains(&c.id) {
+            plan.updated.push(c.id);
+        }
+        let (outcome, op) = if before.is_none() { (Outcome::Created, "create") } else { (Outcome::Updated, "update") };
+        results.push(Ok((outcome, c.id)));
+        plan.log.push((c.id, op, changes));
+        state.by_id.insert(c.id, c);
+    }
+    (results, plan)
+}
+
+/// Reserves `n` consecutive ids of a table inside a write transaction and
+/// evaluates to the first.
+///
+/// SQLite: the write lock is held (`BEGIN IMMEDIATE`), so `max(id) + 1`
+/// cannot be taken by anyone else. PostgreSQL: the identity sequence is
+/// advanced by `n` in one statement, so concurrent batches get disjoint
+/// ranges.
+macro_rules! allocate_ids {
+    ($store:expr, $tx:expr, $table:literal, $n:expr) => {{
+        let sql = match $store.backend() {
+            $crate::Backend::Sqlite => concat!("SELECT COALESCE(MAX(id), 0) + 1 + ($1 - $1) FROM ", $table),
+            $crate::Backend::Postgres => concat!(
+                "SELECT setval(pg_get_serial_sequence('", $table, "', 'id'), nextval(pg_get_serial_sequence('", $table,
+                "', 'id')) + $1 - 1) - $1 + 1"
+            ),
+        };
+        let first: i64 = sqlx::query_scalar(sql).bind($n as i64).fetch_one(&mut *$tx).await?;
+        first
+    }};
+}
+pub(crate) use allocate_ids;
+
+/// Appends change-log entries `(record id, op, changes)` in the transaction.
+macro_rules! write_changes {
+    ($tx:expr, $ws:expr, $entity:expr, $entries:expr, $now:expr) => {{
+        let entries: Vec<(i64, &str, &Vec<swell_core::contact::FieldChange>)> = $entries.collect();
+        for chunk in entries.chunks(500) {
+            let sql = format!(
+                "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) VALUES {}",
+                $crate::contacts::rows_placeholders(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, op, changes) in chunk {
+                q = q
+                    .bind($ws.get())
+                    .bind($entity.to_string())
+                    .bind(*id)
+                    .bind(op.to_string())
+                    .bind(sqlx::types::Json($crate::contacts::changes_json(changes)))
+                    .bind($now);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(crate) use write_changes;
+
+/// `{"field": [old, new], ...}`, the change log's form.
+pub(crate) fn changes_json(changes: &[FieldChange]) -> Value {
+    Value::Object(changes.iter().map(|(f, old, new)| (f.clone(), Value::Array(vec![old.clone(), new.clone()]))).collect())
+}
+
+/// `$from, $from+1, ...` for `n` values.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `($1, ..., $w), ($w+1, ...)` for `rows` rows of `width` values.
+pub(crate) fn rows_placeholders(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(1 + r * width, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+pub(crate) fn paginate<T>(mut items: Vec<T>, limit: usize, id: impl Fn(&T) -> i64) -> Page<T> {
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|x| id(x).to_string())
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}

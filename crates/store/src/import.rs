@@ -1,0 +1,327 @@
+//! CSV import of contacts and records, streamed in batches.
+//!
+//! A blocking thread parses the file and hands batches of parsed rows to the
+//! writer through a channel of two slots, so at most three batches are in
+//! memory whatever the file's size, and parsing the next batch overlaps with
+//! writing the last. Each batch is one transaction: a bad row is reported
+//! and left out, the good rows of the batch land together.
+
+use std::io::Read;
+
+use serde::Serialize;
+use swell_core::FieldError;
+use swell_core::contact::{ContactInput, ParseContext, parse_attribute_text};
+use swell_core::entity::EntityType;
+use swell_core::record::RecordInput;
+use tokio::sync::mpsc;
+
+use crate::contacts::{ContactWrite, Outcome, Target};
+use crate::records::RecordWrite;
+use crate::{Result, Store, StoreError, WorkspaceId};
+
+/// At most this many row errors are listed; the counts stay exact.
+pub const MAX_LISTED_ERRORS: usize = 1000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    pub dry_run: bool,
+    pub batch_size: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions { dry_run: false, batch_size: 2000 }
+    }
+}
+
+/// One failed row: its line in the file (the header is line 1), the column
+/// at fault when known, and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RowError {
+    pub row: u64,
+    pub column: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ImportReport {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    pub errors: Vec<RowError>,
+    /// True when more rows failed than are listed in `errors`.
+    pub errors_truncated: bool,
+    pub dry_run: bool,
+}
+
+impl ImportReport {
+    pub fn rows(&self) -> u64 {
+        self.created + self.updated + self.unchanged + self.failed
+    }
+
+    fn fail(&mut self, row: u64, column: Option<String>, reason: String) {
+        self.failed += 1;
+        if self.errors.len() < MAX_LISTED_ERRORS {
+            self.errors.push(RowError { row, column, reason });
+        } else {
+            self.errors_truncated = true;
+        }
+    }
+
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Created => self.created += 1,
+            Outcome::Updated => self.updated += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+/// A parsed row: its line and its input, or why it could not be parsed.
+type Parsed<T> = (u64, std::result::Result<T, FieldError>);
+
+/// How a header column maps to the input.
+#[derive(Clone)]
+enum ContactColumn {
+    Field(String),
+    Attribute(String),
+}
+
+fn header_error(reason: String) -> StoreError {
+    StoreError::Invalid(vec![FieldError::new("header", reason)])
+}
+
+/// Parses the file on a blocking thread and sends batches of rows.
+fn spawn_parser<T: Send + 'static>(
+    reader: impl Read + Send + 'static,
+    batch_size: usize,
+    check_header: impl FnOnce(&csv::StringRecord) -> Result<()> + Send + 'static,
+    parse_row: impl Fn(&csv::StringRecord) -> std::result::Result<T, FieldError> + Send + 'static,
+) -> (mpsc::Receiver<Result<Vec<Parsed<T>>>>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(2);
+    let handle = tokio::task::spawn_blocking(move || {
+        let mut csv = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::Headers).from_reader(reader);
+        let header = match csv.headers() {
+            Ok(h) => h.clone(),
+            Err(e) => {
+                let _ = tx.blocking_send(Err(header_error(format!("cannot read the header row: {e}"))));
+                return;
+            }
+        };
+        if let Err(e) = check_header(&header) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut batch = Vec::with_capacity(batch_size);
+        let mut record = csv::StringRecord::new();
+        loop {
+            let line = csv.position().line() + if csv.position().line() == 1 { 1 } else { 0 };
+            match csv.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = record.position().map(|p| p.line()).unwrap_or(line);
+                    let parsed = if record.len() != header.len() {
+                        Err(FieldError::new(
+                            "",
+                            format!("has {} fields but the header has {}", record.len(), header.len()),
+                        ))
+                    } else {
+                        parse_row(&record)
+                    };
+                    batch.push((line, parsed));
+                }
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(line);
+                    batch.push((line, Err(FieldError::new("", format!("is not valid CSV: {}", csv_reason(&e))))));
+                    if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }) {
+                        // An I/O error or a parser state we cannot recover from.
+                        let _ = tx.blocking_send(Ok(std::mem::take(&mut batch)));
+                        break;
+                    }
+                }
+            }
+            if batch.len() >= batch_size && tx.blocking_send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)))).is_err() {
+                return;
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(Ok(batch));
+        }
+    });
+    (rx, handle)
+}
+
+fn csv_reason(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "the row is not UTF-8 text".into(),
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!("has {len} fields but the header has {expected_len}"),
+        csv::ErrorKind::Io(io) => format!("reading failed: {io}"),
+        _ => e.to_string(),
+    }
+}
+
+impl Store {
+    /// Imports contacts from CSV: standard columns by name, `attr.KEY` for
+    /// custom attributes, `tags` separated by `;`. An empty cell leaves the
+    /// field as it is. Unknown columns fail the whole import before anything
+    /// is written. `progress` is called with the number of rows done.
+    pub async fn import_contacts(
+        &self,
+        ws: WorkspaceId,
+        reader: impl Read + Send + 'static,
+        opts: ImportOptions,
+        progress: impl Fn(u64) + Send,
+    ) -> Result<ImportReport> {
+        let workspace = self.workspace(ws).await?;
+        let schema = self.contact_schema(ws).await?;
+        let region = workspace.phone_region.clone();
+        let columns = std::sync::Arc::new(std::sync::Mutex::new(Vec::<ContactColumn>::new()));
+        let header_columns = columns.clone();
+        let header_schema = schema.clone();
+        let check_header = move |header: &csv::StringRecord| -> Result<()> {
+            let mut cols = Vec::new();
+            for (i, h) in header.iter().enumerate() {
+                let col = if let Some(key) = h.strip_prefix("attr.") {
+                    if header_schema.get(key).is_none() {
+                        return Err(header_error(format!("column {} '{h}': unknown attribute '{key}' (define it in the attribute schema first)", i + 1)));
+                    }
+                    ContactColumn::Attribute(key.to_string())
+                } else if swell_core::contact::CONTACT_INPUT_FIELDS.contains(&h) && h != "attributes" {
+                    ContactColumn::Field(h.to_string())
+                } else {
+                    return Err(header_error(format!(
+                        "column {} '{h}' is not a contact field (use attr.KEY for custom attributes)",
+                        i + 1
+                    )));
+                };
+                cols.push(col);
+            }
+            if header.iter().filter(|h| !h.is_empty()).count() != header.len() {
+                return Err(header_error("a column has no name".into()));
+            }
+            *header_columns.lock().expect("header lock") = cols;
+            Ok(())
+        };
+        let parse_row = move |record: &csv::StringRecord| -> std::result::Result<ContactInput, FieldError> {
+            let cols = columns.lock().expect("header lock").clone();
+            let cx = ParseContext { schema: &schema, phone_region: &region };
+            let mut input = ContactInput::default();
+            for (col, raw) in cols.iter().zip(record.iter()) {
+                if raw.trim().is_empty() {
+                    continue;
+                }
+                match col {
+                    ContactColumn::Field(f) => input.set_text(f, Some(raw), &cx)?,
+                    ContactColumn::Attribute(k) => {
+                        let v = parse_attribute_text(&schema, k, raw)?;
+                        input.attributes.insert(k.clone(), v);
+                    }
+                }
+            }
+            Ok(input)
+        };
+        let (mut rx, handle) = spawn_parser(reader, opts.batch_size, check_header, parse_row);
+        let mut report = ImportReport { dry_run: opts.dry_run, ..Default::default() };
+        while let Some(batch) = rx.recv().await {
+            let batch = batch?;
+            let mut lines = Vec::with_capacity(batch.len());
+            let mut writes = Vec::with_capacity(batch.len());
+            for (line, parsed) in batch {
+                match parsed {
+                    Ok(input) => {
+                        lines.push(line);
+                        writes.push(ContactWrite { target: Target::Upsert, input });
+                    }
+                    Err(e) => report.fail(line, column_of(&e), row_reason(&e)),
+                }
+            }
+            let results = self.write_contacts(ws, &writes, opts.dry_run).await?;
+            for (line, r) in lines.into_iter().zip(results) {
+                match r {
+                    Ok((outcome, _)) => report.count(&outcome),
+                    Err(e) => report.fail(line, column_of(&e), row_reason(&e)),
+                }
+            }
+            progress(report.rows());
+        }
+        let _ = handle.await;
+        report.errors.sort_by_key(|e| e.row);
+        Ok(report)
+    }
+
+    /// Imports records of one type from CSV: the type's fields by name,
+    /// `external_id`, `created_at`, and `contact_email` / `contact_phone` /
+    /// `contact_external_id` / `contact_id` to link a contact.
+    pub async fn import_records(
+        &self,
+        ws: WorkspaceId,
+        ty: &EntityType,
+        reader: impl Read + Send + 'static,
+        opts: ImportOptions,
+        progress: impl Fn(u64) + Send,
+    ) -> Result<ImportReport> {
+        let workspace = self.workspace(ws).await?;
+        let region = workspace.phone_region.clone();
+        let header_ty = ty.clone();
+        let header: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let header_slot = header.clone();
+        let check_header = move |h: &csv::StringRecord| -> Result<()> {
+            for (i, name) in h.iter().enumerate() {
+                let meta = ["external_id", "created_at", "contact_id", "contact_email", "contact_phone", "contact_external_id"];
+                if !meta.contains(&name) && header_ty.field_type(name).is_none() {
+                    return Err(header_error(format!("column {} '{name}' is not a field of type '{}'", i + 1, header_ty.kind.name())));
+                }
+            }
+            *header_slot.lock().expect("header lock") = h.iter().map(str::to_string).collect();
+            Ok(())
+        };
+        let row_ty = ty.clone();
+        let parse_row = move |record: &csv::StringRecord| -> std::result::Result<RecordInput, FieldError> {
+            let cols = header.lock().expect("header lock").clone();
+            let mut input = RecordInput::default();
+            for (col, raw) in cols.iter().zip(record.iter()) {
+                if raw.trim().is_empty() {
+                    continue;
+                }
+                input.set_text(&row_ty, col, raw, &region)?;
+            }
+            Ok(input)
+        };
+        let (mut rx, handle) = spawn_parser(reader, opts.batch_size.min(500), check_header, parse_row);
+        let mut report = ImportReport { dry_run: opts.dry_run, ..Default::default() };
+        while let Some(batch) = rx.recv().await {
+            let batch = batch?;
+            let mut lines = Vec::new();
+            let mut writes = Vec::new();
+            for (line, parsed) in batch {
+                match parsed {
+                    Ok(input) => {
+                        lines.push(line);
+                        writes.push(RecordWrite { id: None, input });
+                    }
+                    Err(e) => report.fail(line, column_of(&e), row_reason(&e)),
+                }
+            }
+            let results = self.write_records(ws, ty, &writes, opts.dry_run).await?;
+            for (line, r) in lines.into_iter().zip(results) {
+                match r {
+                    Ok((outcome, _)) => report.count(&outcome),
+                    Err(e) => report.fail(line, column_of(&e), row_reason(&e)),
+                }
+            }
+            progress(report.rows());
+        }
+        let _ = handle.await;
+        report.errors.sort_by_key(|e| e.row);
+        Ok(report)
+    }
+}
+
+fn column_of(e: &FieldError) -> Option<String> {
+    if e.field.is_empty() { None } else { Some(e.field.clone()) }
+}
+
+fn row_reason(e: &FieldError) -> String {
+    if e.field.is_empty() { format!("the row {}", e.reason) } else { e.reason.clone() }
+}

@@ -1,0 +1,168 @@
+//! Swell's storage: one [`Store`] facing the rest of the code, backed by
+//! SQLite (embedded, one file) or PostgreSQL (scale-out).
+//!
+//! Both backends run the same SQL wherever the dialects agree (`$1`
+//! placeholders, `RETURNING`, `ON CONFLICT`), so most methods are written
+//! once and expanded for each pool by [`on_db!`]; where they differ the
+//! method says why. The shared test suite runs against both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use swell_core::time::{Clock, SystemClock};
+
+pub mod contacts;
+pub mod events;
+pub mod import;
+mod migrate;
+pub(crate) mod rows;
+pub mod records;
+pub mod schema;
+pub mod workspaces;
+
+pub use workspaces::{ApiKey, Workspace, WorkspaceId};
+
+/// Errors of the store, in terms its callers can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The input breaks a rule of the data (a unique key, a reference).
+    #[error("{0}")]
+    Conflict(String),
+    /// The input is invalid, field by field.
+    #[error("invalid input")]
+    Invalid(Vec<swell_core::FieldError>),
+    #[error(transparent)]
+    Backend(#[from] sqlx::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The store. Cheap to clone; every clone shares the pool.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// Runs the same block against whichever pool the store has. The block is
+/// type-checked once per backend, so SQL that binds a type one backend
+/// cannot encode fails to compile rather than at run time.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_db {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write
+/// lock is taken at the start, so two writers queue on the busy timeout
+/// instead of one failing when it upgrades a read lock mid-transaction.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(&self) -> impl Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(&self) -> impl Future<Output = sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(&self) -> impl Future<Output = sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>>> + Send {
+        self.begin()
+    }
+}
+
+impl Store {
+    /// Opens a store from a SQLite path (created if missing) or a
+    /// `postgres://` URL, and brings its schema up to date.
+    pub async fn open(db: &str) -> Result<Store> {
+        let store = Store::connect(db).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens a store without migrating.
+    pub async fn connect(db: &str) -> Result<Store> {
+        let db = if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            let opts: PgConnectOptions = db.parse()?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(opts)
+                .await?;
+            Db::Postgres(pool)
+        } else {
+            let path = db.strip_prefix("sqlite://").unwrap_or(db);
+            let opts = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // WAL + NORMAL: durable across a process crash, and a power
+                // loss can only lose the last commits, never corrupt.
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30))
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "memory");
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect_with(opts)
+                .await?;
+            Db::Sqlite(pool)
+        };
+        Ok(Store { db, clock: Arc::new(SystemClock) })
+    }
+
+    /// Replaces the clock (tests and benchmarks control time).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
+    /// Applies the migrations this backend has not seen yet.
+    pub async fn migrate(&self) -> Result<()> {
+        migrate::run(self).await
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        on_db!(self, p => p.close().await)
+    }
+}

@@ -1,0 +1,78 @@
+//! Schema migrations, embedded in the binary: one list per backend with the
+//! same file names, applied in order, each in its own transaction.
+
+use crate::{Db, Result, Store};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+macro_rules! migration {
+    ($version:expr, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $file,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $file, ".sql")),
+            postgres: include_str!(concat!("../migrations/postgres/", $file, ".sql")),
+        }
+    };
+}
+
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_foundation")];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+pub(crate) async fn run(store: &Store) -> Result<()> {
+    let now = store.now();
+    match &store.db {
+        Db::Sqlite(pool) => {
+            sqlx::query(CREATE_TABLE).execute(pool).await?;
+            for m in MIGRATIONS {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM swell_migrations WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if done.is_none() {
+                    tracing::info!(version = m.version, name = m.name, "applying migration");
+                    sqlx::raw_sql(m.sqlite).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO swell_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                        .bind(m.version)
+                        .bind(m.name)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            // Two processes starting at once must not both migrate.
+            sqlx::query("SELECT pg_advisory_xact_lock(7349001)").execute(&mut *tx).await?;
+            sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
+            for m in MIGRATIONS {
+                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM swell_migrations WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if done.is_none() {
+                    tracing::info!(version = m.version, name = m.name, "applying migration");
+                    sqlx::raw_sql(m.postgres).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO swell_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                        .bind(m.version)
+                        .bind(m.name)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
