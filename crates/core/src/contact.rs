@@ -97,7 +97,10 @@ impl ContactInput {
                         Ok(())
                     }
                     Value::Null => Ok(()),
-                    other => Err(FieldError::new("attributes", format!("expected an object, got {}", json_kind(other)))),
+                    other => Err(FieldError::new(
+                        "attributes",
+                        format!("expected an object, got {}", json_kind(other)),
+                    )),
                 },
                 "tags" => match value {
                     Value::Null => {
@@ -111,7 +114,10 @@ impl ContactInput {
                             match item.as_str().map(normalise_tag) {
                                 Some(Ok(t)) => tags.push(t),
                                 Some(Err(e)) => bad = Some(e),
-                                None => bad = Some(format!("tags must be text, got {}", json_kind(item))),
+                                None => {
+                                    bad =
+                                        Some(format!("tags must be text, got {}", json_kind(item)))
+                                }
                             }
                         }
                         match bad {
@@ -124,7 +130,10 @@ impl ContactInput {
                             }
                         }
                     }
-                    other => Err(FieldError::new("tags", format!("expected a list of text, got {}", json_kind(other)))),
+                    other => Err(FieldError::new(
+                        "tags",
+                        format!("expected a list of text, got {}", json_kind(other)),
+                    )),
                 },
                 "score" => match value {
                     Value::Null => {
@@ -138,12 +147,18 @@ impl ContactInput {
                         }
                         None => Err(FieldError::new("score", "must be a whole number")),
                     },
-                    other => Err(FieldError::new("score", format!("expected number, got {}", json_kind(other)))),
+                    other => Err(FieldError::new(
+                        "score",
+                        format!("expected number, got {}", json_kind(other)),
+                    )),
                 },
                 field if CONTACT_INPUT_FIELDS.contains(&field) => match value {
                     Value::Null => input.set_text(field, None, cx),
                     Value::String(s) => input.set_text(field, Some(s), cx),
-                    other => Err(FieldError::new(field, format!("expected text, got {}", json_kind(other)))),
+                    other => Err(FieldError::new(
+                        field,
+                        format!("expected text, got {}", json_kind(other)),
+                    )),
                 },
                 unknown => Err(FieldError::new(
                     unknown,
@@ -154,12 +169,21 @@ impl ContactInput {
                 errors.push(e);
             }
         }
-        if errors.is_empty() { Ok(input) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(input)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Sets a standard text-valued field from its written form; `None` or
     /// blank text clears it. Used by the JSON parser and by CSV import.
-    pub fn set_text(&mut self, field: &str, raw: Option<&str>, cx: &ParseContext) -> Result<(), FieldError> {
+    pub fn set_text(
+        &mut self,
+        field: &str,
+        raw: Option<&str>,
+        cx: &ParseContext,
+    ) -> Result<(), FieldError> {
         let raw = raw.map(str::trim).filter(|s| !s.is_empty());
         let err = |reason: String| FieldError::new(field, reason);
         fn patch<T>(v: Option<T>) -> Patch<T> {
@@ -171,24 +195,42 @@ impl ContactInput {
         match field {
             "external_id" => self.external_id = patch(raw.map(str::to_string)),
             "email" => self.email = patch(raw.map(Email::parse).transpose().map_err(err)?),
-            "phone" => self.phone = patch(raw.map(|p| Phone::parse(p, cx.phone_region)).transpose().map_err(err)?),
-            "name" => self.name = patch(raw.map(collapse_spaces)),
-            "given_name" => self.given_name = patch(raw.map(collapse_spaces)),
-            "family_name" => self.family_name = patch(raw.map(collapse_spaces)),
-            "birthday" => self.birthday = patch(raw.map(time::parse_date).transpose().map_err(err)?),
-            "timezone" => self.timezone = patch(raw.map(time::parse_timezone).transpose().map_err(err)?),
-            "locale" => self.locale = patch(raw.map(parse_locale).transpose().map_err(err)?),
-            "owner" => self.owner = patch(raw.map(str::to_lowercase)),
-            "score" => {
-                self.score = patch(
-                    raw.map(|s| s.parse::<i64>().map_err(|_| format!("'{s}' is not a whole number")))
+            "phone" => {
+                self.phone = patch(
+                    raw.map(|p| Phone::parse(p, cx.phone_region))
                         .transpose()
                         .map_err(err)?,
                 )
             }
+            "name" => self.name = patch(raw.map(collapse_spaces)),
+            "given_name" => self.given_name = patch(raw.map(collapse_spaces)),
+            "family_name" => self.family_name = patch(raw.map(collapse_spaces)),
+            "birthday" => {
+                self.birthday = patch(raw.map(time::parse_date).transpose().map_err(err)?)
+            }
+            "timezone" => {
+                self.timezone = patch(raw.map(time::parse_timezone).transpose().map_err(err)?)
+            }
+            "locale" => self.locale = patch(raw.map(parse_locale).transpose().map_err(err)?),
+            "owner" => self.owner = patch(raw.map(str::to_lowercase)),
+            "score" => {
+                self.score = patch(
+                    raw.map(|s| {
+                        s.parse::<i64>()
+                            .map_err(|_| format!("'{s}' is not a whole number"))
+                    })
+                    .transpose()
+                    .map_err(err)?,
+                )
+            }
             "tags" => {
                 let mut tags = Vec::new();
-                for t in raw.unwrap_or("").split(';').map(str::trim).filter(|t| !t.is_empty()) {
+                for t in raw
+                    .unwrap_or("")
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                {
                     tags.push(normalise_tag(t).map_err(err)?);
                 }
                 tags.sort();
@@ -202,7 +244,9 @@ impl ContactInput {
 
     /// True when the input names a way to find an existing contact.
     pub fn has_identity(&self) -> bool {
-        self.external_id.as_set().is_some() || self.email.as_set().is_some() || self.phone.as_set().is_some()
+        self.external_id.as_set().is_some()
+            || self.email.as_set().is_some()
+            || self.phone.as_set().is_some()
     }
 }
 
@@ -238,22 +282,35 @@ pub fn complete_names(
 /// Checks one custom attribute against the schema.
 pub fn check_attribute(schema: &Schema, key: &str, value: &Value) -> Result<Value, FieldError> {
     let field = format!("attributes.{key}");
-    let def = schema
-        .get(key)
-        .ok_or_else(|| FieldError::new(&field, "unknown attribute (define it in the attribute schema first)"))?;
-    def.kind.check_json(value).map_err(|r| FieldError::new(&field, r))
+    let def = schema.get(key).ok_or_else(|| {
+        FieldError::new(
+            &field,
+            "unknown attribute (define it in the attribute schema first)",
+        )
+    })?;
+    def.kind
+        .check_json(value)
+        .map_err(|r| FieldError::new(&field, r))
 }
 
 /// Parses a CSV cell for a custom attribute.
 pub fn parse_attribute_text(schema: &Schema, key: &str, raw: &str) -> Result<Value, FieldError> {
     let field = format!("attr.{key}");
-    let def = schema
-        .get(key)
-        .ok_or_else(|| FieldError::new(&field, "unknown attribute (define it in the attribute schema first)"))?;
+    let def = schema.get(key).ok_or_else(|| {
+        FieldError::new(
+            &field,
+            "unknown attribute (define it in the attribute schema first)",
+        )
+    })?;
     if let FieldType::List = def.kind {
-        return def.kind.parse_text(raw).map_err(|r| FieldError::new(&field, r));
+        return def
+            .kind
+            .parse_text(raw)
+            .map_err(|r| FieldError::new(&field, r));
     }
-    def.kind.parse_text(raw).map_err(|r| FieldError::new(&field, r))
+    def.kind
+        .parse_text(raw)
+        .map_err(|r| FieldError::new(&field, r))
 }
 
 /// Tags are trimmed and lower-cased; at most 64 characters.
@@ -272,9 +329,15 @@ pub fn normalise_tag(t: &str) -> Result<String, String> {
 pub fn parse_locale(s: &str) -> Result<String, String> {
     let ok = s.len() <= 35
         && s.split(['-', '_']).enumerate().all(|(i, part)| {
-            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()) && (i > 0 || part.len() <= 3)
+            !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_alphanumeric())
+                && (i > 0 || part.len() <= 3)
         });
-    if ok { Ok(s.replace('_', "-")) } else { Err(format!("'{s}' is not a locale such as vi or en-US")) }
+    if ok {
+        Ok(s.replace('_', "-"))
+    } else {
+        Err(format!("'{s}' is not a locale such as vi or en-US"))
+    }
 }
 
 fn collapse_spaces(s: &str) -> String {
@@ -288,12 +351,21 @@ mod tests {
     use serde_json::json;
 
     fn cx(schema: &Schema) -> ParseContext<'_> {
-        ParseContext { schema, phone_region: "VN" }
+        ParseContext {
+            schema,
+            phone_region: "VN",
+        }
     }
 
     #[test]
     fn a_payload_is_parsed_into_normalised_fields() {
-        let schema = Schema { fields: vec![FieldDef { key: "tier".into(), kind: FieldType::Text, label: None }] };
+        let schema = Schema {
+            fields: vec![FieldDef {
+                key: "tier".into(),
+                kind: FieldType::Text,
+                label: None,
+            }],
+        };
         let obj = json!({"email": " An@X.vn ", "phone": "0912 345 678", "name": "Nguyễn Văn An",
             "tags": ["VIP", "vip", "new"], "attributes": {"tier": "gold"}, "score": 5});
         let c = ContactInput::from_json(obj.as_object().unwrap(), &cx(&schema)).unwrap();
@@ -317,10 +389,25 @@ mod tests {
     #[test]
     fn names_complete_each_other() {
         let (n, g, f) = complete_names(Some("Nguyễn Văn An".into()), None, None, None, true);
-        assert_eq!((n.as_deref(), g.as_deref(), f.as_deref()), (Some("Nguyễn Văn An"), Some("An"), Some("Nguyễn")));
-        let (n, _, _) = complete_names(None, Some("An".into()), Some("Nguyễn".into()), Some("vi"), false);
+        assert_eq!(
+            (n.as_deref(), g.as_deref(), f.as_deref()),
+            (Some("Nguyễn Văn An"), Some("An"), Some("Nguyễn"))
+        );
+        let (n, _, _) = complete_names(
+            None,
+            Some("An".into()),
+            Some("Nguyễn".into()),
+            Some("vi"),
+            false,
+        );
         assert_eq!(n.as_deref(), Some("Nguyễn An"));
-        let (n, _, _) = complete_names(None, Some("John".into()), Some("Smith".into()), Some("en"), false);
+        let (n, _, _) = complete_names(
+            None,
+            Some("John".into()),
+            Some("Smith".into()),
+            Some("en"),
+            false,
+        );
         assert_eq!(n.as_deref(), Some("John Smith"));
     }
 }
@@ -443,8 +530,16 @@ impl Contact {
         let name_changed = !input.name.is_keep();
         let mut name = self.name.clone();
         set(&mut name, &input.name, Clone::clone);
-        let mut given = if name_changed { None } else { self.given_name.clone() };
-        let mut family = if name_changed { None } else { self.family_name.clone() };
+        let mut given = if name_changed {
+            None
+        } else {
+            self.given_name.clone()
+        };
+        let mut family = if name_changed {
+            None
+        } else {
+            self.family_name.clone()
+        };
         set(&mut given, &input.given_name, Clone::clone);
         set(&mut family, &input.family_name, Clone::clone);
         let parts_changed = !input.given_name.is_keep() || !input.family_name.is_keep();
@@ -481,7 +576,11 @@ impl Contact {
                 changes.push((field.to_string(), old, new));
             }
         }
-        let mut keys: Vec<&String> = before.attributes.keys().chain(self.attributes.keys()).collect();
+        let mut keys: Vec<&String> = before
+            .attributes
+            .keys()
+            .chain(self.attributes.keys())
+            .collect();
         keys.sort();
         keys.dedup();
         for k in keys {
@@ -497,7 +596,10 @@ impl Contact {
     /// The text the accent-insensitive search runs over.
     pub fn search_text(&self) -> String {
         let mut s = String::new();
-        for part in [&self.name, &self.email, &self.phone, &self.external_id].into_iter().flatten() {
+        for part in [&self.name, &self.email, &self.phone, &self.external_id]
+            .into_iter()
+            .flatten()
+        {
             s.push_str(&crate::text::fold(part));
             s.push(' ');
         }
@@ -512,8 +614,14 @@ mod apply_tests {
     use serde_json::json;
 
     fn input(v: Value) -> ContactInput {
-        ContactInput::from_json(v.as_object().unwrap(), &ParseContext { schema: &Schema::default(), phone_region: "VN" })
-            .unwrap()
+        ContactInput::from_json(
+            v.as_object().unwrap(),
+            &ParseContext {
+                schema: &Schema::default(),
+                phone_region: "VN",
+            },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -523,9 +631,15 @@ mod apply_tests {
         let fields: Vec<_> = changes.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(fields, ["email", "name", "given_name", "family_name"]);
         assert_eq!(c.given_name.as_deref(), Some("An"));
-        assert!(c.apply(&input(json!({"email": "A@X.VN"}))).is_empty(), "same email, no change");
+        assert!(
+            c.apply(&input(json!({"email": "A@X.VN"}))).is_empty(),
+            "same email, no change"
+        );
         let changes = c.apply(&input(json!({"given_name": "Bình"})));
         assert_eq!(c.name.as_deref(), Some("Nguyễn Bình"));
-        assert_eq!(changes[0], ("name".into(), json!("Nguyễn Văn An"), json!("Nguyễn Bình")));
+        assert_eq!(
+            changes[0],
+            ("name".into(), json!("Nguyễn Văn An"), json!("Nguyễn Bình"))
+        );
     }
 }

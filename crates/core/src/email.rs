@@ -23,7 +23,9 @@ impl Email {
         if !email_address::EmailAddress::is_valid(&s) {
             return Err(format!("'{}' is not a valid email address", raw.trim()));
         }
-        let (_, domain) = s.rsplit_once('@').ok_or_else(|| format!("'{}' has no @", raw.trim()))?;
+        let (_, domain) = s
+            .rsplit_once('@')
+            .ok_or_else(|| format!("'{}' has no @", raw.trim()))?;
         // A bare host ("a@localhost") or an IP literal is valid syntax but
         // never a marketing recipient; require a dotted domain.
         if !domain.contains('.') || domain.starts_with('[') || domain.ends_with('.') {
@@ -67,12 +69,24 @@ mod tests {
 
     #[test]
     fn addresses_are_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  An.Nguyen@Example.COM ").unwrap().as_str(), "an.nguyen@example.com");
+        assert_eq!(
+            Email::parse("  An.Nguyen@Example.COM ").unwrap().as_str(),
+            "an.nguyen@example.com"
+        );
     }
 
     #[test]
     fn malformed_addresses_are_rejected_with_a_reason() {
-        for bad in ["", "   ", "plainaddress", "a@", "@b.com", "a b@c.com", "a@b", "a@@b.com"] {
+        for bad in [
+            "",
+            "   ",
+            "plainaddress",
+            "a@",
+            "@b.com",
+            "a b@c.com",
+            "a@b",
+            "a@@b.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

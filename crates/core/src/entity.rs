@@ -34,7 +34,11 @@ pub struct Column {
 }
 
 const fn col(name: &'static str, ty: ColumnType) -> Column {
-    Column { name, ty, values: None }
+    Column {
+        name,
+        ty,
+        values: None,
+    }
 }
 
 /// Lead statuses, in pipeline order.
@@ -87,7 +91,11 @@ impl Builtin {
             col("name", ColumnType::Text),
             col("email", ColumnType::Text),
             col("phone", ColumnType::Text),
-            Column { name: "status", ty: ColumnType::Text, values: Some(LEAD_STATUSES) },
+            Column {
+                name: "status",
+                ty: ColumnType::Text,
+                values: Some(LEAD_STATUSES),
+            },
             col("source", ColumnType::Text),
             col("region", ColumnType::Text),
             col("product", ColumnType::Text),
@@ -164,7 +172,11 @@ impl EntityKind {
     pub fn columns(&self) -> Vec<Column> {
         match self {
             EntityKind::Contact => CONTACT_COLUMNS.to_vec(),
-            EntityKind::Builtin(b) => RECORD_COMMON_COLUMNS.iter().chain(b.columns()).copied().collect(),
+            EntityKind::Builtin(b) => RECORD_COMMON_COLUMNS
+                .iter()
+                .chain(b.columns())
+                .copied()
+                .collect(),
             EntityKind::Custom(_) => RECORD_COMMON_COLUMNS.to_vec(),
         }
     }
@@ -183,7 +195,9 @@ impl EntityType {
     pub fn field_type(&self, field: &str) -> Option<FieldType> {
         if let Some(c) = self.kind.columns().iter().find(|c| c.name == field) {
             return Some(match (c.ty, c.values) {
-                (_, Some(values)) => FieldType::Enum { values: values.iter().map(|s| s.to_string()).collect() },
+                (_, Some(values)) => FieldType::Enum {
+                    values: values.iter().map(|s| s.to_string()).collect(),
+                },
                 (ColumnType::Text, _) => FieldType::Text,
                 (ColumnType::Number | ColumnType::Integer, _) => FieldType::Number,
                 (ColumnType::Date, _) => FieldType::Date,

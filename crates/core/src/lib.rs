@@ -8,6 +8,7 @@ pub mod contact;
 pub mod email;
 pub mod entity;
 pub mod error;
+pub mod filter;
 pub mod name;
 pub mod phone;
 pub mod record;

@@ -12,15 +12,20 @@ pub struct NameParts {
 /// Family names that cover the great majority of Vietnamese people, folded.
 /// A name that starts with one of them is read family-name-first.
 const VIETNAMESE_FAMILY_NAMES: &[&str] = &[
-    "nguyen", "tran", "le", "pham", "hoang", "huynh", "phan", "vu", "vo", "dang", "bui", "do", "ho", "ngo",
-    "duong", "ly", "dinh", "doan", "trinh", "truong", "lam", "mai", "cao", "ta", "ha", "luong", "luu", "tong",
-    "chau", "quach", "thai", "trieu", "vuong", "la", "kieu", "khuc", "giang", "tang", "thach", "van", "lai",
-    "nghiem", "dao", "tien", "au", "ton", "thi", "bach", "chu", "diep", "quang", "hua", "mac", "lu", "tu",
+    "nguyen", "tran", "le", "pham", "hoang", "huynh", "phan", "vu", "vo", "dang", "bui", "do",
+    "ho", "ngo", "duong", "ly", "dinh", "doan", "trinh", "truong", "lam", "mai", "cao", "ta", "ha",
+    "luong", "luu", "tong", "chau", "quach", "thai", "trieu", "vuong", "la", "kieu", "khuc",
+    "giang", "tang", "thach", "van", "lai", "nghiem", "dao", "tien", "au", "ton", "thi", "bach",
+    "chu", "diep", "quang", "hua", "mac", "lu", "tu",
 ];
 
 /// Locales whose names are written family name first.
 fn family_first_locale(locale: &str) -> bool {
-    let lang = locale.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+    let lang = locale
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     matches!(lang.as_str(), "vi" | "zh" | "ja" | "ko" | "hu")
 }
 
@@ -37,16 +42,25 @@ pub fn split_name(full: &str, locale: Option<&str>) -> NameParts {
     let words: Vec<&str> = full.split_whitespace().collect();
     match words.as_slice() {
         [] => NameParts::default(),
-        [one] => NameParts { given: Some((*one).to_string()), family: None },
+        [one] => NameParts {
+            given: Some((*one).to_string()),
+            family: None,
+        },
         [first, .., last] => {
             let family_first = match locale {
                 Some(l) if !l.trim().is_empty() => family_first_locale(l),
                 _ => VIETNAMESE_FAMILY_NAMES.contains(&fold(first).as_str()),
             };
             if family_first {
-                NameParts { given: Some((*last).to_string()), family: Some((*first).to_string()) }
+                NameParts {
+                    given: Some((*last).to_string()),
+                    family: Some((*first).to_string()),
+                }
             } else {
-                NameParts { given: Some((*first).to_string()), family: Some((*last).to_string()) }
+                NameParts {
+                    given: Some((*first).to_string()),
+                    family: Some((*last).to_string()),
+                }
             }
         }
     }
@@ -64,15 +78,30 @@ mod tests {
 
     #[test]
     fn vietnamese_names_give_the_last_word_as_given_name() {
-        assert_eq!(parts("Nguyễn Văn An", None), (Some("An".into()), Some("Nguyễn".into())));
-        assert_eq!(parts("trần thị  mai", None), (Some("mai".into()), Some("trần".into())));
-        assert_eq!(parts("Smith John", Some("vi-VN")), (Some("John".into()), Some("Smith".into())));
+        assert_eq!(
+            parts("Nguyễn Văn An", None),
+            (Some("An".into()), Some("Nguyễn".into()))
+        );
+        assert_eq!(
+            parts("trần thị  mai", None),
+            (Some("mai".into()), Some("trần".into()))
+        );
+        assert_eq!(
+            parts("Smith John", Some("vi-VN")),
+            (Some("John".into()), Some("Smith".into()))
+        );
     }
 
     #[test]
     fn western_names_give_the_first_word_as_given_name() {
-        assert_eq!(parts("John Smith", None), (Some("John".into()), Some("Smith".into())));
-        assert_eq!(parts("Nguyen An", Some("en")), (Some("Nguyen".into()), Some("An".into())));
+        assert_eq!(
+            parts("John Smith", None),
+            (Some("John".into()), Some("Smith".into()))
+        );
+        assert_eq!(
+            parts("Nguyen An", Some("en")),
+            (Some("Nguyen".into()), Some("An".into()))
+        );
     }
 
     #[test]

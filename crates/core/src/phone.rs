@@ -19,12 +19,18 @@ impl Phone {
         if trimmed.is_empty() {
             return Err("is empty".into());
         }
-        if trimmed.chars().any(|c| !(c.is_ascii_digit() || " +-().".contains(c))) {
-            return Err(format!("'{trimmed}' has characters that are not part of a phone number"));
+        if trimmed
+            .chars()
+            .any(|c| !(c.is_ascii_digit() || " +-().".contains(c)))
+        {
+            return Err(format!(
+                "'{trimmed}' has characters that are not part of a phone number"
+            ));
         }
         let digits: String = trimmed.chars().filter(|c| c.is_ascii_digit()).collect();
-        let region: phonenumber::country::Id =
-            default_region.parse().map_err(|_| format!("unknown region '{default_region}'"))?;
+        let region: phonenumber::country::Id = default_region
+            .parse()
+            .map_err(|_| format!("unknown region '{default_region}'"))?;
         let mut candidates = vec![trimmed.to_string()];
         // "84912345678": the country code written without its plus.
         if !trimmed.starts_with('+') && !digits.starts_with('0') && digits.len() > 9 {
@@ -34,7 +40,9 @@ impl Phone {
             if let Ok(number) = phonenumber::parse(Some(region), candidate)
                 && phonenumber::is_valid(&number)
             {
-                return Ok(Phone(number.format().mode(phonenumber::Mode::E164).to_string()));
+                return Ok(Phone(
+                    number.format().mode(phonenumber::Mode::E164).to_string(),
+                ));
             }
         }
         Err(format!("'{trimmed}' is not a valid phone number"))
@@ -62,7 +70,13 @@ mod tests {
 
     #[test]
     fn the_ways_of_writing_a_vietnamese_mobile_agree() {
-        for raw in ["0912 345 678", "84912345678", "+84 912-345-678", "(+84) 912.345.678", "0912345678"] {
+        for raw in [
+            "0912 345 678",
+            "84912345678",
+            "+84 912-345-678",
+            "(+84) 912.345.678",
+            "0912345678",
+        ] {
             assert_eq!(vn(raw).unwrap(), "+84912345678", "{raw}");
         }
     }

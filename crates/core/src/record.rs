@@ -47,7 +47,11 @@ impl RecordInput {
     /// link (`contact: {email|phone|external_id|id}`, or `contact_id`,
     /// `contact_email`, `contact_phone`, `contact_external_id`), and the
     /// type's fields by name.
-    pub fn from_json(ty: &EntityType, obj: &Map<String, Value>, phone_region: &str) -> Result<Self, Vec<FieldError>> {
+    pub fn from_json(
+        ty: &EntityType,
+        obj: &Map<String, Value>,
+        phone_region: &str,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut input = RecordInput::default();
         let mut errors = Vec::new();
         for (key, value) in obj {
@@ -55,7 +59,10 @@ impl RecordInput {
                 Value::String(s) => Ok(Some(s.as_str())),
                 Value::Number(_) if key == "contact_id" => Ok(None),
                 Value::Null => Ok(None),
-                other => Err(FieldError::new(key, format!("expected text, got {}", json_kind(other)))),
+                other => Err(FieldError::new(
+                    key,
+                    format!("expected text, got {}", json_kind(other)),
+                )),
             };
             let r: Result<(), FieldError> = match key.as_str() {
                 "contact" => match value {
@@ -65,7 +72,10 @@ impl RecordInput {
                             Value::String(s) => s.clone(),
                             Value::Number(n) => n.to_string(),
                             other => {
-                                errors.push(FieldError::new(format!("contact.{k}"), format!("expected text, got {}", json_kind(other))));
+                                errors.push(FieldError::new(
+                                    format!("contact.{k}"),
+                                    format!("expected text, got {}", json_kind(other)),
+                                ));
                                 continue;
                             }
                         };
@@ -74,7 +84,10 @@ impl RecordInput {
                             .map_err(|e| FieldError::new(format!("contact.{k}"), e))
                     }
                     Value::Null => Ok(()),
-                    _ => Err(FieldError::new("contact", "expected an object with one of id, external_id, email, phone")),
+                    _ => Err(FieldError::new(
+                        "contact",
+                        "expected an object with one of id, external_id, email, phone",
+                    )),
                 },
                 "contact_id" => match value {
                     Value::Number(n) => match n.as_i64() {
@@ -88,21 +101,28 @@ impl RecordInput {
                         .map(|r| input.contact = Some(r))
                         .map_err(|e| FieldError::new(key, e)),
                     Value::Null => Ok(()),
-                    other => Err(FieldError::new(key, format!("expected number, got {}", json_kind(other)))),
+                    other => Err(FieldError::new(
+                        key,
+                        format!("expected number, got {}", json_kind(other)),
+                    )),
                 },
-                "contact_email" | "contact_phone" | "contact_external_id" => text().and_then(|raw| {
-                    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(()) };
-                    let kind = key.trim_start_matches("contact_");
-                    parse_contact_ref(kind, raw, phone_region)
-                        .map(|r| {
-                            // The first named link wins, so a CSV row with both
-                            // email and phone links by email.
-                            if input.contact.is_none() {
-                                input.contact = Some(r)
-                            }
-                        })
-                        .map_err(|e| FieldError::new(key, e))
-                }),
+                "contact_email" | "contact_phone" | "contact_external_id" => {
+                    text().and_then(|raw| {
+                        let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+                            return Ok(());
+                        };
+                        let kind = key.trim_start_matches("contact_");
+                        parse_contact_ref(kind, raw, phone_region)
+                            .map(|r| {
+                                // The first named link wins, so a CSV row with both
+                                // email and phone links by email.
+                                if input.contact.is_none() {
+                                    input.contact = Some(r)
+                                }
+                            })
+                            .map_err(|e| FieldError::new(key, e))
+                    })
+                }
                 "external_id" => text().map(|raw| {
                     input.external_id = match raw.map(str::trim).filter(|s| !s.is_empty()) {
                         Some(s) => Patch::Set(s.to_string()),
@@ -127,15 +147,26 @@ impl RecordInput {
                 errors.push(e);
             }
         }
-        if errors.is_empty() { Ok(input) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(input)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Parses a CSV cell into the input (column named by the header).
-    pub fn set_text(&mut self, ty: &EntityType, column: &str, raw: &str, phone_region: &str) -> Result<(), FieldError> {
+    pub fn set_text(
+        &mut self,
+        ty: &EntityType,
+        column: &str,
+        raw: &str,
+        phone_region: &str,
+    ) -> Result<(), FieldError> {
         if META_FIELDS.contains(&column) {
             let mut one = Map::new();
             one.insert(column.to_string(), Value::String(raw.to_string()));
-            let parsed = RecordInput::from_json(ty, &one, phone_region).map_err(|mut e| e.remove(0))?;
+            let parsed =
+                RecordInput::from_json(ty, &one, phone_region).map_err(|mut e| e.remove(0))?;
             if parsed.external_id != Patch::Keep {
                 self.external_id = parsed.external_id;
             }
@@ -147,9 +178,14 @@ impl RecordInput {
             }
             return Ok(());
         }
-        let ft = ty.field_type(column).ok_or_else(|| unknown_field(ty, column))?;
+        let ft = ty
+            .field_type(column)
+            .ok_or_else(|| unknown_field(ty, column))?;
         if is_common_column(column) {
-            return Err(FieldError::new(column, "is set by Swell and cannot be written"));
+            return Err(FieldError::new(
+                column,
+                "is set by Swell and cannot be written",
+            ));
         }
         let v = ft.parse_text(raw).map_err(|e| FieldError::new(column, e))?;
         self.values.insert(column.to_string(), v);
@@ -167,21 +203,31 @@ fn unknown_field(ty: &EntityType, field: &str) -> FieldError {
 
 fn check_value(ty: &EntityType, field: &str, value: &Value) -> Result<Value, FieldError> {
     if is_common_column(field) {
-        return Err(FieldError::new(field, "is set by Swell and cannot be written"));
+        return Err(FieldError::new(
+            field,
+            "is set by Swell and cannot be written",
+        ));
     }
-    let ft = ty.field_type(field).ok_or_else(|| unknown_field(ty, field))?;
+    let ft = ty
+        .field_type(field)
+        .ok_or_else(|| unknown_field(ty, field))?;
     ft.check_json(value).map_err(|e| FieldError::new(field, e))
 }
 
 pub fn parse_contact_ref(kind: &str, raw: &str, phone_region: &str) -> Result<ContactRef, String> {
     let raw = raw.trim();
     match kind {
-        "id" => raw.parse::<i64>().map(ContactRef::Id).map_err(|_| format!("'{raw}' is not a contact id")),
+        "id" => raw
+            .parse::<i64>()
+            .map(ContactRef::Id)
+            .map_err(|_| format!("'{raw}' is not a contact id")),
         "external_id" if !raw.is_empty() => Ok(ContactRef::ExternalId(raw.to_string())),
         "external_id" => Err("is empty".into()),
         "email" => Email::parse(raw).map(ContactRef::Email),
         "phone" => Phone::parse(raw, phone_region).map(ContactRef::Phone),
-        other => Err(format!("'{other}' is not one of id, external_id, email, phone")),
+        other => Err(format!(
+            "'{other}' is not one of id, external_id, email, phone"
+        )),
     }
 }
 
@@ -204,13 +250,28 @@ impl Record {
         let mut m = Map::new();
         m.insert("id".into(), Value::from(self.id));
         m.insert("type".into(), Value::from(self.entity.clone()));
-        m.insert("external_id".into(), self.external_id.clone().map(Value::from).unwrap_or(Value::Null));
-        m.insert("contact_id".into(), self.contact_id.map(Value::from).unwrap_or(Value::Null));
+        m.insert(
+            "external_id".into(),
+            self.external_id
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+        );
+        m.insert(
+            "contact_id".into(),
+            self.contact_id.map(Value::from).unwrap_or(Value::Null),
+        );
         for (k, v) in &self.values {
             m.insert(k.clone(), v.clone());
         }
-        m.insert("created_at".into(), Value::from(time::format_millis(self.created_at)));
-        m.insert("updated_at".into(), Value::from(time::format_millis(self.updated_at)));
+        m.insert(
+            "created_at".into(),
+            Value::from(time::format_millis(self.created_at)),
+        );
+        m.insert(
+            "updated_at".into(),
+            Value::from(time::format_millis(self.updated_at)),
+        );
         Value::Object(m)
     }
 
@@ -218,7 +279,11 @@ impl Record {
     pub fn field(&self, field: &str) -> Value {
         match field {
             "id" => Value::from(self.id),
-            "external_id" => self.external_id.clone().map(Value::from).unwrap_or(Value::Null),
+            "external_id" => self
+                .external_id
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
             "contact_id" => self.contact_id.map(Value::from).unwrap_or(Value::Null),
             "created_at" => Value::from(self.created_at),
             "updated_at" => Value::from(self.updated_at),
@@ -227,7 +292,11 @@ impl Record {
     }
 
     /// Applies an input; returns the changed fields.
-    pub fn apply(&mut self, input: &RecordInput, contact_id: Option<i64>) -> Vec<crate::contact::FieldChange> {
+    pub fn apply(
+        &mut self,
+        input: &RecordInput,
+        contact_id: Option<i64>,
+    ) -> Vec<crate::contact::FieldChange> {
         let mut changes = Vec::new();
         let mut change = |field: &str, old: Value, new: Value| {
             if old != new {
@@ -236,7 +305,11 @@ impl Record {
         };
         match &input.external_id {
             Patch::Set(v) => {
-                change("external_id", self.field("external_id"), Value::from(v.clone()));
+                change(
+                    "external_id",
+                    self.field("external_id"),
+                    Value::from(v.clone()),
+                );
                 self.external_id = Some(v.clone());
             }
             Patch::Clear => {
@@ -268,16 +341,29 @@ impl Record {
 
 /// Splits a record's values into its table's standard columns (in order)
 /// and the JSON `data` of everything else.
-pub fn split_columns(kind: &EntityKind, values: &Map<String, Value>) -> (Vec<(&'static str, ColumnType, Value)>, Map<String, Value>) {
+pub fn split_columns(
+    kind: &EntityKind,
+    values: &Map<String, Value>,
+) -> (Vec<(&'static str, ColumnType, Value)>, Map<String, Value>) {
     let std_cols: Vec<_> = match kind {
         EntityKind::Builtin(b) => b.columns().to_vec(),
         _ => Vec::new(),
     };
     let cols = std_cols
         .iter()
-        .map(|c| (c.name, c.ty, values.get(c.name).cloned().unwrap_or(Value::Null)))
+        .map(|c| {
+            (
+                c.name,
+                c.ty,
+                values.get(c.name).cloned().unwrap_or(Value::Null),
+            )
+        })
         .collect();
-    let data = values.iter().filter(|(k, _)| !std_cols.iter().any(|c| c.name == k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let data = values
+        .iter()
+        .filter(|(k, _)| !std_cols.iter().any(|c| c.name == k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     (cols, data)
 }
 
@@ -294,7 +380,11 @@ mod tests {
     use serde_json::json;
 
     fn order() -> EntityType {
-        EntityType { kind: EntityKind::Builtin(Builtin::Order), label: None, schema: Schema::default() }
+        EntityType {
+            kind: EntityKind::Builtin(Builtin::Order),
+            label: None,
+            schema: Schema::default(),
+        }
     }
 
     #[test]
@@ -302,7 +392,10 @@ mod tests {
         let obj = json!({"external_id": "SO-1", "total": 250000, "currency": "VND", "status": "paid",
             "created_at": "2026-01-31T10:00:00+07:00", "contact": {"email": "An@X.vn"}});
         let r = RecordInput::from_json(&order(), obj.as_object().unwrap(), "VN").unwrap();
-        assert_eq!(r.contact, Some(ContactRef::Email(Email::parse("an@x.vn").unwrap())));
+        assert_eq!(
+            r.contact,
+            Some(ContactRef::Email(Email::parse("an@x.vn").unwrap()))
+        );
         assert_eq!(r.values["total"], json!(250000));
         assert_eq!(r.created_at, Some(1769828400000));
     }
@@ -313,6 +406,10 @@ mod tests {
         let errs = RecordInput::from_json(&order(), obj.as_object().unwrap(), "VN").unwrap_err();
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields.len(), 3, "{errs:?}");
-        assert!(fields.contains(&"totl") && fields.contains(&"total") && fields.contains(&"contact.phone"));
+        assert!(
+            fields.contains(&"totl")
+                && fields.contains(&"total")
+                && fields.contains(&"contact.phone")
+        );
     }
 }

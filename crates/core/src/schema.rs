@@ -18,7 +18,9 @@ pub enum FieldType {
     /// An instant, stored as RFC 3339 UTC with milliseconds.
     Datetime,
     /// One of a fixed set of strings.
-    Enum { values: Vec<String> },
+    Enum {
+        values: Vec<String>,
+    },
     /// A list of strings (in CSV: separated by `;`).
     List,
 }
@@ -54,7 +56,12 @@ impl FieldType {
                 for item in items {
                     match item {
                         Value::String(s) => out.push(Value::String(s.clone())),
-                        other => return Err(format!("list items must be text, got {}", json_kind(other))),
+                        other => {
+                            return Err(format!(
+                                "list items must be text, got {}",
+                                json_kind(other)
+                            ));
+                        }
                     }
                 }
                 Ok(Value::Array(out))
@@ -83,9 +90,8 @@ impl FieldType {
                 _ => Err(format!("'{s}' is not true or false")),
             },
             FieldType::Date => time::parse_date(s).map(|d| Value::String(d.to_string())),
-            FieldType::Datetime => {
-                time::parse_datetime(s).map(|t| Value::String(time::format_millis(time::to_millis(t))))
-            }
+            FieldType::Datetime => time::parse_datetime(s)
+                .map(|t| Value::String(time::format_millis(time::to_millis(t)))),
             FieldType::Enum { values } => {
                 if values.iter().any(|v| v == s) {
                     Ok(Value::String(s.to_string()))
@@ -94,7 +100,11 @@ impl FieldType {
                 }
             }
             FieldType::List => Ok(Value::Array(
-                s.split(';').map(str::trim).filter(|x| !x.is_empty()).map(|x| Value::String(x.into())).collect(),
+                s.split(';')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(|x| Value::String(x.into()))
+                    .collect(),
             )),
         }
     }
@@ -106,7 +116,9 @@ pub fn number_value(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() < 9.0e15 {
         Value::from(n as i64)
     } else {
-        serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null)
+        serde_json::Number::from_f64(n)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -139,7 +151,10 @@ impl FieldDef {
         if let FieldType::Enum { values } = &self.kind
             && values.is_empty()
         {
-            return Err(format!("enum field '{}' needs at least one value", self.key));
+            return Err(format!(
+                "enum field '{}' needs at least one value",
+                self.key
+            ));
         }
         Ok(())
     }
@@ -150,11 +165,15 @@ pub fn check_key(key: &str) -> Result<(), String> {
     let ok = !key.is_empty()
         && key.len() <= 63
         && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(format!("'{key}' is not a valid key (lower-case letters, digits and _, starting with a letter)"))
+        Err(format!(
+            "'{key}' is not a valid key (lower-case letters, digits and _, starting with a letter)"
+        ))
     }
 }
 
@@ -180,18 +199,44 @@ mod tests {
         assert_eq!(FieldType::Number.parse_text("12.5").unwrap(), json!(12.5));
         assert_eq!(FieldType::Number.parse_text("12").unwrap(), json!(12));
         assert_eq!(FieldType::Bool.parse_text("Yes").unwrap(), json!(true));
-        assert_eq!(FieldType::Datetime.parse_text("2026-01-31T10:00:00+07:00").unwrap(), json!("2026-01-31T03:00:00.000Z"));
-        assert_eq!(FieldType::List.parse_text("a; b;;c").unwrap(), json!(["a", "b", "c"]));
-        let tier = FieldType::Enum { values: vec!["gold".into(), "silver".into()] };
-        assert!(tier.parse_text("bronze").unwrap_err().contains("not one of"));
-        assert!(FieldType::Number.check_json(&json!("12")).unwrap_err().contains("expected number, got text"));
+        assert_eq!(
+            FieldType::Datetime
+                .parse_text("2026-01-31T10:00:00+07:00")
+                .unwrap(),
+            json!("2026-01-31T03:00:00.000Z")
+        );
+        assert_eq!(
+            FieldType::List.parse_text("a; b;;c").unwrap(),
+            json!(["a", "b", "c"])
+        );
+        let tier = FieldType::Enum {
+            values: vec!["gold".into(), "silver".into()],
+        };
+        assert!(
+            tier.parse_text("bronze")
+                .unwrap_err()
+                .contains("not one of")
+        );
+        assert!(
+            FieldType::Number
+                .check_json(&json!("12"))
+                .unwrap_err()
+                .contains("expected number, got text")
+        );
         assert!(FieldType::Date.check_json(&json!("2026-13-01")).is_err());
     }
 
     #[test]
     fn field_definitions_read_as_flat_json() {
-        let f: FieldDef = serde_json::from_value(json!({"key": "tier", "type": "enum", "values": ["gold"]})).unwrap();
-        assert_eq!(f.kind, FieldType::Enum { values: vec!["gold".into()] });
+        let f: FieldDef =
+            serde_json::from_value(json!({"key": "tier", "type": "enum", "values": ["gold"]}))
+                .unwrap();
+        assert_eq!(
+            f.kind,
+            FieldType::Enum {
+                values: vec!["gold".into()]
+            }
+        );
         assert!(f.validate().is_ok());
         assert!(check_key("Tier").is_err());
         assert!(check_key("1x").is_err());

@@ -17,24 +17,32 @@ pub fn from_millis(ms: Millis) -> Timestamp {
 
 /// RFC 3339 in UTC with milliseconds, the form the API answers with.
 pub fn format_millis(ms: Millis) -> String {
-    from_millis(ms).strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    from_millis(ms)
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 /// Parses an RFC 3339 date-time (`2026-01-31T10:00:00+07:00`). A bare date
 /// is refused here: callers that accept dates say so.
 pub fn parse_datetime(s: &str) -> Result<Timestamp, String> {
-    s.trim().parse::<Timestamp>().map_err(|_| format!("'{s}' is not an RFC 3339 date-time"))
+    s.trim()
+        .parse::<Timestamp>()
+        .map_err(|_| format!("'{s}' is not an RFC 3339 date-time"))
 }
 
 /// Parses a calendar date `YYYY-MM-DD`.
 pub fn parse_date(s: &str) -> Result<jiff::civil::Date, String> {
-    s.trim().parse::<jiff::civil::Date>().map_err(|_| format!("'{s}' is not a date (YYYY-MM-DD)"))
+    s.trim()
+        .parse::<jiff::civil::Date>()
+        .map_err(|_| format!("'{s}' is not a date (YYYY-MM-DD)"))
 }
 
 /// Checks an IANA time zone name (`Asia/Ho_Chi_Minh`).
 pub fn parse_timezone(s: &str) -> Result<String, String> {
     let s = s.trim();
-    TimeZone::get(s).map(|_| s.to_string()).map_err(|_| format!("'{s}' is not a known time zone"))
+    TimeZone::get(s)
+        .map(|_| s.to_string())
+        .map_err(|_| format!("'{s}' is not a known time zone"))
 }
 
 /// A source of the current time. Production uses the system clock; tests

@@ -49,7 +49,10 @@ pub(crate) const CONTACT_COLUMNS: &str = "id, external_id, email, phone, name, g
 
 pub(crate) fn contact_from_row(r: &impl RowExt) -> Contact {
     let tags = match r.json("tags") {
-        Value::Array(items) => items.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     };
     let attributes = match r.json("attrs") {
@@ -134,18 +137,35 @@ impl BatchState {
     }
 
     fn find(&self, input: &ContactInput) -> Option<i64> {
-        let by = |map: &HashMap<String, i64>, key: Option<&str>| key.and_then(|k| map.get(k).copied());
-        by(&self.external_id, input.external_id.as_set().map(String::as_str))
-            .or_else(|| by(&self.email, input.email.as_set().map(|e| e.as_str())))
-            .or_else(|| by(&self.phone, input.phone.as_set().map(|p| p.as_str())))
+        let by =
+            |map: &HashMap<String, i64>, key: Option<&str>| key.and_then(|k| map.get(k).copied());
+        by(
+            &self.external_id,
+            input.external_id.as_set().map(String::as_str),
+        )
+        .or_else(|| by(&self.email, input.email.as_set().map(|e| e.as_str())))
+        .or_else(|| by(&self.phone, input.phone.as_set().map(|p| p.as_str())))
     }
 
     /// A key of `c` that already belongs to another contact.
     fn clash(&self, c: &Contact) -> Option<FieldError> {
         let check = |field: &str, map: &HashMap<String, i64>, key: &Option<String>| {
-            let other = key.as_ref().and_then(|k| map.get(k)).filter(|&&id| id != c.id)?;
-            let whose = if *other > 0 { format!("contact {other}") } else { "another row of this batch".into() };
-            Some(FieldError::new(field, format!("'{}' already belongs to {whose}", key.as_deref().unwrap_or(""))))
+            let other = key
+                .as_ref()
+                .and_then(|k| map.get(k))
+                .filter(|&&id| id != c.id)?;
+            let whose = if *other > 0 {
+                format!("contact {other}")
+            } else {
+                "another row of this batch".into()
+            };
+            Some(FieldError::new(
+                field,
+                format!(
+                    "'{}' already belongs to {whose}",
+                    key.as_deref().unwrap_or("")
+                ),
+            ))
         };
         check("external_id", &self.external_id, &c.external_id)
             .or_else(|| check("email", &self.email, &c.email))
@@ -164,15 +184,27 @@ struct Plan {
 impl Store {
     /// Applies a batch of writes in one transaction and reports each. With
     /// `dry_run` everything is checked and counted but nothing is kept.
-    pub async fn write_contacts(&self, ws: WorkspaceId, writes: &[ContactWrite], dry_run: bool) -> Result<Vec<WriteResult>> {
+    pub async fn write_contacts(
+        &self,
+        ws: WorkspaceId,
+        writes: &[ContactWrite],
+        dry_run: bool,
+    ) -> Result<Vec<WriteResult>> {
         let workspace = self.workspace(ws).await?;
         let now = self.now();
         // A unique key taken by a concurrent writer between our read and our
         // write makes the batch fail; reading again sees it, so one retry
         // turns the race into an ordinary update.
         for attempt in 0..3 {
-            match self.write_contacts_once(ws, &workspace.timezone, writes, dry_run, now).await {
-                Err(StoreError::Backend(sqlx::Error::Database(e))) if e.is_unique_violation() && attempt < 2 => continue,
+            match self
+                .write_contacts_once(ws, &workspace.timezone, writes, dry_run, now)
+                .await
+            {
+                Err(StoreError::Backend(sqlx::Error::Database(e)))
+                    if e.is_unique_violation() && attempt < 2 =>
+                {
+                    continue;
+                }
                 other => return other,
             }
         }
@@ -328,11 +360,22 @@ impl Store {
     }
 
     /// Lists contacts in id order, a page at a time.
-    pub async fn list_contacts(&self, ws: WorkspaceId, query: &ContactQuery) -> Result<Page<Contact>> {
+    pub async fn list_contacts(
+        &self,
+        ws: WorkspaceId,
+        query: &ContactQuery,
+    ) -> Result<Page<Contact>> {
         let limit = query.limit.clamp(1, 1000) as i64;
-        let pattern = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| format!("%{}%", escape_like(&fold(q))));
+        let pattern = query
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(|q| format!("%{}%", escape_like(&fold(q))));
         let tag = query.tag.as_deref().map(|t| t.trim().to_lowercase());
-        let mut sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.workspace_id = $1 AND c.id > $2");
+        let mut sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.workspace_id = $1 AND c.id > $2"
+        );
         let mut n = 3;
         if pattern.is_some() {
             sql.push_str(&format!(" AND c.search LIKE ${n} ESCAPE '\\'"));
@@ -412,13 +455,21 @@ fn plan_writes(
     now: i64,
 ) -> (Vec<WriteResult>, Plan) {
     let mut results = Vec::with_capacity(writes.len());
-    let mut plan = Plan { created: Vec::new(), updated: Vec::new(), tags_changed: HashSet::new(), log: Vec::new() };
+    let mut plan = Plan {
+        created: Vec::new(),
+        updated: Vec::new(),
+        tags_changed: HashSet::new(),
+        log: Vec::new(),
+    };
     for w in writes {
         let found = match w.target {
             Target::Id(id) => match state.by_id.get(&id) {
                 Some(_) => Some(id),
                 None => {
-                    results.push(Err(FieldError::new("id", format!("contact {id} not found"))));
+                    results.push(Err(FieldError::new(
+                        "id",
+                        format!("contact {id} not found"),
+                    )));
                     continue;
                 }
             },
@@ -453,7 +504,11 @@ fn plan_writes(
         if c.id > 0 && !plan.updated.contains(&c.id) {
             plan.updated.push(c.id);
         }
-        let (outcome, op) = if before.is_none() { (Outcome::Created, "create") } else { (Outcome::Updated, "update") };
+        let (outcome, op) = if before.is_none() {
+            (Outcome::Created, "create")
+        } else {
+            (Outcome::Updated, "update")
+        };
         results.push(Ok((outcome, c.id)));
         plan.log.push((c.id, op, changes));
         state.by_id.insert(c.id, c);
@@ -471,13 +526,21 @@ fn plan_writes(
 macro_rules! allocate_ids {
     ($store:expr, $tx:expr, $table:literal, $n:expr) => {{
         let sql = match $store.backend() {
-            $crate::Backend::Sqlite => concat!("SELECT COALESCE(MAX(id), 0) + 1 + ($1 - $1) FROM ", $table),
+            $crate::Backend::Sqlite => {
+                concat!("SELECT COALESCE(MAX(id), 0) + 1 + ($1 - $1) FROM ", $table)
+            }
             $crate::Backend::Postgres => concat!(
-                "SELECT setval(pg_get_serial_sequence('", $table, "', 'id'), nextval(pg_get_serial_sequence('", $table,
+                "SELECT setval(pg_get_serial_sequence('",
+                $table,
+                "', 'id'), nextval(pg_get_serial_sequence('",
+                $table,
                 "', 'id')) + $1 - 1) - $1 + 1"
             ),
         };
-        let first: i64 = sqlx::query_scalar(sql).bind($n as i64).fetch_one(&mut *$tx).await?;
+        let first: i64 = sqlx::query_scalar(sql)
+            .bind($n as i64)
+            .fetch_one(&mut *$tx)
+            .await?;
         first
     }};
 }
@@ -510,12 +573,20 @@ pub(crate) use write_changes;
 
 /// `{"field": [old, new], ...}`, the change log's form.
 pub(crate) fn changes_json(changes: &[FieldChange]) -> Value {
-    Value::Object(changes.iter().map(|(f, old, new)| (f.clone(), Value::Array(vec![old.clone(), new.clone()]))).collect())
+    Value::Object(
+        changes
+            .iter()
+            .map(|(f, old, new)| (f.clone(), Value::Array(vec![old.clone(), new.clone()])))
+            .collect(),
+    )
 }
 
 /// `$from, $from+1, ...` for `n` values.
 pub(crate) fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `($1, ..., $w), ($w+1, ...)` for `rows` rows of `width` values.
@@ -527,7 +598,9 @@ pub(crate) fn rows_placeholders(rows: usize, width: usize) -> String {
 }
 
 pub(crate) fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 pub(crate) fn paginate<T>(mut items: Vec<T>, limit: usize, id: impl Fn(&T) -> i64) -> Page<T> {

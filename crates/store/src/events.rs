@@ -53,17 +53,25 @@ impl Store {
                 None => contact_ids.push(None),
                 Some(ContactRef::Id(id)) => {
                     self.contact(ws, *id).await.map_err(|err| match err {
-                        StoreError::NotFound => StoreError::Invalid(vec![swell_core::FieldError::new(
-                            format!("[{i}].contact.id"),
-                            format!("contact {id} not found"),
-                        )]),
+                        StoreError::NotFound => {
+                            StoreError::Invalid(vec![swell_core::FieldError::new(
+                                format!("[{i}].contact.id"),
+                                format!("contact {id} not found"),
+                            )])
+                        }
                         other => other,
                     })?;
                     contact_ids.push(Some(*id));
                 }
                 Some(key) => {
                     contact_ids.push(None);
-                    to_create.push((i, ContactWrite { target: Target::Upsert, input: ContactKey::from(key.clone()).as_input() }));
+                    to_create.push((
+                        i,
+                        ContactWrite {
+                            target: Target::Upsert,
+                            input: ContactKey::from(key.clone()).as_input(),
+                        },
+                    ));
                 }
             }
         }
@@ -74,7 +82,10 @@ impl Store {
                 match r {
                     Ok((_, id)) => contact_ids[*i] = Some(id),
                     Err(e) => {
-                        return Err(StoreError::Invalid(vec![swell_core::FieldError::new(format!("[{i}].contact.{}", e.field), e.reason)]));
+                        return Err(StoreError::Invalid(vec![swell_core::FieldError::new(
+                            format!("[{i}].contact.{}", e.field),
+                            e.reason,
+                        )]));
                     }
                 }
             }
@@ -102,7 +113,11 @@ impl Store {
     }
 
     /// Events newest first: of one contact, one name, since a time.
-    pub async fn list_events(&self, ws: WorkspaceId, query: &EventQuery) -> Result<crate::contacts::Page<Event>> {
+    pub async fn list_events(
+        &self,
+        ws: WorkspaceId,
+        query: &EventQuery,
+    ) -> Result<crate::contacts::Page<Event>> {
         let limit = query.limit.clamp(1, 1000) as i64;
         let mut sql = String::from(
             "SELECT id, contact_id, name, at, properties FROM events WHERE workspace_id = $1 AND id < $2",
@@ -139,5 +154,58 @@ impl Store {
 impl Event {
     pub fn timestamp_rfc3339(&self) -> String {
         format_millis(self.timestamp)
+    }
+}
+
+/// One change-log entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub id: i64,
+    pub entity: String,
+    pub record_id: i64,
+    pub op: String,
+    pub changes: Value,
+    #[serde(serialize_with = "swell_core::time::serialize_millis")]
+    pub at: Millis,
+}
+
+impl Store {
+    /// Change-log entries, oldest first, optionally of one record.
+    pub async fn list_changes(
+        &self,
+        ws: WorkspaceId,
+        entity: Option<&str>,
+        record_id: Option<i64>,
+        cursor: Option<i64>,
+        limit: u32,
+    ) -> Result<crate::contacts::Page<Change>> {
+        let limit = limit.clamp(1, 1000) as i64;
+        let mut sql = String::from(
+            "SELECT id, entity, record_id, op, changes, at FROM changes WHERE workspace_id = $1 AND id > $2",
+        );
+        let mut n = 3;
+        if entity.is_some() {
+            sql.push_str(&format!(" AND entity = ${n}"));
+            n += 1;
+        }
+        if record_id.is_some() {
+            sql.push_str(&format!(" AND record_id = ${n}"));
+            n += 1;
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT ${n}"));
+        let items: Vec<Change> = on_db!(self, p => {
+            let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(ws.0).bind(cursor.unwrap_or(0));
+            if let Some(e) = entity { q = q.bind(e.to_string()); }
+            if let Some(r) = record_id { q = q.bind(r); }
+            q.bind(limit + 1).fetch_all(p).await?.iter().map(|r| Change {
+                id: r.int("id"),
+                entity: r.text("entity"),
+                record_id: r.int("record_id"),
+                op: r.text("op"),
+                changes: r.json("changes"),
+                at: r.int("at"),
+            }).collect()
+        });
+        Ok(crate::contacts::paginate(items, limit as usize, |c| c.id))
     }
 }

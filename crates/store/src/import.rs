@@ -30,7 +30,10 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { dry_run: false, batch_size: 2000 }
+        ImportOptions {
+            dry_run: false,
+            batch_size: 2000,
+        }
     }
 }
 
@@ -63,7 +66,11 @@ impl ImportReport {
     fn fail(&mut self, row: u64, column: Option<String>, reason: String) {
         self.failed += 1;
         if self.errors.len() < MAX_LISTED_ERRORS {
-            self.errors.push(RowError { row, column, reason });
+            self.errors.push(RowError {
+                row,
+                column,
+                reason,
+            });
         } else {
             self.errors_truncated = true;
         }
@@ -98,14 +105,22 @@ fn spawn_parser<T: Send + 'static>(
     batch_size: usize,
     check_header: impl FnOnce(&csv::StringRecord) -> Result<()> + Send + 'static,
     parse_row: impl Fn(&csv::StringRecord) -> std::result::Result<T, FieldError> + Send + 'static,
-) -> (mpsc::Receiver<Result<Vec<Parsed<T>>>>, tokio::task::JoinHandle<()>) {
+) -> (
+    mpsc::Receiver<Result<Vec<Parsed<T>>>>,
+    tokio::task::JoinHandle<()>,
+) {
     let (tx, rx) = mpsc::channel(2);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut csv = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::Headers).from_reader(reader);
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(true)
+            .trim(csv::Trim::Headers)
+            .from_reader(reader);
         let header = match csv.headers() {
             Ok(h) => h.clone(),
             Err(e) => {
-                let _ = tx.blocking_send(Err(header_error(format!("cannot read the header row: {e}"))));
+                let _ = tx.blocking_send(Err(header_error(format!(
+                    "cannot read the header row: {e}"
+                ))));
                 return;
             }
         };
@@ -124,7 +139,11 @@ fn spawn_parser<T: Send + 'static>(
                     let parsed = if record.len() != header.len() {
                         Err(FieldError::new(
                             "",
-                            format!("has {} fields but the header has {}", record.len(), header.len()),
+                            format!(
+                                "has {} fields but the header has {}",
+                                record.len(),
+                                header.len()
+                            ),
                         ))
                     } else {
                         parse_row(&record)
@@ -133,15 +152,31 @@ fn spawn_parser<T: Send + 'static>(
                 }
                 Err(e) => {
                     let line = e.position().map(|p| p.line()).unwrap_or(line);
-                    batch.push((line, Err(FieldError::new("", format!("is not valid CSV: {}", csv_reason(&e))))));
-                    if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }) {
+                    batch.push((
+                        line,
+                        Err(FieldError::new(
+                            "",
+                            format!("is not valid CSV: {}", csv_reason(&e)),
+                        )),
+                    ));
+                    if !matches!(
+                        e.kind(),
+                        csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
+                    ) {
                         // An I/O error or a parser state we cannot recover from.
                         let _ = tx.blocking_send(Ok(std::mem::take(&mut batch)));
                         break;
                     }
                 }
             }
-            if batch.len() >= batch_size && tx.blocking_send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)))).is_err() {
+            if batch.len() >= batch_size
+                && tx
+                    .blocking_send(Ok(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(batch_size),
+                    )))
+                    .is_err()
+            {
                 return;
             }
         }
@@ -155,7 +190,9 @@ fn spawn_parser<T: Send + 'static>(
 fn csv_reason(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::Utf8 { .. } => "the row is not UTF-8 text".into(),
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!("has {len} fields but the header has {expected_len}"),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("has {len} fields but the header has {expected_len}"),
         csv::ErrorKind::Io(io) => format!("reading failed: {io}"),
         _ => e.to_string(),
     }
@@ -184,10 +221,15 @@ impl Store {
             for (i, h) in header.iter().enumerate() {
                 let col = if let Some(key) = h.strip_prefix("attr.") {
                     if header_schema.get(key).is_none() {
-                        return Err(header_error(format!("column {} '{h}': unknown attribute '{key}' (define it in the attribute schema first)", i + 1)));
+                        return Err(header_error(format!(
+                            "column {} '{h}': unknown attribute '{key}' (define it in the attribute schema first)",
+                            i + 1
+                        )));
                     }
                     ContactColumn::Attribute(key.to_string())
-                } else if swell_core::contact::CONTACT_INPUT_FIELDS.contains(&h) && h != "attributes" {
+                } else if swell_core::contact::CONTACT_INPUT_FIELDS.contains(&h)
+                    && h != "attributes"
+                {
                     ContactColumn::Field(h.to_string())
                 } else {
                     return Err(header_error(format!(
@@ -203,26 +245,33 @@ impl Store {
             *header_columns.lock().expect("header lock") = cols;
             Ok(())
         };
-        let parse_row = move |record: &csv::StringRecord| -> std::result::Result<ContactInput, FieldError> {
-            let cols = columns.lock().expect("header lock").clone();
-            let cx = ParseContext { schema: &schema, phone_region: &region };
-            let mut input = ContactInput::default();
-            for (col, raw) in cols.iter().zip(record.iter()) {
-                if raw.trim().is_empty() {
-                    continue;
-                }
-                match col {
-                    ContactColumn::Field(f) => input.set_text(f, Some(raw), &cx)?,
-                    ContactColumn::Attribute(k) => {
-                        let v = parse_attribute_text(&schema, k, raw)?;
-                        input.attributes.insert(k.clone(), v);
+        let parse_row =
+            move |record: &csv::StringRecord| -> std::result::Result<ContactInput, FieldError> {
+                let cols = columns.lock().expect("header lock").clone();
+                let cx = ParseContext {
+                    schema: &schema,
+                    phone_region: &region,
+                };
+                let mut input = ContactInput::default();
+                for (col, raw) in cols.iter().zip(record.iter()) {
+                    if raw.trim().is_empty() {
+                        continue;
+                    }
+                    match col {
+                        ContactColumn::Field(f) => input.set_text(f, Some(raw), &cx)?,
+                        ContactColumn::Attribute(k) => {
+                            let v = parse_attribute_text(&schema, k, raw)?;
+                            input.attributes.insert(k.clone(), v);
+                        }
                     }
                 }
-            }
-            Ok(input)
-        };
+                Ok(input)
+            };
         let (mut rx, handle) = spawn_parser(reader, opts.batch_size, check_header, parse_row);
-        let mut report = ImportReport { dry_run: opts.dry_run, ..Default::default() };
+        let mut report = ImportReport {
+            dry_run: opts.dry_run,
+            ..Default::default()
+        };
         while let Some(batch) = rx.recv().await {
             let batch = batch?;
             let mut lines = Vec::with_capacity(batch.len());
@@ -231,7 +280,10 @@ impl Store {
                 match parsed {
                     Ok(input) => {
                         lines.push(line);
-                        writes.push(ContactWrite { target: Target::Upsert, input });
+                        writes.push(ContactWrite {
+                            target: Target::Upsert,
+                            input,
+                        });
                     }
                     Err(e) => report.fail(line, column_of(&e), row_reason(&e)),
                 }
@@ -268,28 +320,44 @@ impl Store {
         let header_slot = header.clone();
         let check_header = move |h: &csv::StringRecord| -> Result<()> {
             for (i, name) in h.iter().enumerate() {
-                let meta = ["external_id", "created_at", "contact_id", "contact_email", "contact_phone", "contact_external_id"];
+                let meta = [
+                    "external_id",
+                    "created_at",
+                    "contact_id",
+                    "contact_email",
+                    "contact_phone",
+                    "contact_external_id",
+                ];
                 if !meta.contains(&name) && header_ty.field_type(name).is_none() {
-                    return Err(header_error(format!("column {} '{name}' is not a field of type '{}'", i + 1, header_ty.kind.name())));
+                    return Err(header_error(format!(
+                        "column {} '{name}' is not a field of type '{}'",
+                        i + 1,
+                        header_ty.kind.name()
+                    )));
                 }
             }
             *header_slot.lock().expect("header lock") = h.iter().map(str::to_string).collect();
             Ok(())
         };
         let row_ty = ty.clone();
-        let parse_row = move |record: &csv::StringRecord| -> std::result::Result<RecordInput, FieldError> {
-            let cols = header.lock().expect("header lock").clone();
-            let mut input = RecordInput::default();
-            for (col, raw) in cols.iter().zip(record.iter()) {
-                if raw.trim().is_empty() {
-                    continue;
+        let parse_row =
+            move |record: &csv::StringRecord| -> std::result::Result<RecordInput, FieldError> {
+                let cols = header.lock().expect("header lock").clone();
+                let mut input = RecordInput::default();
+                for (col, raw) in cols.iter().zip(record.iter()) {
+                    if raw.trim().is_empty() {
+                        continue;
+                    }
+                    input.set_text(&row_ty, col, raw, &region)?;
                 }
-                input.set_text(&row_ty, col, raw, &region)?;
-            }
-            Ok(input)
+                Ok(input)
+            };
+        let (mut rx, handle) =
+            spawn_parser(reader, opts.batch_size.min(500), check_header, parse_row);
+        let mut report = ImportReport {
+            dry_run: opts.dry_run,
+            ..Default::default()
         };
-        let (mut rx, handle) = spawn_parser(reader, opts.batch_size.min(500), check_header, parse_row);
-        let mut report = ImportReport { dry_run: opts.dry_run, ..Default::default() };
         while let Some(batch) = rx.recv().await {
             let batch = batch?;
             let mut lines = Vec::new();
@@ -319,9 +387,17 @@ impl Store {
 }
 
 fn column_of(e: &FieldError) -> Option<String> {
-    if e.field.is_empty() { None } else { Some(e.field.clone()) }
+    if e.field.is_empty() {
+        None
+    } else {
+        Some(e.field.clone())
+    }
 }
 
 fn row_reason(e: &FieldError) -> String {
-    if e.field.is_empty() { format!("the row {}", e.reason) } else { e.reason.clone() }
+    if e.field.is_empty() {
+        format!("the row {}", e.reason)
+    } else {
+        e.reason.clone()
+    }
 }

@@ -10,15 +10,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use swell_core::time::{Clock, SystemClock};
 
+pub mod bench;
 pub mod contacts;
 pub mod events;
 pub mod import;
 mod migrate;
-pub(crate) mod rows;
 pub mod records;
+pub(crate) mod rows;
 pub mod schema;
 pub mod workspaces;
 
@@ -80,19 +83,25 @@ macro_rules! on_db {
 /// instead of one failing when it upgrades a read lock mid-transaction.
 pub(crate) trait BeginWrite {
     type Db: sqlx::Database;
-    fn begin_write(&self) -> impl Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
 }
 
 impl BeginWrite for SqlitePool {
     type Db = sqlx::Sqlite;
-    fn begin_write(&self) -> impl Future<Output = sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>>> + Send {
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>>> + Send {
         self.begin_with("BEGIN IMMEDIATE")
     }
 }
 
 impl BeginWrite for PgPool {
     type Db = sqlx::Postgres;
-    fn begin_write(&self) -> impl Future<Output = sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>>> + Send {
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>>> + Send {
         self.begin()
     }
 }
@@ -136,7 +145,10 @@ impl Store {
                 .await?;
             Db::Sqlite(pool)
         };
-        Ok(Store { db, clock: Arc::new(SystemClock) })
+        Ok(Store {
+            db,
+            clock: Arc::new(SystemClock),
+        })
     }
 
     /// Replaces the clock (tests and benchmarks control time).

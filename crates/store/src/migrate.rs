@@ -33,10 +33,11 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
             sqlx::query(CREATE_TABLE).execute(pool).await?;
             for m in MIGRATIONS {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM swell_migrations WHERE version = $1")
-                    .bind(m.version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let done: Option<i64> =
+                    sqlx::query_scalar("SELECT version FROM swell_migrations WHERE version = $1")
+                        .bind(m.version)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 if done.is_none() {
                     tracing::info!(version = m.version, name = m.name, "applying migration");
                     sqlx::raw_sql(m.sqlite).execute(&mut *tx).await?;
@@ -53,13 +54,16 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
         Db::Postgres(pool) => {
             let mut tx = pool.begin().await?;
             // Two processes starting at once must not both migrate.
-            sqlx::query("SELECT pg_advisory_xact_lock(7349001)").execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7349001)")
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
             for m in MIGRATIONS {
-                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM swell_migrations WHERE version = $1")
-                    .bind(m.version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let done: Option<i64> =
+                    sqlx::query_scalar("SELECT version FROM swell_migrations WHERE version = $1")
+                        .bind(m.version)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 if done.is_none() {
                     tracing::info!(version = m.version, name = m.name, "applying migration");
                     sqlx::raw_sql(m.postgres).execute(&mut *tx).await?;

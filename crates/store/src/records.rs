@@ -8,7 +8,9 @@ use swell_core::contact::Patch;
 use swell_core::entity::{ColumnType, EntityKind, EntityType};
 use swell_core::record::{ContactRef, Record, RecordInput, number_from_f64, split_columns};
 
-use crate::contacts::{Outcome, Page, WriteResult, allocate_ids, paginate, placeholders, write_changes};
+use crate::contacts::{
+    Outcome, Page, WriteResult, allocate_ids, paginate, placeholders, write_changes,
+};
 use crate::rows::RowExt;
 use crate::{BeginWrite, Result, Store, StoreError, WorkspaceId, on_db};
 
@@ -37,7 +39,11 @@ impl Shape {
             EntityKind::Custom(n) => Some(n.clone()),
             _ => None,
         };
-        Shape { table: kind.table(), columns, custom }
+        Shape {
+            table: kind.table(),
+            columns,
+            custom,
+        }
     }
 
     fn select(&self) -> String {
@@ -51,7 +57,11 @@ impl Shape {
 
     /// `AND entity_type = $n` for custom types.
     fn scope(&self, n: usize) -> String {
-        if self.custom.is_some() { format!(" AND entity_type = ${n}") } else { String::new() }
+        if self.custom.is_some() {
+            format!(" AND entity_type = ${n}")
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -63,8 +73,12 @@ fn record_from_row(shape: &Shape, entity: &str, r: &impl RowExt) -> Record {
     for (c, ty) in &shape.columns {
         let v = match ty {
             ColumnType::Number => r.opt_float(c).map(number_from_f64).unwrap_or(Value::Null),
-            ColumnType::Integer | ColumnType::Timestamp => r.opt_int(c).map(Value::from).unwrap_or(Value::Null),
-            ColumnType::Text | ColumnType::Date => r.opt_text(c).map(Value::from).unwrap_or(Value::Null),
+            ColumnType::Integer | ColumnType::Timestamp => {
+                r.opt_int(c).map(Value::from).unwrap_or(Value::Null)
+            }
+            ColumnType::Text | ColumnType::Date => {
+                r.opt_text(c).map(Value::from).unwrap_or(Value::Null)
+            }
         };
         if !v.is_null() {
             values.insert(c.to_string(), v);
@@ -93,7 +107,13 @@ impl Store {
     /// that names a contact by email, phone or external id that does not
     /// exist yet creates that contact (a shop's first order from a new
     /// customer); one that names a contact id that does not exist fails.
-    pub async fn write_records(&self, ws: WorkspaceId, ty: &EntityType, writes: &[RecordWrite], dry_run: bool) -> Result<Vec<WriteResult>> {
+    pub async fn write_records(
+        &self,
+        ws: WorkspaceId,
+        ty: &EntityType,
+        writes: &[RecordWrite],
+        dry_run: bool,
+    ) -> Result<Vec<WriteResult>> {
         let shape = Shape::of(&ty.kind);
         let entity = ty.kind.name().to_string();
         let workspace = self.workspace(ws).await?;
@@ -233,10 +253,19 @@ impl Store {
         })
     }
 
-    pub async fn list_records(&self, ws: WorkspaceId, ty: &EntityType, query: &RecordQuery) -> Result<Page<Record>> {
+    pub async fn list_records(
+        &self,
+        ws: WorkspaceId,
+        ty: &EntityType,
+        query: &RecordQuery,
+    ) -> Result<Page<Record>> {
         let shape = Shape::of(&ty.kind);
         let limit = query.limit.clamp(1, 1000) as i64;
-        let mut sql = format!("SELECT {} FROM {} WHERE workspace_id = $1 AND id > $2", shape.select(), shape.table);
+        let mut sql = format!(
+            "SELECT {} FROM {} WHERE workspace_id = $1 AND id > $2",
+            shape.select(),
+            shape.table
+        );
         let mut n = 3;
         if shape.custom.is_some() {
             sql.push_str(&shape.scope(n));

@@ -46,7 +46,8 @@ macro_rules! impl_row_ext {
 
 impl_row_ext!(SqliteRow, |r, c| {
     let s: Option<String> = r.get(c);
-    s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null)
+    s.and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null)
 });
 
 impl_row_ext!(PgRow, |r, c| {

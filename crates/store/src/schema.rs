@@ -1,16 +1,18 @@
 //! Entity types and their custom field schemas.
 
 use serde::Serialize;
+use swell_core::FieldError;
 use swell_core::entity::{Builtin, EntityKind, EntityType};
 use swell_core::schema::{FieldDef, Schema, check_key};
-use swell_core::FieldError;
 
 use crate::rows::RowExt;
 use crate::{Result, Store, StoreError, WorkspaceId, on_db};
 
 /// Names no workspace type may take: the built-ins and words the filter
 /// language reserves.
-const RESERVED: &[&str] = &["contact", "company", "lead", "order", "event", "events", "attr", "list", "segment", "tag"];
+const RESERVED: &[&str] = &[
+    "contact", "company", "lead", "order", "event", "events", "attr", "list", "segment", "tag",
+];
 
 /// An entity type as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -27,7 +29,11 @@ pub struct EntityTypeInfo {
 impl Store {
     /// The contact attribute schema of a workspace.
     pub async fn contact_schema(&self, ws: WorkspaceId) -> Result<Schema> {
-        Ok(self.entity_type(ws, "contact").await?.map(|t| t.schema).unwrap_or_default())
+        Ok(self
+            .entity_type(ws, "contact")
+            .await?
+            .map(|t| t.schema)
+            .unwrap_or_default())
     }
 
     /// A type by name: `contact`, a built-in, or one the workspace defined.
@@ -50,7 +56,11 @@ impl Store {
         };
         let (label, fields) = row.unwrap_or((None, serde_json::Value::Array(vec![])));
         let fields: Vec<FieldDef> = serde_json::from_value(fields).unwrap_or_default();
-        Ok(Some(EntityType { kind, label, schema: Schema { fields } }))
+        Ok(Some(EntityType {
+            kind,
+            label,
+            schema: Schema { fields },
+        }))
     }
 
     /// Every type the workspace can store records of.
@@ -67,17 +77,24 @@ impl Store {
         let mut out = Vec::new();
         let builtin_names = std::iter::once("contact").chain(Builtin::ALL.iter().map(|b| b.name()));
         for name in builtin_names {
-            let kind = Builtin::from_name(name).map(EntityKind::Builtin).unwrap_or(EntityKind::Contact);
+            let kind = Builtin::from_name(name)
+                .map(EntityKind::Builtin)
+                .unwrap_or(EntityKind::Contact);
             let row = rows.iter().find(|r| r.0 == name);
             out.push(EntityTypeInfo {
                 name: name.to_string(),
                 builtin: true,
                 label: row.and_then(|r| r.1.clone()),
                 columns: kind.columns(),
-                fields: row.map(|r| serde_json::from_value(r.2.clone()).unwrap_or_default()).unwrap_or_default(),
+                fields: row
+                    .map(|r| serde_json::from_value(r.2.clone()).unwrap_or_default())
+                    .unwrap_or_default(),
             });
         }
-        for (name, label, fields) in rows.iter().filter(|r| r.0 != "contact" && Builtin::from_name(&r.0).is_none()) {
+        for (name, label, fields) in rows
+            .iter()
+            .filter(|r| r.0 != "contact" && Builtin::from_name(&r.0).is_none())
+        {
             out.push(EntityTypeInfo {
                 name: name.clone(),
                 builtin: false,
@@ -109,7 +126,9 @@ impl Store {
         }
         let kind = match name {
             "contact" => EntityKind::Contact,
-            n => Builtin::from_name(n).map(EntityKind::Builtin).unwrap_or(EntityKind::Custom(n.to_string())),
+            n => Builtin::from_name(n)
+                .map(EntityKind::Builtin)
+                .unwrap_or(EntityKind::Custom(n.to_string())),
         };
         let columns = kind.columns();
         for (i, f) in fields.iter().enumerate() {
@@ -117,17 +136,24 @@ impl Store {
                 errors.push(FieldError::new(format!("fields[{i}]"), e));
             }
             if name != "contact" && columns.iter().any(|c| c.name == f.key) {
-                errors.push(FieldError::new(format!("fields[{i}]"), format!("'{}' is a standard field", f.key)));
+                errors.push(FieldError::new(
+                    format!("fields[{i}]"),
+                    format!("'{}' is a standard field", f.key),
+                ));
             }
             if fields[..i].iter().any(|g| g.key == f.key) {
-                errors.push(FieldError::new(format!("fields[{i}]"), format!("'{}' is defined twice", f.key)));
+                errors.push(FieldError::new(
+                    format!("fields[{i}]"),
+                    format!("'{}' is defined twice", f.key),
+                ));
             }
         }
         if !errors.is_empty() {
             return Err(StoreError::Invalid(errors));
         }
         let now = self.now();
-        let json = sqlx::types::Json(serde_json::to_value(&fields).expect("field definitions serialise"));
+        let json =
+            sqlx::types::Json(serde_json::to_value(&fields).expect("field definitions serialise"));
         on_db!(self, p => {
             sqlx::query(
                 "INSERT INTO entity_types (workspace_id, name, label, fields, created_at, updated_at)
@@ -142,6 +168,12 @@ impl Store {
             .execute(p)
             .await?;
         });
-        Ok(EntityTypeInfo { name: name.to_string(), builtin, label: label.map(str::to_string), columns, fields })
+        Ok(EntityTypeInfo {
+            name: name.to_string(),
+            builtin,
+            label: label.map(str::to_string),
+            columns,
+            fields,
+        })
     }
 }

@@ -1,11 +1,11 @@
 //! Workspaces (one per business) and the API keys that open them.
 
+use crate::rows::RowExt;
+use crate::{BeginWrite, Result, Store, StoreError, on_db};
 use base64::Engine;
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use crate::rows::RowExt;
-use crate::{BeginWrite, Result, Store, StoreError, on_db};
 
 /// A workspace's id. Every query that touches a workspace's data takes one,
 /// and only the authentication layer makes them.
@@ -59,7 +59,10 @@ impl Store {
     pub async fn ensure_workspace(&self, name: &str) -> Result<Workspace> {
         let name = name.trim();
         if name.is_empty() {
-            return Err(StoreError::Invalid(vec![swell_core::FieldError::new("workspace", "name is empty")]));
+            return Err(StoreError::Invalid(vec![swell_core::FieldError::new(
+                "workspace",
+                "name is empty",
+            )]));
         }
         let now = self.now();
         on_db!(self, p => {
@@ -90,7 +93,12 @@ impl Store {
     }
 
     /// Sets a workspace's default zone and locale.
-    pub async fn update_workspace(&self, id: WorkspaceId, timezone: Option<&str>, locale: Option<&str>) -> Result<Workspace> {
+    pub async fn update_workspace(
+        &self,
+        id: WorkspaceId,
+        timezone: Option<&str>,
+        locale: Option<&str>,
+    ) -> Result<Workspace> {
         on_db!(self, p => {
             sqlx::query("UPDATE workspaces SET timezone = COALESCE($2, timezone), locale = COALESCE($3, locale) WHERE id = $1")
                 .bind(id.0)
@@ -104,10 +112,17 @@ impl Store {
 
     /// Creates an API key and returns it with its secret, which is shown
     /// this once and stored only as a hash.
-    pub async fn create_api_key(&self, ws: WorkspaceId, label: Option<&str>) -> Result<(ApiKey, String)> {
+    pub async fn create_api_key(
+        &self,
+        ws: WorkspaceId,
+        label: Option<&str>,
+    ) -> Result<(ApiKey, String)> {
         let mut raw = [0u8; 24];
         rand::rng().fill_bytes(&mut raw);
-        let secret = format!("swk_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
+        let secret = format!(
+            "swk_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        );
         let prefix: String = secret.chars().take(10).collect();
         let hash = hash_key(&secret);
         let now = self.now();
@@ -124,7 +139,15 @@ impl Store {
             .fetch_one(p)
             .await?
         });
-        Ok((ApiKey { id, workspace_id: ws, label: label.map(str::to_string), prefix }, secret))
+        Ok((
+            ApiKey {
+                id,
+                workspace_id: ws,
+                label: label.map(str::to_string),
+                prefix,
+            },
+            secret,
+        ))
     }
 
     /// The workspace a key opens, if the key is known and not revoked.
@@ -168,6 +191,10 @@ impl Store {
                 .await?
                 .rows_affected()
         });
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 }

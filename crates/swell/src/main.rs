@@ -1,1 +1,327 @@
-fn main() {}
+//! `swell`: self-hosted marketing automation in one binary.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use swell_store::Store;
+use swell_store::import::{ImportOptions, ImportReport};
+use tracing_subscriber::EnvFilter;
+
+mod bench;
+mod config;
+mod demo;
+
+use config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(
+    name = "swell",
+    version,
+    about = "Self-hosted marketing automation: contacts, audiences, email, SMS, Zalo and workflows in one binary"
+)]
+struct Cli {
+    /// A TOML configuration file (default: ./swell.toml when present).
+    #[arg(long, global = true)]
+    config: Option<String>,
+    /// Database: a SQLite path (default ./swell.db) or a postgres:// URL. Env: SWELL_DB.
+    #[arg(long, global = true)]
+    db: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (API and, later, workers and UI).
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080). Env: SWELL_BIND.
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Import a CSV file.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Manage API keys.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Create a demo workspace with realistic data, print its key, and serve.
+    Demo {
+        #[arg(long)]
+        bind: Option<String>,
+        /// How many contacts to generate the first time.
+        #[arg(long, default_value_t = 3000)]
+        contacts: usize,
+        /// Generate the data and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Measure performance; prints figures against a baseline of the same run.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// Contacts: standard columns by name, attr.KEY, tags separated by ';'.
+    Contacts {
+        file: String,
+        #[arg(long, default_value = "default")]
+        workspace: String,
+        /// Check and count without keeping anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Records of a type (order, company, lead or a custom type).
+    Records {
+        #[arg(name = "TYPE")]
+        entity: String,
+        file: String,
+        #[arg(long, default_value = "default")]
+        workspace: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Create an API key, creating the workspace if needed; prints the key last.
+    Create {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let bind = match &cli.command {
+        Command::Serve { bind } | Command::Demo { bind, .. } => bind.clone(),
+        _ => None,
+    };
+    let demo_db = matches!(cli.command, Command::Demo { .. })
+        && cli.db.is_none()
+        && std::env::var("SWELL_DB").is_err();
+    let mut config = Config::load(
+        cli.config.as_deref(),
+        Overrides {
+            db: cli.db.clone(),
+            bind,
+        },
+    )?;
+    if demo_db {
+        // The demo keeps its own file so it never mixes with real data.
+        config.db = "./swell-demo.db".into();
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("SWELL_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli.command, config))
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { .. } => {
+            let store = open(&config).await?;
+            serve(store, &config.bind).await
+        }
+        Command::Migrate => {
+            open(&config).await?;
+            println!("database {} is up to date", redact(&config.db));
+            Ok(())
+        }
+        Command::Key {
+            action: KeyAction::Create { workspace, label },
+        } => {
+            let store = open(&config).await?;
+            let ws = store.ensure_workspace(&workspace).await?;
+            let (key, secret) = store.create_api_key(ws.id, label.as_deref()).await?;
+            eprintln!(
+                "created key {} for workspace '{}' (id {}); it is shown only now:",
+                key.prefix,
+                ws.name,
+                ws.id.get()
+            );
+            println!("{secret}");
+            Ok(())
+        }
+        Command::Import { what } => {
+            let store = open(&config).await?;
+            let (file, workspace, dry_run, entity) = match what {
+                ImportWhat::Contacts {
+                    file,
+                    workspace,
+                    dry_run,
+                } => (file, workspace, dry_run, None),
+                ImportWhat::Records {
+                    entity,
+                    file,
+                    workspace,
+                    dry_run,
+                } => (file, workspace, dry_run, Some(entity)),
+            };
+            let ws = store.ensure_workspace(&workspace).await?;
+            let f = std::fs::File::open(&file).with_context(|| format!("cannot open {file}"))?;
+            let total = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+                )
+                .expect("template"),
+            );
+            let counter = CountingReader {
+                inner: std::io::BufReader::with_capacity(1 << 20, f),
+                bar: bar.clone(),
+            };
+            let opts = ImportOptions {
+                dry_run,
+                ..Default::default()
+            };
+            let started = Instant::now();
+            let progress_bar = bar.clone();
+            let progress = move |rows: u64| progress_bar.set_message(format!("{rows} rows"));
+            let report = match entity {
+                None => {
+                    store
+                        .import_contacts(ws.id, counter, opts, progress)
+                        .await?
+                }
+                Some(name) => {
+                    let ty = store
+                        .entity_type(ws.id, &name)
+                        .await?
+                        .with_context(|| format!("unknown entity type '{name}'"))?;
+                    store
+                        .import_records(ws.id, &ty, counter, opts, progress)
+                        .await?
+                }
+            };
+            bar.finish_and_clear();
+            print_report(&report, started.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Command::Demo {
+            contacts, no_serve, ..
+        } => {
+            let store = open(&config).await?;
+            let ws = demo::ensure(&store, contacts).await?;
+            let (_, secret) = store.create_api_key(ws.id, Some("demo")).await?;
+            println!("Swell demo workspace '{}' is ready.", ws.name);
+            println!(
+                "  API:      http://{}/api/v1  (OpenAPI: /api/v1/openapi.json)",
+                config.bind
+            );
+            println!(
+                "  Try:      curl -H 'Authorization: Bearer {secret}' 'http://{}/api/v1/contacts?q=nguyen'",
+                config.bind
+            );
+            println!("  API key:  {secret}");
+            if no_serve {
+                return Ok(());
+            }
+            serve(store, &config.bind).await
+        }
+        Command::Bench { what } => bench::run(what).await,
+    }
+}
+
+async fn open(config: &Config) -> anyhow::Result<Store> {
+    Store::open(&config.db)
+        .await
+        .with_context(|| format!("cannot open database {}", redact(&config.db)))
+}
+
+async fn serve(store: Store, bind: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    eprintln!("swell is listening on http://{}", listener.local_addr()?);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("shutting down");
+    };
+    swell_web::serve(
+        listener,
+        swell_web::AppState {
+            store: store.clone(),
+        },
+        shutdown,
+    )
+    .await?;
+    store.close().await;
+    Ok(())
+}
+
+fn print_report(r: &ImportReport, secs: f64) {
+    for e in &r.errors {
+        println!(
+            "row {}: {}{}",
+            e.row,
+            e.column
+                .as_ref()
+                .map(|c| format!("{c}: "))
+                .unwrap_or_default(),
+            e.reason
+        );
+    }
+    if r.errors_truncated {
+        println!("... more errors not listed");
+    }
+    println!(
+        "{}created {}, updated {}, unchanged {}, failed {} ({} rows in {:.1}s, {:.0} rows/s)",
+        if r.dry_run { "dry run: " } else { "" },
+        r.created,
+        r.updated,
+        r.unchanged,
+        r.failed,
+        r.rows(),
+        secs,
+        r.rows() as f64 / secs.max(1e-9)
+    );
+}
+
+/// Hides a password in a database URL.
+fn redact(db: &str) -> String {
+    match (db.find("://"), db.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &db[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &db[..s + 3], user, &db[at..]),
+                None => db.to_string(),
+            }
+        }
+        _ => db.to_string(),
+    }
+}
+
+/// Advances a progress bar as the file is read.
+struct CountingReader<R> {
+    inner: R,
+    bar: indicatif::ProgressBar,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}

@@ -30,7 +30,11 @@ impl Pos {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before[line_start..].chars().count() + 1;
-        Pos { offset, line, column }
+        Pos {
+            offset,
+            line,
+            column,
+        }
     }
 }
 
@@ -96,7 +100,10 @@ pub struct Name {
 
 impl Name {
     pub fn new(value: impl Into<String>) -> Name {
-        Name { value: value.into(), loc: Loc::None }
+        Name {
+            value: value.into(),
+            loc: Loc::None,
+        }
     }
 }
 
@@ -115,7 +122,13 @@ pub struct Comparison {
 
 impl Comparison {
     pub fn new(field: Path, op: Op) -> Comparison {
-        Comparison { field, op, loc: Loc::None, op_loc: Loc::None, value_loc: Loc::None }
+        Comparison {
+            field,
+            op,
+            loc: Loc::None,
+            op_loc: Loc::None,
+            value_loc: Loc::None,
+        }
     }
 }
 
@@ -149,7 +162,14 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
-    pub const ALL: [CmpOp; 6] = [CmpOp::Eq, CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge];
+    pub const ALL: [CmpOp; 6] = [
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Gt,
+        CmpOp::Ge,
+    ];
 
     pub fn symbol(self) -> &'static str {
         match self {
@@ -229,7 +249,10 @@ pub enum Literal {
     /// `today`.
     Today,
     /// `-30d`, `+12h`: now plus `amount` units.
-    Relative { amount: i64, unit: TimeUnit },
+    Relative {
+        amount: i64,
+        unit: TimeUnit,
+    },
 }
 
 /// Units of relative times.
@@ -242,7 +265,12 @@ pub enum TimeUnit {
 }
 
 impl TimeUnit {
-    pub const ALL: [TimeUnit; 4] = [TimeUnit::Minutes, TimeUnit::Hours, TimeUnit::Days, TimeUnit::Weeks];
+    pub const ALL: [TimeUnit; 4] = [
+        TimeUnit::Minutes,
+        TimeUnit::Hours,
+        TimeUnit::Days,
+        TimeUnit::Weeks,
+    ];
 
     pub fn letter(self) -> char {
         match self {
@@ -284,7 +312,11 @@ pub struct Related {
 
 impl Related {
     pub fn new(source: Source, filter: Option<Expr>) -> Related {
-        Related { source, filter: filter.map(Box::new), loc: Loc::None }
+        Related {
+            source,
+            filter: filter.map(Box::new),
+            loc: Loc::None,
+        }
     }
 }
 

@@ -11,16 +11,24 @@ impl Display for Expr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Or(items) => join(f, items, " or ", |e| matches!(e, Expr::Or(_))),
-            Expr::And(items) => join(f, items, " and ", |e| matches!(e, Expr::Or(_) | Expr::And(_))),
+            Expr::And(items) => join(f, items, " and ", |e| {
+                matches!(e, Expr::Or(_) | Expr::And(_))
+            }),
             Expr::Not(inner) => {
                 let group = match &**inner {
                     Expr::And(_) | Expr::Or(_) => true,
                     // A field literally called "not" would read as a second
                     // `not` without the parentheses.
-                    Expr::Compare(c) => matches!(&c.field, Path::Field(n) | Path::EventProperty(n) if n.eq_ignore_ascii_case("not")),
+                    Expr::Compare(c) => {
+                        matches!(&c.field, Path::Field(n) | Path::EventProperty(n) if n.eq_ignore_ascii_case("not"))
+                    }
                     _ => false,
                 };
-                if group { write!(f, "not ({inner})") } else { write!(f, "not {inner}") }
+                if group {
+                    write!(f, "not ({inner})")
+                } else {
+                    write!(f, "not {inner}")
+                }
             }
             Expr::Compare(c) => write!(f, "{c}"),
             Expr::HasTag(n) => write!(f, "has tag {}", Quoted(&n.value)),
@@ -40,7 +48,12 @@ impl Display for Expr {
     }
 }
 
-fn join(f: &mut Formatter<'_>, items: &[Expr], sep: &str, needs_group: impl Fn(&Expr) -> bool) -> fmt::Result {
+fn join(
+    f: &mut Formatter<'_>,
+    items: &[Expr],
+    sep: &str,
+    needs_group: impl Fn(&Expr) -> bool,
+) -> fmt::Result {
     for (i, e) in items.iter().enumerate() {
         if i > 0 {
             f.write_str(sep)?;
@@ -104,7 +117,9 @@ impl Display for Path {
             Path::EventAt => f.write_str("at"),
             // Bare when that reads back as the same property; `at` and
             // `properties` bare mean something else.
-            Path::EventProperty(k) if is_ident(k) && k != "at" && k != "properties" => f.write_str(k),
+            Path::EventProperty(k) if is_ident(k) && k != "at" && k != "properties" => {
+                f.write_str(k)
+            }
             Path::EventProperty(k) if is_ident(k) => write!(f, "properties.{k}"),
             Path::EventProperty(k) => write!(f, "properties.{}", Quoted(k)),
         }

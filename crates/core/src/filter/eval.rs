@@ -54,9 +54,12 @@ impl Value {
             (FieldType::Datetime, J::String(s)) => {
                 time::parse_datetime(s).map_or(Value::Null, |t| Value::Time(time::to_millis(t)))
             }
-            (FieldType::List, J::Array(items)) => {
-                Value::List(items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect())
-            }
+            (FieldType::List, J::Array(items)) => Value::List(
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect(),
+            ),
             _ => Value::Null,
         }
     }
@@ -100,7 +103,10 @@ pub trait ContactView {
     /// Records of type `entity` whose `contact_id` is this contact.
     fn records<'a>(&'a self, entity: &str) -> Box<dyn Iterator<Item = &'a dyn RecordView> + 'a>;
     /// This contact's events named `name`: (time, properties object).
-    fn events<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = (Millis, &'a serde_json::Value)> + 'a>;
+    fn events<'a>(
+        &'a self,
+        name: &str,
+    ) -> Box<dyn Iterator<Item = (Millis, &'a serde_json::Value)> + 'a>;
 }
 
 /// What a filter is evaluated on: a contact, or a record of another type
@@ -108,7 +114,10 @@ pub trait ContactView {
 #[derive(Clone, Copy)]
 pub enum Subject<'a> {
     Contact(&'a dyn ContactView),
-    Record { record: &'a dyn RecordView, contact: Option<&'a dyn ContactView> },
+    Record {
+        record: &'a dyn RecordView,
+        contact: Option<&'a dyn ContactView>,
+    },
 }
 
 impl<'a> Subject<'a> {
@@ -164,7 +173,11 @@ impl<'a> EvalContext<'a> {
 const MAX_SEGMENT_DEPTH: usize = 16;
 
 pub(crate) fn matches(e: &Expr, subject: &Subject<'_>, ctx: &EvalContext<'_>) -> bool {
-    let env = Env { ctx, contact: subject.contact(), depth: 0 };
+    let env = Env {
+        ctx,
+        contact: subject.contact(),
+        depth: 0,
+    };
     env.eval(e, Scope::Top(subject))
 }
 
@@ -203,7 +216,9 @@ impl Env<'_> {
             Expr::InList(l) => self.contact.is_some_and(|c| c.in_list(&l.value)),
             Expr::InSegment(s) => self.in_segment(&s.value),
             Expr::Exists(r) => match &r.source {
-                Source::Records(entity) => self.records(entity, r.filter.as_deref()).next().is_some(),
+                Source::Records(entity) => {
+                    self.records(entity, r.filter.as_deref()).next().is_some()
+                }
                 Source::Events(name) => self.events(name, r.filter.as_deref()).next().is_some(),
             },
             Expr::Aggregate(a) => {
@@ -214,14 +229,19 @@ impl Env<'_> {
     }
 
     fn in_segment(&self, slug: &str) -> bool {
-        let (Some(contact), Some(filter)) = (self.contact, self.ctx.segments.segment_filter(slug)) else {
+        let (Some(contact), Some(filter)) = (self.contact, self.ctx.segments.segment_filter(slug))
+        else {
             return false;
         };
         if self.depth >= MAX_SEGMENT_DEPTH {
             return false;
         }
         let subject = Subject::Contact(contact);
-        let inner = Env { ctx: self.ctx, contact: Some(contact), depth: self.depth + 1 };
+        let inner = Env {
+            ctx: self.ctx,
+            contact: Some(contact),
+            depth: self.depth + 1,
+        };
         inner.eval(filter.expr(), Scope::Top(&subject))
     }
 
@@ -230,8 +250,18 @@ impl Env<'_> {
             (Scope::Top(Subject::Contact(c)), Path::Field(n)) => c.field(n),
             (Scope::Top(Subject::Contact(c)), Path::Attr(k)) => c.attr(k),
             (Scope::Top(Subject::Record { record, .. }), Path::Field(n)) => record.field(n),
-            (Scope::Top(Subject::Record { contact: Some(c), .. }), Path::ContactField(n)) => c.field(n),
-            (Scope::Top(Subject::Record { contact: Some(c), .. }), Path::ContactAttr(k)) => c.attr(k),
+            (
+                Scope::Top(Subject::Record {
+                    contact: Some(c), ..
+                }),
+                Path::ContactField(n),
+            ) => c.field(n),
+            (
+                Scope::Top(Subject::Record {
+                    contact: Some(c), ..
+                }),
+                Path::ContactAttr(k),
+            ) => c.attr(k),
             (Scope::Record(r), Path::Field(n)) => r.field(n),
             (Scope::Event(at, _), Path::EventAt) => Value::Time(at),
             (Scope::Event(_, props), Path::EventProperty(k)) => return property(props.get(k)),
@@ -244,7 +274,9 @@ impl Env<'_> {
         let now = self.ctx.now;
         let v = match operand {
             Operand::Value(v) => v,
-            Operand::Opaque => return matches!(op, Op::IsSet | Op::Cmp(CmpOp::Ne, _) | Op::NotIn(_)),
+            Operand::Opaque => {
+                return matches!(op, Op::IsSet | Op::Cmp(CmpOp::Ne, _) | Op::NotIn(_));
+            }
         };
         match op {
             Op::Cmp(op, lit) => compare(v, *op, lit, now),
@@ -271,18 +303,28 @@ impl Env<'_> {
         }
     }
 
-    fn records<'s>(&'s self, entity: &str, filter: Option<&'s Expr>) -> impl Iterator<Item = &'s dyn RecordView> + 's {
+    fn records<'s>(
+        &'s self,
+        entity: &'s str,
+        filter: Option<&'s Expr>,
+    ) -> impl Iterator<Item = &'s dyn RecordView> + 's {
         self.contact
             .into_iter()
             .flat_map(move |c| c.records(entity))
             .filter(move |r| filter.is_none_or(|f| self.eval(f, Scope::Record(*r))))
     }
 
-    fn events<'s>(&'s self, name: &str, filter: Option<&'s Expr>) -> impl Iterator<Item = Millis> + 's {
+    fn events<'s>(
+        &'s self,
+        name: &'s str,
+        filter: Option<&'s Expr>,
+    ) -> impl Iterator<Item = Millis> + 's {
         self.contact
             .into_iter()
             .flat_map(move |c| c.events(name))
-            .filter(move |(at, props)| filter.is_none_or(|f| self.eval(f, Scope::Event(*at, props))))
+            .filter(move |(at, props)| {
+                filter.is_none_or(|f| self.eval(f, Scope::Event(*at, props)))
+            })
             .map(|(at, _)| at)
     }
 
@@ -303,12 +345,19 @@ impl Env<'_> {
             Measure::Sum(f) | Measure::Min(f) | Measure::Max(f) | Measure::Avg(f) => f,
         };
         // Unset values are skipped, as SQL's aggregates skip NULL.
-        let values = self.records(entity, filter).map(|r| r.field(field)).filter(Value::is_set);
+        let values = self
+            .records(entity, filter)
+            .map(|r| r.field(field))
+            .filter(Value::is_set);
         match measure {
             Measure::Sum(_) => Value::Number(values.filter_map(|v| number(&v)).sum()),
             Measure::Avg(_) => {
                 let nums: Vec<f64> = values.filter_map(|v| number(&v)).collect();
-                if nums.is_empty() { Value::Null } else { Value::Number(nums.iter().sum::<f64>() / nums.len() as f64) }
+                if nums.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Number(nums.iter().sum::<f64>() / nums.len() as f64)
+                }
             }
             Measure::Min(_) => extreme(values, Ordering::Less),
             Measure::Max(_) => extreme(values, Ordering::Greater),
@@ -380,7 +429,9 @@ fn compare(v: &Value, op: CmpOp, lit: &Literal, now: Millis) -> bool {
 /// text literal.
 fn in_set(v: &Value, lits: &[Literal], now: Millis) -> bool {
     match v {
-        Value::List(items) => items.iter().any(|i| lits.iter().any(|l| matches!(l, Literal::Text(t) if t == i))),
+        Value::List(items) => items
+            .iter()
+            .any(|i| lits.iter().any(|l| matches!(l, Literal::Text(t) if t == i))),
         v => lits.iter().any(|l| compare(v, CmpOp::Eq, l, now)),
     }
 }
@@ -395,7 +446,9 @@ impl Literal {
             Literal::Date(d) => midnight_utc(*d),
             Literal::Now => Some(now),
             Literal::Today => midnight_utc(utc_date(now)),
-            Literal::Relative { amount, unit } => Some(now.saturating_add(amount.saturating_mul(unit.millis()))),
+            Literal::Relative { amount, unit } => {
+                Some(now.saturating_add(amount.saturating_mul(unit.millis())))
+            }
             Literal::Text(_) | Literal::Number(_) | Literal::Bool(_) => None,
         }
     }
@@ -415,7 +468,9 @@ impl Literal {
 }
 
 fn midnight_utc(d: Date) -> Option<Millis> {
-    d.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp().as_millisecond())
+    d.to_zoned(TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp().as_millisecond())
 }
 
 /// The UTC calendar date of an instant.
@@ -456,7 +511,9 @@ pub fn anniversary_month_days(today: Date, window: Window) -> Vec<(i8, i8)> {
         // Every day of the month in a leap year, so 29 February counts.
         Window::ThisMonth => {
             let first = Date::new(2000, today.month(), 1).unwrap_or(today);
-            return (0..first.days_in_month()).map(|d| (today.month(), d + 1)).collect();
+            return (0..first.days_in_month())
+                .map(|d| (today.month(), d + 1))
+                .collect();
         }
         Window::NextDays(n) => n.min(366),
     };

@@ -26,7 +26,10 @@ pub(crate) fn to_json(e: &Expr) -> Value {
         Expr::Exists(r) => json!({ "exists": related_json(r, None) }),
         Expr::Aggregate(a) => {
             let mut m = Map::new();
-            m.insert(a.measure.name().into(), related_json(&a.of, a.measure.field()));
+            m.insert(
+                a.measure.name().into(),
+                related_json(&a.of, a.measure.field()),
+            );
             m.insert("op".into(), a.op.symbol().into());
             m.insert("value".into(), literal_json(&a.value));
             Value::Object(m)
@@ -36,8 +39,14 @@ pub(crate) fn to_json(e: &Expr) -> Value {
             m.insert("field".into(), path_json(&c.field).into());
             let (op, value) = match &c.op {
                 Op::Cmp(op, v) => (op.symbol(), Some(literal_json(v))),
-                Op::In(vs) => ("in", Some(Value::Array(vs.iter().map(literal_json).collect()))),
-                Op::NotIn(vs) => ("not_in", Some(Value::Array(vs.iter().map(literal_json).collect()))),
+                Op::In(vs) => (
+                    "in",
+                    Some(Value::Array(vs.iter().map(literal_json).collect())),
+                ),
+                Op::NotIn(vs) => (
+                    "not_in",
+                    Some(Value::Array(vs.iter().map(literal_json).collect())),
+                ),
                 Op::Contains(s) => ("contains", Some(s.as_str().into())),
                 Op::StartsWith(s) => ("starts_with", Some(s.as_str().into())),
                 Op::IsSet => ("is_set", None),
@@ -110,7 +119,11 @@ fn err(path: &str, message: impl Into<String>) -> FilterError {
 }
 
 fn child(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn loc(path: &str) -> Loc {
@@ -118,14 +131,29 @@ fn loc(path: &str) -> Loc {
 }
 
 const NODE_KEYS: &[&str] = &[
-    "and", "or", "not", "field", "has_tag", "in_list", "in_segment", "exists", "count", "sum", "min", "max", "avg",
+    "and",
+    "or",
+    "not",
+    "field",
+    "has_tag",
+    "in_list",
+    "in_segment",
+    "exists",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
 ];
 
 impl Reader {
     fn expr(&mut self, v: &Value, path: &str, in_event: bool) -> Result<Expr, FilterError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(err(path, format!("filter is nested more than {MAX_DEPTH} levels deep")));
+            return Err(err(
+                path,
+                format!("filter is nested more than {MAX_DEPTH} levels deep"),
+            ));
         }
         let e = self.node(v, path, in_event);
         self.depth -= 1;
@@ -134,10 +162,19 @@ impl Reader {
 
     fn node(&mut self, v: &Value, path: &str, in_event: bool) -> Result<Expr, FilterError> {
         let Value::Object(m) = v else {
-            return Err(err(path, format!("expected a condition object, found {}", crate::schema::json_kind(v))));
+            return Err(err(
+                path,
+                format!(
+                    "expected a condition object, found {}",
+                    crate::schema::json_kind(v)
+                ),
+            ));
         };
         let Some(kind) = NODE_KEYS.iter().copied().find(|k| m.contains_key(*k)) else {
-            return Err(err(path, format!("expected one of the keys {}", NODE_KEYS.join(", "))));
+            return Err(err(
+                path,
+                format!("expected one of the keys {}", NODE_KEYS.join(", ")),
+            ));
         };
         let allowed: &[&str] = match kind {
             "field" => &["field", "op", "value"],
@@ -145,7 +182,10 @@ impl Reader {
             _ => &[kind],
         };
         if let Some(extra) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(err(&child(path, extra), format!("unexpected key '{extra}' in a '{kind}' condition")));
+            return Err(err(
+                &child(path, extra),
+                format!("unexpected key '{extra}' in a '{kind}' condition"),
+            ));
         }
         let at = child(path, kind);
         let body = &m[kind];
@@ -180,48 +220,98 @@ impl Reader {
             "field" => comparison(m, path, in_event),
             measure => {
                 let (field, of) = self.related(body, &at, measure != "count")?;
-                let measure = Measure::from_name(measure, field).ok_or_else(|| err(&at, "bad aggregate"))?;
+                let measure =
+                    Measure::from_name(measure, field).ok_or_else(|| err(&at, "bad aggregate"))?;
                 let op = cmp_op(m.get("op"), &child(path, "op"))?;
                 let value_path = child(path, "value");
-                let value = literal(m.get("value").ok_or_else(|| err(path, "missing 'value'"))?, &value_path)?;
-                Ok(Expr::Aggregate(Aggregate { measure, of, op, value, value_loc: loc(&value_path) }))
+                let value = literal(
+                    m.get("value").ok_or_else(|| err(path, "missing 'value'"))?,
+                    &value_path,
+                )?;
+                Ok(Expr::Aggregate(Aggregate {
+                    measure,
+                    of,
+                    op,
+                    value,
+                    value_loc: loc(&value_path),
+                }))
             }
         }
     }
 
-    fn related(&mut self, v: &Value, path: &str, needs_field: bool) -> Result<(Option<String>, Related), FilterError> {
+    fn related(
+        &mut self,
+        v: &Value,
+        path: &str,
+        needs_field: bool,
+    ) -> Result<(Option<String>, Related), FilterError> {
         let Value::Object(m) = v else {
-            return Err(err(path, "expected an object with 'of' (a record type) or 'event' (an event name)"));
+            return Err(err(
+                path,
+                "expected an object with 'of' (a record type) or 'event' (an event name)",
+            ));
         };
-        if let Some(extra) = m.keys().find(|k| !["of", "event", "field", "where"].contains(&k.as_str())) {
-            return Err(err(&child(path, extra), format!("unexpected key '{extra}'")));
+        if let Some(extra) = m
+            .keys()
+            .find(|k| !["of", "event", "field", "where"].contains(&k.as_str()))
+        {
+            return Err(err(
+                &child(path, extra),
+                format!("unexpected key '{extra}'"),
+            ));
         }
         let (source, in_event) = match (m.get("of"), m.get("event")) {
             (Some(Value::String(of)), None) if is_ident(of) => (Source::Records(of.clone()), false),
-            (Some(_), None) => return Err(err(&child(path, "of"), "expected a record type name such as \"order\"")),
+            (Some(_), None) => {
+                return Err(err(
+                    &child(path, "of"),
+                    "expected a record type name such as \"order\"",
+                ));
+            }
             (None, Some(Value::String(ev))) => (Source::Events(ev.clone()), true),
             (None, Some(_)) => return Err(err(&child(path, "event"), "expected an event name")),
-            _ => return Err(err(path, "give exactly one of 'of' (a record type) and 'event' (an event name)")),
+            _ => {
+                return Err(err(
+                    path,
+                    "give exactly one of 'of' (a record type) and 'event' (an event name)",
+                ));
+            }
         };
         let field = match (m.get("field"), needs_field) {
             (None, false) => None,
             (Some(Value::String(f)), true) if is_ident(f) && !in_event => Some(f.clone()),
-            (_, true) if in_event => return Err(err(path, "only count and exists apply to events")),
+            (_, true) if in_event => {
+                return Err(err(path, "only count and exists apply to events"));
+            }
             (Some(_), true) => return Err(err(&child(path, "field"), "expected a field name")),
-            (None, true) => return Err(err(path, "missing 'field' (the record field to aggregate)")),
-            (Some(_), false) => return Err(err(&child(path, "field"), "count and exists take no field")),
+            (None, true) => {
+                return Err(err(path, "missing 'field' (the record field to aggregate)"));
+            }
+            (Some(_), false) => {
+                return Err(err(&child(path, "field"), "count and exists take no field"));
+            }
         };
         let filter = match m.get("where") {
             None => None,
             Some(w) => Some(Box::new(self.expr(w, &child(path, "where"), in_event)?)),
         };
-        Ok((field, Related { source, filter, loc: loc(path) }))
+        Ok((
+            field,
+            Related {
+                source,
+                filter,
+                loc: loc(path),
+            },
+        ))
     }
 }
 
 fn name(v: &Value, path: &str) -> Result<Name, FilterError> {
     match v {
-        Value::String(s) => Ok(Name { value: s.clone(), loc: loc(path) }),
+        Value::String(s) => Ok(Name {
+            value: s.clone(),
+            loc: loc(path),
+        }),
         _ => Err(err(path, "expected text")),
     }
 }
@@ -240,38 +330,51 @@ fn comparison(m: &Map<String, Value>, path: &str, in_event: bool) -> Result<Expr
     let field = parse_path(written, in_event).map_err(|msg| err(&field_path, msg))?;
     let op_path = child(path, "op");
     let value_path = child(path, "value");
-    let op_name = m.get("op").and_then(Value::as_str).ok_or_else(|| err(&op_path, "expected an operator"))?;
+    let op_name = m
+        .get("op")
+        .and_then(Value::as_str)
+        .ok_or_else(|| err(&op_path, "expected an operator"))?;
     let value = m.get("value");
-    let needs_value = |v: Option<&Value>| v.ok_or_else(|| err(path, format!("'{op_name}' needs a 'value'")));
-    let text = |v: Option<&Value>| match needs_value(v)? {
+    let needs_value = || value.ok_or_else(|| err(path, format!("'{op_name}' needs a 'value'")));
+    let text = || match needs_value()? {
         Value::String(s) => Ok(s.clone()),
         _ => Err(err(&value_path, format!("'{op_name}' needs text"))),
     };
-    let list = |v: Option<&Value>| match needs_value(v)? {
-        Value::Array(items) => {
-            items.iter().enumerate().map(|(i, item)| literal(item, &format!("{value_path}[{i}]"))).collect()
-        }
-        _ => Err(err(&value_path, format!("'{op_name}' needs a list of values"))),
+    let list = || match needs_value()? {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| literal(item, &format!("{value_path}[{i}]")))
+            .collect(),
+        _ => Err(err(
+            &value_path,
+            format!("'{op_name}' needs a list of values"),
+        )),
     };
     let no_value = |op: Op| match value {
         None => Ok(op),
         Some(_) => Err(err(&value_path, format!("'{op_name}' takes no value"))),
     };
     let op = match op_name {
-        "in" => Op::In(list(value)?),
-        "not_in" => Op::NotIn(list(value)?),
-        "contains" => Op::Contains(text(value)?),
-        "starts_with" => Op::StartsWith(text(value)?),
+        "in" => Op::In(list()?),
+        "not_in" => Op::NotIn(list()?),
+        "contains" => Op::Contains(text()?),
+        "starts_with" => Op::StartsWith(text()?),
         "is_set" => no_value(Op::IsSet)?,
         "is_not_set" => no_value(Op::IsNotSet)?,
         "is_today" => no_value(Op::Anniversary(Window::Today))?,
         "in_this_month" => no_value(Op::Anniversary(Window::ThisMonth))?,
-        "in_next_days" => match needs_value(value)?.as_u64().and_then(|n| u32::try_from(n).ok()) {
+        "in_next_days" => match needs_value()?.as_u64().and_then(|n| u32::try_from(n).ok()) {
             Some(n) => Op::Anniversary(Window::NextDays(n)),
-            None => return Err(err(&value_path, "'in_next_days' needs a whole number of days")),
+            None => {
+                return Err(err(
+                    &value_path,
+                    "'in_next_days' needs a whole number of days",
+                ));
+            }
         },
         sym => match CmpOp::from_symbol(sym) {
-            Some(op) => Op::Cmp(op, literal(needs_value(value)?, &value_path)?),
+            Some(op) => Op::Cmp(op, literal(needs_value()?, &value_path)?),
             None => {
                 return Err(err(
                     &op_path,
@@ -320,7 +423,11 @@ fn literal(v: &Value, path: &str) -> Result<Literal, FilterError> {
     match v {
         Value::String(s) => Ok(Literal::Text(s.clone())),
         Value::Bool(b) => Ok(Literal::Bool(*b)),
-        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()).map(Literal::Number).ok_or_else(|| err(path, "bad number")),
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(Literal::Number)
+            .ok_or_else(|| err(path, "bad number")),
         Value::Object(m) if m.len() == 1 => {
             let (key, inner) = m.iter().next().unwrap_or_else(|| unreachable!());
             let at = child(path, key);
@@ -328,17 +435,26 @@ fn literal(v: &Value, path: &str) -> Result<Literal, FilterError> {
                 return Err(err(&at, "expected text"));
             };
             match key.as_str() {
-                "date" => parse_date(s).map(Literal::Date).ok_or_else(|| err(&at, format!("bad date '{s}' (expected YYYY-MM-DD)"))),
+                "date" => parse_date(s)
+                    .map(Literal::Date)
+                    .ok_or_else(|| err(&at, format!("bad date '{s}' (expected YYYY-MM-DD)"))),
                 "datetime" => time::parse_datetime(s)
                     .ok()
                     .filter(|t| (1..=9999).contains(&t.to_zoned(jiff::tz::TimeZone::UTC).year()))
                     .map(|t| Literal::DateTime(time::to_millis(t)))
-                    .ok_or_else(|| err(&at, format!("bad date-time '{s}' (expected RFC 3339, e.g. 2026-01-31T10:00:00+07:00)"))),
-                "relative" => relative(s).ok_or_else(|| err(&at, format!("bad relative time '{s}' (expected now, today, or e.g. -30d, +12h)"))),
+                    .ok_or_else(|| {
+                        err(&at, format!("bad date-time '{s}' (expected RFC 3339, e.g. 2026-01-31T10:00:00+07:00)"))
+                    }),
+                "relative" => relative(s).ok_or_else(|| {
+                    err(&at, format!("bad relative time '{s}' (expected now, today, or e.g. -30d, +12h)"))
+                }),
                 other => Err(err(path, format!("unknown value kind '{other}' (expected date, datetime or relative)"))),
             }
         }
-        _ => Err(err(path, "expected a value: text, a number, true/false, {\"date\": ..}, {\"datetime\": ..} or {\"relative\": ..}")),
+        _ => Err(err(
+            path,
+            "expected a value: text, a number, true/false, {\"date\": ..}, {\"datetime\": ..} or {\"relative\": ..}",
+        )),
     }
 }
 
@@ -363,5 +479,8 @@ fn relative(s: &str) -> Option<Literal> {
     if amount.checked_mul(unit.millis())? > MAX_RELATIVE_MILLIS {
         return None;
     }
-    Some(Literal::Relative { amount: if negative { -amount } else { amount }, unit })
+    Some(Literal::Relative {
+        amount: if negative { -amount } else { amount },
+        unit,
+    })
 }

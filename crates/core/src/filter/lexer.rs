@@ -61,7 +61,11 @@ pub(crate) struct Token {
 }
 
 pub(crate) fn lex(src: &str) -> Result<Vec<Token>, FilterError> {
-    let mut lx = Lexer { src, i: 0, out: Vec::new() };
+    let mut lx = Lexer {
+        src,
+        i: 0,
+        out: Vec::new(),
+    };
     lx.run()?;
     Ok(lx.out)
 }
@@ -134,7 +138,11 @@ impl Lexer<'_> {
                             '=' => "=",
                             '<' => "<",
                             '>' => ">",
-                            _ => return Err(self.err(start, "unexpected '!' (did you mean '!=' or 'not'?)")),
+                            _ => {
+                                return Err(
+                                    self.err(start, "unexpected '!' (did you mean '!=' or 'not'?)")
+                                );
+                            }
                         },
                     };
                     self.i += sym.len();
@@ -145,10 +153,15 @@ impl Lexer<'_> {
                     self.push(Tok::Str(s), start);
                 }
                 c if c.is_ascii_alphabetic() || c == '_' => {
-                    let word = self.take_while(|c| c.is_ascii_alphanumeric() || c == '_').to_string();
+                    let word = self
+                        .take_while(|c| c.is_ascii_alphanumeric() || c == '_')
+                        .to_string();
                     self.push(Tok::Ident(word), start);
                 }
-                c if c.is_ascii_digit() || ((c == '-' || c == '+') && self.peek_at(1).is_some_and(|d| d.is_ascii_digit())) => {
+                c if c.is_ascii_digit()
+                    || ((c == '-' || c == '+')
+                        && self.peek_at(1).is_some_and(|d| d.is_ascii_digit())) =>
+                {
                     let tok = self.number_like()?;
                     self.push(tok, start);
                 }
@@ -174,7 +187,12 @@ impl Lexer<'_> {
                         self.i += 1;
                         out.push(e);
                     }
-                    _ => return Err(self.err(self.i - 1, "unknown escape in string (only \\\" and \\\\ are allowed)")),
+                    _ => {
+                        return Err(self.err(
+                            self.i - 1,
+                            "unknown escape in string (only \\\" and \\\\ are allowed)",
+                        ));
+                    }
                 },
                 c => out.push(c),
             }
@@ -202,10 +220,15 @@ impl Lexer<'_> {
         if sign == 0 && digits.len() == 4 && self.peek() == Some('-') {
             self.take_while(|c| c.is_ascii_digit() || c == '-');
             if matches!(self.peek(), Some('T' | 't')) {
-                self.take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '+' | '-'));
+                self.take_while(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '+' | '-')
+                });
                 let text = &self.src[start..self.i];
                 let ts = time::parse_datetime(text).map_err(|_| {
-                    self.err(start, format!("bad date-time '{text}' (expected RFC 3339, e.g. 2026-01-31T10:00:00+07:00)"))
+                    self.err(
+                        start,
+                        format!("bad date-time '{text}' (expected RFC 3339, e.g. 2026-01-31T10:00:00+07:00)"),
+                    )
                 })?;
                 let year = ts.to_zoned(jiff::tz::TimeZone::UTC).year();
                 if !(1..=9999).contains(&year) {
@@ -214,24 +237,40 @@ impl Lexer<'_> {
                 return Ok(Tok::DateTime(time::to_millis(ts)));
             }
             let text = &self.src[start..self.i];
-            let date = parse_date(text).ok_or_else(|| self.err(start, format!("bad date '{text}' (expected YYYY-MM-DD)")))?;
+            let date = parse_date(text).ok_or_else(|| {
+                self.err(start, format!("bad date '{text}' (expected YYYY-MM-DD)"))
+            })?;
             return Ok(Tok::Date(date));
         }
 
         // A duration: digits and one unit letter.
         if let Some(unit_char) = self.peek().filter(|c| c.is_ascii_alphabetic()) {
-            let word = self.take_while(|c| c.is_ascii_alphanumeric() || c == '_').to_string();
-            let unit = (word.len() == 1).then(|| TimeUnit::from_letter(unit_char)).flatten();
+            let word = self
+                .take_while(|c| c.is_ascii_alphanumeric() || c == '_')
+                .to_string();
+            let unit = (word.len() == 1)
+                .then(|| TimeUnit::from_letter(unit_char))
+                .flatten();
             let text = &self.src[start..self.i];
             let Some(unit) = unit else {
-                return Err(self.err(start, format!("bad number '{text}' (time units are m, h, d and w)")));
+                return Err(self.err(
+                    start,
+                    format!("bad number '{text}' (time units are m, h, d and w)"),
+                ));
             };
             let amount = digits
                 .parse::<i64>()
                 .ok()
-                .filter(|a| a.checked_mul(unit.millis()).is_some_and(|ms| ms <= MAX_RELATIVE_MILLIS))
+                .filter(|a| {
+                    a.checked_mul(unit.millis())
+                        .is_some_and(|ms| ms <= MAX_RELATIVE_MILLIS)
+                })
                 .ok_or_else(|| self.err(start, format!("relative time '{text}' is too large")))?;
-            return Ok(Tok::Duration { sign, amount: if sign < 0 { -amount } else { amount }, unit });
+            return Ok(Tok::Duration {
+                sign,
+                amount: if sign < 0 { -amount } else { amount },
+                unit,
+            });
         }
 
         if self.peek() == Some('.') && self.peek_at(1).is_some_and(|c| c.is_ascii_digit()) {

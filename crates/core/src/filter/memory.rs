@@ -67,11 +67,24 @@ impl ContactView for MemoryContact {
 
     fn records<'a>(&'a self, entity: &str) -> Box<dyn Iterator<Item = &'a dyn RecordView> + 'a> {
         let entity = entity.to_string();
-        Box::new(self.records.iter().filter(move |r| r.entity == entity).map(|r| r as &dyn RecordView))
+        Box::new(
+            self.records
+                .iter()
+                .filter(move |r| r.entity == entity)
+                .map(|r| r as &dyn RecordView),
+        )
     }
 
-    fn events<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = (Millis, &'a serde_json::Value)> + 'a> {
+    fn events<'a>(
+        &'a self,
+        name: &str,
+    ) -> Box<dyn Iterator<Item = (Millis, &'a serde_json::Value)> + 'a> {
         let name = name.to_string();
-        Box::new(self.events.iter().filter(move |e| e.name == name).map(|e| (e.at, &e.properties)))
+        Box::new(
+            self.events
+                .iter()
+                .filter(move |e| e.name == name)
+                .map(|e| (e.at, &e.properties)),
+        )
     }
 }

@@ -34,12 +34,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::entity::EntityKind;
 
 pub use ast::{
-    Aggregate, CmpOp, Comparison, Expr, Literal, Loc, MAX_RELATIVE_MILLIS, Measure, Name, Op, Path, Pos, Related, Source,
-    TimeUnit, Window, is_ident,
+    Aggregate, CmpOp, Comparison, Expr, Literal, Loc, MAX_RELATIVE_MILLIS, Measure, Name, Op, Path,
+    Pos, Related, Source, TimeUnit, Window, is_ident,
 };
 pub use eval::{
-    ContactView, DEFAULT_TIMEZONE, EvalContext, RecordView, SegmentFilters, Subject, Value, anniversary_month_days,
-    anniversary_matches, today_in_zone, utc_date,
+    ContactView, DEFAULT_TIMEZONE, EvalContext, RecordView, SegmentFilters, Subject, Value,
+    anniversary_matches, anniversary_month_days, today_in_zone, utc_date,
 };
 pub use memory::{MemoryContact, MemoryEvent, MemoryRecord};
 pub use validate::Catalog;
@@ -151,11 +151,19 @@ pub struct FilterError {
 
 impl FilterError {
     pub fn at(pos: Pos, message: impl Into<String>) -> FilterError {
-        FilterError { pos: Some(pos), path: None, message: message.into() }
+        FilterError {
+            pos: Some(pos),
+            path: None,
+            message: message.into(),
+        }
     }
 
     pub fn in_json(path: impl Into<String>, message: impl Into<String>) -> FilterError {
-        FilterError { pos: None, path: Some(path.into()), message: message.into() }
+        FilterError {
+            pos: None,
+            path: Some(path.into()),
+            message: message.into(),
+        }
     }
 
     /// An error at a node's location, whichever form it came from.
@@ -164,7 +172,11 @@ impl FilterError {
         match loc {
             Loc::Text(pos) => FilterError::at(*pos, message),
             Loc::Json(path) => FilterError::in_json(path.to_string(), message),
-            Loc::None => FilterError { pos: None, path: None, message },
+            Loc::None => FilterError {
+                pos: None,
+                path: None,
+                message,
+            },
         }
     }
 }

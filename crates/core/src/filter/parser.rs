@@ -16,7 +16,12 @@ pub(crate) const MAX_DEPTH: usize = 64;
 
 pub(crate) fn parse(src: &str) -> Result<Expr, FilterError> {
     let toks = lex(src)?;
-    let mut p = Parser { src, toks, i: 0, depth: 0 };
+    let mut p = Parser {
+        src,
+        toks,
+        i: 0,
+        depth: 0,
+    };
     if matches!(p.peek(), Tok::Eof) {
         return Err(p.err_here("empty filter"));
     }
@@ -78,7 +83,10 @@ impl Parser<'_> {
     }
 
     fn unexpected(&self, expected: &str) -> FilterError {
-        self.err_here(format!("expected {expected}, found {}", self.peek().describe()))
+        self.err_here(format!(
+            "expected {expected}, found {}",
+            self.peek().describe()
+        ))
     }
 
     fn at_kw(&self, word: &str) -> bool {
@@ -129,7 +137,9 @@ impl Parser<'_> {
     fn nest(&mut self) -> Result<(), FilterError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.err_here(format!("filter is nested more than {MAX_DEPTH} levels deep")));
+            return Err(self.err_here(format!(
+                "filter is nested more than {MAX_DEPTH} levels deep"
+            )));
         }
         Ok(())
     }
@@ -141,7 +151,11 @@ impl Parser<'_> {
             self.bump();
             items.push(self.and_expr(scope)?);
         }
-        Ok(if items.len() == 1 { items.pop().unwrap_or_else(|| unreachable!()) } else { Expr::Or(items) })
+        Ok(if items.len() == 1 {
+            items.pop().unwrap_or_else(|| unreachable!())
+        } else {
+            Expr::Or(items)
+        })
     }
 
     // and_expr = unary { "and" unary }
@@ -151,7 +165,11 @@ impl Parser<'_> {
             self.bump();
             items.push(self.unary(scope)?);
         }
-        Ok(if items.len() == 1 { items.pop().unwrap_or_else(|| unreachable!()) } else { Expr::And(items) })
+        Ok(if items.len() == 1 {
+            items.pop().unwrap_or_else(|| unreachable!())
+        } else {
+            Expr::And(items)
+        })
     }
 
     // unary = "not" unary | primary
@@ -175,7 +193,9 @@ impl Parser<'_> {
             || kw(next, "contains")
             || kw(next, "starts_with")
             || (kw(next, "in") && matches!(self.peek_n(2), Tok::LBracket))
-            || (kw(next, "not") && kw(self.peek_n(2), "in"))
+            || (kw(next, "not")
+                && kw(self.peek_n(2), "in")
+                && matches!(self.peek_n(3), Tok::LBracket))
     }
 
     fn primary(&mut self, scope: Scope) -> Result<Expr, FilterError> {
@@ -211,23 +231,41 @@ impl Parser<'_> {
                 debug_assert!(measure_field.is_none());
                 Ok(Expr::Exists(of))
             }
-            Tok::Ident(name) if next == Tok::LParen && ["count", "sum", "min", "max", "avg"].iter().any(|a| a.eq_ignore_ascii_case(name)) => {
+            Tok::Ident(name)
+                if next == Tok::LParen
+                    && ["count", "sum", "min", "max", "avg"]
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(name)) =>
+            {
                 let func = name.to_ascii_lowercase();
                 self.bump();
                 self.bump();
                 let (field, of) = self.related(func != "count")?;
-                let measure = Measure::from_name(&func, field).ok_or_else(|| self.err_here("bad aggregate"))?;
+                let measure = Measure::from_name(&func, field)
+                    .ok_or_else(|| self.err_here("bad aggregate"))?;
                 let op = match self.peek() {
                     Tok::Cmp(s) => CmpOp::from_symbol(s).unwrap_or(CmpOp::Eq),
-                    _ => return Err(self.unexpected(&format!("a comparison after {func}(...), e.g. >= 1"))),
+                    _ => {
+                        return Err(
+                            self.unexpected(&format!("a comparison after {func}(...), e.g. >= 1"))
+                        );
+                    }
                 };
                 self.bump();
                 let value_loc = self.loc();
                 let value = self.literal()?;
-                Ok(Expr::Aggregate(Aggregate { measure, of, op, value, value_loc }))
+                Ok(Expr::Aggregate(Aggregate {
+                    measure,
+                    of,
+                    op,
+                    value,
+                    value_loc,
+                }))
             }
             Tok::Ident(_) => self.comparison(scope),
-            _ => Err(self.unexpected("a condition (a field, 'not', '(', 'has tag', 'in list', 'count(' ...)")),
+            _ => Err(self.unexpected(
+                "a condition (a field, 'not', '(', 'has tag', 'in list', 'count(' ...)",
+            )),
         }
     }
 
@@ -235,11 +273,15 @@ impl Parser<'_> {
     /// needs a field) or `event "name"`, then an optional `where`.
     fn related(&mut self, needs_field: bool) -> Result<(Option<String>, Related), FilterError> {
         let loc = self.loc();
-        let (source, field, scope) = if self.at_kw("event") && matches!(self.peek_n(1), Tok::Str(_)) {
+        let (source, field, scope) = if self.at_kw("event") && matches!(self.peek_n(1), Tok::Str(_))
+        {
             self.bump();
             let name = self.string("an event name in quotes")?;
             if needs_field {
-                return Err(FilterError::at(self.pos_of(&loc), "only count(...) and exists(...) apply to events"));
+                return Err(FilterError::at(
+                    self.pos_of(&loc),
+                    "only count(...) and exists(...) apply to events",
+                ));
             }
             (Source::Events(name.value), None, Scope::Event)
         } else {
@@ -265,10 +307,21 @@ impl Parser<'_> {
             None
         };
         if *self.peek() != Tok::RParen {
-            return Err(self.unexpected(if filter.is_some() { "')'" } else { "'where' or ')'" }));
+            return Err(self.unexpected(if filter.is_some() {
+                "')'"
+            } else {
+                "'where' or ')'"
+            }));
         }
         self.bump();
-        Ok((field, Related { source, filter, loc }))
+        Ok((
+            field,
+            Related {
+                source,
+                filter,
+                loc,
+            },
+        ))
     }
 
     fn pos_of(&self, loc: &Loc) -> Pos {
@@ -296,7 +349,9 @@ impl Parser<'_> {
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
         let path = match (scope, parts.as_slice()) {
             (Scope::Event, ["at"]) => Path::EventAt,
-            (Scope::Event, [p]) | (Scope::Event, ["properties", p]) => Path::EventProperty(p.to_string()),
+            (Scope::Event, [p]) | (Scope::Event, ["properties", p]) => {
+                Path::EventProperty(p.to_string())
+            }
             (Scope::Subject, [f]) => Path::Field(f.to_string()),
             (Scope::Subject, ["attr", k]) => Path::Attr(k.to_string()),
             (Scope::Subject, ["contact", "attr", k]) => Path::ContactAttr(k.to_string()),
@@ -304,10 +359,14 @@ impl Parser<'_> {
             (Scope::Event, _) => {
                 return Err(FilterError::at(
                     start,
-                    format!("unknown event field '{written}' (use at, a property name, or properties.NAME)"),
+                    format!(
+                        "unknown event field '{written}' (use at, a property name, or properties.NAME)"
+                    ),
                 ));
             }
-            (Scope::Subject, _) => return Err(FilterError::at(start, format!("unknown field '{written}'"))),
+            (Scope::Subject, _) => {
+                return Err(FilterError::at(start, format!("unknown field '{written}'")));
+            }
         };
         Ok(path)
     }
@@ -327,7 +386,11 @@ impl Parser<'_> {
                 self.bump();
                 value_loc = self.loc();
                 let s = self.string("text in quotes")?.value;
-                if kw(&t, "contains") { Op::Contains(s) } else { Op::StartsWith(s) }
+                if kw(&t, "contains") {
+                    Op::Contains(s)
+                } else {
+                    Op::StartsWith(s)
+                }
             }
             t if kw(&t, "is") => {
                 self.bump();
@@ -372,14 +435,28 @@ impl Parser<'_> {
                 ));
             }
         };
-        Ok(Expr::Compare(Comparison { field, op, loc, op_loc, value_loc }))
+        Ok(Expr::Compare(Comparison {
+            field,
+            op,
+            loc,
+            op_loc,
+            value_loc,
+        }))
     }
 
     /// `7d` or `2w` after `in next`.
     fn window_days(&mut self) -> Result<u32, FilterError> {
         match self.peek().clone() {
-            Tok::Duration { sign: 0, amount, unit: unit @ (TimeUnit::Days | TimeUnit::Weeks) } => {
-                let days = if unit == TimeUnit::Weeks { amount * 7 } else { amount };
+            Tok::Duration {
+                sign: 0,
+                amount,
+                unit: unit @ (TimeUnit::Days | TimeUnit::Weeks),
+            } => {
+                let days = if unit == TimeUnit::Weeks {
+                    amount * 7
+                } else {
+                    amount
+                };
                 let days = u32::try_from(days).map_err(|_| self.err_here("window too long"))?;
                 self.bump();
                 Ok(days)
@@ -416,14 +493,20 @@ impl Parser<'_> {
             Tok::Date(d) => Literal::Date(d),
             Tok::DateTime(ms) => Literal::DateTime(ms),
             Tok::Duration { sign: 0, .. } => {
-                return Err(self.err_here("a relative time needs a sign: -30d for the past, +7d for the future"));
+                return Err(self.err_here(
+                    "a relative time needs a sign: -30d for the past, +7d for the future",
+                ));
             }
             Tok::Duration { amount, unit, .. } => Literal::Relative { amount, unit },
             t if kw(&t, "true") => Literal::Bool(true),
             t if kw(&t, "false") => Literal::Bool(false),
             t if kw(&t, "now") => Literal::Now,
             t if kw(&t, "today") => Literal::Today,
-            _ => return Err(self.unexpected("a value (\"text\", a number, true, false, a date, now, today or -30d)")),
+            _ => {
+                return Err(self.unexpected(
+                    "a value (\"text\", a number, true, false, a date, now, today or -30d)",
+                ));
+            }
         };
         self.bump();
         Ok(lit)

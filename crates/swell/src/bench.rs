@@ -1,0 +1,292 @@
+//! `swell bench ...`: performance figures, each beside a baseline measured
+//! in the same run on the same machine (these machines are noisy, so only
+//! ratios travel). Each measurement runs in a child process of its own so
+//! its peak memory is its own.
+
+use std::io::Write;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use sqlx::Connection;
+use swell_store::Store;
+use swell_store::import::ImportOptions;
+
+pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Subcommand)]
+pub enum BenchWhat {
+    /// Generate a contacts CSV and import it into fresh SQLite and PostgreSQL
+    /// databases; prints rows/s and peak RSS beside a raw-INSERT baseline.
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// PostgreSQL server (an admin URL: a fresh database is created on it).
+        #[arg(long, default_value = DEFAULT_PG)]
+        postgres: String,
+        /// Skip PostgreSQL.
+        #[arg(long)]
+        sqlite_only: bool,
+    },
+    /// One measurement, run as a child process by `bench import`.
+    #[command(hide = true)]
+    ImportOne {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        file: String,
+        /// `import` (the real path) or `baseline` (raw multi-row INSERT).
+        #[arg(long)]
+        mode: String,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Measurement {
+    rows: u64,
+    secs: f64,
+    peak_rss_mb: f64,
+}
+
+pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
+    match what {
+        BenchWhat::Import {
+            rows,
+            postgres,
+            sqlite_only,
+        } => import(rows, &postgres, sqlite_only).await,
+        BenchWhat::ImportOne { db, file, mode } => {
+            let m = import_one(&db, &file, &mode).await?;
+            println!("{}", serde_json::to_string(&m)?);
+            Ok(())
+        }
+    }
+}
+
+async fn import(rows: usize, postgres: &str, sqlite_only: bool) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("contacts.csv");
+    let started = Instant::now();
+    write_contacts_csv(&file, rows)?;
+    let size = std::fs::metadata(&file)?.len();
+    eprintln!(
+        "generated {rows} rows ({:.0} MB) in {:.1}s",
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "swell bench import: {rows} contacts, CSV of {:.0} MB, batches of {}",
+        size as f64 / 1e6,
+        ImportOptions::default().batch_size
+    );
+    println!(
+        "{:<11} {:>14} {:>14} {:>8} {:>14}",
+        "backend", "import rows/s", "raw INSERT/s", "ratio", "peak RSS MB"
+    );
+    let mut backends = vec![("sqlite", None)];
+    if !sqlite_only {
+        backends.push(("postgres", Some(postgres.to_string())));
+    }
+    for (name, admin) in backends {
+        let mut results = Vec::new();
+        for mode in ["baseline", "import"] {
+            let db = match &admin {
+                None => dir.path().join(format!("{mode}.db")).display().to_string(),
+                Some(url) => {
+                    fresh_pg_database(url, &format!("swell_bench_{mode}_{}", std::process::id()))
+                        .await?
+                }
+            };
+            let m = child(&db, &file.display().to_string(), mode)?;
+            if let Some(url) = &admin {
+                drop_pg_database(url, &db).await?;
+            }
+            results.push(m);
+        }
+        let (base, imp) = (&results[0], &results[1]);
+        let (base_rate, imp_rate) = (base.rows as f64 / base.secs, imp.rows as f64 / imp.secs);
+        println!(
+            "{name:<11} {imp_rate:>14.0} {base_rate:>14.0} {:>8.2} {:>14.1}",
+            imp_rate / base_rate,
+            imp.peak_rss_mb
+        );
+    }
+    println!(
+        "import = CSV parse + validation + upsert lookups + change log + tags, in one transaction per batch;"
+    );
+    println!(
+        "raw INSERT = the same rows unvalidated into a bare table, 10,000 per transaction (the backend's ceiling here)."
+    );
+    Ok(())
+}
+
+fn child(db: &str, file: &str, mode: &str) -> anyhow::Result<Measurement> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(exe)
+        .args([
+            "bench",
+            "import-one",
+            "--db",
+            db,
+            "--file",
+            file,
+            "--mode",
+            mode,
+        ])
+        .env("SWELL_LOG", "warn")
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "{mode} run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.trim().lines().last().unwrap_or(""))
+        .context("reading the child's figures")
+}
+
+async fn import_one(db: &str, file: &str, mode: &str) -> anyhow::Result<Measurement> {
+    let store = Store::open(db).await?;
+    let started = Instant::now();
+    let rows = match mode {
+        "import" => {
+            let ws = store.ensure_workspace("bench").await?;
+            store
+                .put_entity_type(
+                    ws.id,
+                    "contact",
+                    None,
+                    vec![
+                        swell_core::schema::FieldDef {
+                            key: "tier".into(),
+                            kind: swell_core::schema::FieldType::Text,
+                            label: None,
+                        },
+                        swell_core::schema::FieldDef {
+                            key: "points".into(),
+                            kind: swell_core::schema::FieldType::Number,
+                            label: None,
+                        },
+                    ],
+                )
+                .await?;
+            let started = Instant::now();
+            let f = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file)?);
+            let report = store
+                .import_contacts(ws.id, f, ImportOptions::default(), |_| {})
+                .await?;
+            if report.failed > 0 {
+                bail!(
+                    "{} rows failed, first: {:?}",
+                    report.failed,
+                    report.errors.first()
+                );
+            }
+            return Ok(Measurement {
+                rows: report.rows(),
+                secs: started.elapsed().as_secs_f64(),
+                peak_rss_mb: peak_rss_mb(),
+            });
+        }
+        "baseline" => swell_store::bench::raw_insert(&store, std::fs::File::open(file)?).await?,
+        other => bail!("unknown mode {other}"),
+    };
+    Ok(Measurement {
+        rows,
+        secs: started.elapsed().as_secs_f64(),
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+/// The process's peak resident memory (VmHWM), in MB.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Creates an empty database on a PostgreSQL server and returns its URL.
+pub async fn fresh_pg_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .with_context(|| format!("cannot reach PostgreSQL at {admin_url}"))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&mut conn)
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(admin_url);
+    Ok(format!("{base}/{name}"))
+}
+
+pub async fn drop_pg_database(admin_url: &str, db_url: &str) -> anyhow::Result<()> {
+    let name = db_url.rsplit('/').next().unwrap_or_default();
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    Ok(())
+}
+
+/// A contacts CSV of `rows` distinct, valid, realistic rows.
+fn write_contacts_csv(path: &std::path::Path, rows: usize) -> anyhow::Result<()> {
+    const FAMILY: &[&str] = &["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi"];
+    const GIVEN: &[&str] = &[
+        "An", "Bình", "Đức", "Hà", "Lan", "Minh", "Nam", "Thảo", "Trang", "Tuấn",
+    ];
+    const PREFIXES: &[&str] = &["090", "091", "093", "094", "096", "097", "098", "086"];
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    writeln!(
+        w,
+        "external_id,email,phone,name,birthday,tags,score,attr.tier,attr.points"
+    )?;
+    for i in 0..rows {
+        let f = FAMILY[rng.random_range(0..FAMILY.len())];
+        let g = GIVEN[rng.random_range(0..GIVEN.len())];
+        let tags = match rng.random_range(0..10) {
+            0 => "vip;newsletter",
+            1..=3 => "newsletter",
+            _ => "",
+        };
+        writeln!(
+            w,
+            "X{i},user{i}@example.com,{} {:03} {:04},{f} Văn {g},{}-{:02}-{:02},{tags},{},{},{}",
+            PREFIXES[i % PREFIXES.len()],
+            100 + (i / 10_000) % 900,
+            i % 10_000,
+            rng.random_range(1960..2006),
+            rng.random_range(1..=12),
+            rng.random_range(1..=28),
+            rng.random_range(0..100),
+            ["member", "silver", "gold"][rng.random_range(0..3)],
+            rng.random_range(0..5000)
+        )?;
+    }
+    w.flush()?;
+    Ok(())
+}
