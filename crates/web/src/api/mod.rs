@@ -11,6 +11,7 @@ use crate::{ApiError, AppState};
 mod contacts;
 mod events;
 mod openapi;
+pub use openapi::OPENAPI_JSON;
 mod records;
 mod schema;
 

@@ -1,0 +1,118 @@
+//! The store's own rules, one suite run on both backends.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use swell_core::contact::{ContactInput, ParseContext, Patch};
+use swell_core::schema::Schema;
+use swell_store::contacts::{ContactWrite, Outcome, Target};
+use swell_tests::store_test;
+
+fn input(v: serde_json::Value) -> ContactInput {
+    ContactInput::from_json(v.as_object().unwrap(), &ParseContext { schema: &Schema::default(), phone_region: "VN" }).unwrap()
+}
+
+fn upsert(v: serde_json::Value) -> ContactWrite {
+    ContactWrite { target: Target::Upsert, input: input(v) }
+}
+
+store_test! {
+    async fn a_batch_resolves_duplicates_inside_itself(store: Store) {
+        let ws = store.ensure_workspace("w").await.unwrap();
+        let results = store.write_contacts(ws.id, &[
+            upsert(json!({"email": "a@x.vn", "name": "A"})),
+            upsert(json!({"email": "a@x.vn", "phone": "0912345678"})),
+            upsert(json!({"phone": "+84912345678", "score": 4})),
+            // No contact has b@x.vn, so the phone finds the same contact and
+            // its email changes.
+            upsert(json!({"email": "b@x.vn", "phone": "0912345678"})),
+            upsert(json!({"email": "c@x.vn"})),
+            // Found by email c@x.vn, but the phone is the first contact's.
+            upsert(json!({"email": "c@x.vn", "phone": "0912345678"})),
+        ], false).await.unwrap();
+        let outcomes: Vec<_> = results.iter().map(|r| r.as_ref().map(|(o, _)| o.clone()).map_err(|e| e.field.clone())).collect();
+        assert_eq!(outcomes, [
+            Ok(Outcome::Created), Ok(Outcome::Updated), Ok(Outcome::Updated), Ok(Outcome::Updated), Ok(Outcome::Created),
+            Err("phone".to_string()),
+        ]);
+        let id = results[0].as_ref().unwrap().1;
+        let c = store.contact(ws.id, id).await.unwrap();
+        assert_eq!((c.email.as_deref(), c.phone.as_deref(), c.score, c.name.as_deref()), (Some("b@x.vn"), Some("+84912345678"), 4, Some("A")));
+        let log = store.list_changes(ws.id, Some("contact"), Some(id), None, 100).await.unwrap();
+        assert_eq!(log.items.len(), 4, "one entry per write that changed something");
+    }
+}
+
+store_test! {
+    async fn concurrent_writers_never_create_the_same_contact_twice(store: Store) {
+        let ws = store.ensure_workspace("w").await.unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    let w = upsert(json!({"email": format!("p{i}@x.vn"), "score": t}));
+                    store.write_contacts(ws.id, &[w], false).await.unwrap()[0].clone().unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let page = store.list_contacts(ws.id, &swell_store::contacts::ContactQuery { limit: 1000, ..Default::default() }).await.unwrap();
+        assert_eq!(page.items.len(), 25);
+    }
+}
+
+store_test! {
+    async fn a_failed_batch_leaves_nothing_behind(store: Store) {
+        let ws = store.ensure_workspace("w").await.unwrap();
+        // A patch of a contact that does not exist fails alone; the rest land.
+        let results = store.write_contacts(ws.id, &[
+            ContactWrite { target: Target::Id(987654), input: input(json!({"score": 1})) },
+            upsert(json!({"email": "ok@x.vn"})),
+        ], false).await.unwrap();
+        assert!(results[0].is_err());
+        assert!(results[1].is_ok());
+        let dry = store.write_contacts(ws.id, &[upsert(json!({"email": "dry@x.vn"}))], true).await.unwrap();
+        assert!(matches!(dry[0], Ok((Outcome::Created, _))));
+        let page = store.list_contacts(ws.id, &swell_store::contacts::ContactQuery { limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        let log = store.list_changes(ws.id, None, None, None, 100).await.unwrap();
+        assert_eq!(log.items.len(), 1);
+    }
+}
+
+store_test! {
+    async fn import_reports_progress_and_reopening_sees_everything(store: Store) {
+        let ws = store.ensure_workspace("w").await.unwrap();
+        let mut csv = String::from("email,tags\n");
+        for i in 0..3000 {
+            csv.push_str(&format!("p{i}@x.vn,{}\n", if i % 3 == 0 { "vip" } else { "" }));
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let opts = swell_store::import::ImportOptions { dry_run: false, batch_size: 1000 };
+        let report = store.import_contacts(ws.id, std::io::Cursor::new(csv.into_bytes()), opts, move |n| s.lock().unwrap().push(n)).await.unwrap();
+        assert_eq!(report.created, 3000);
+        assert_eq!(*seen.lock().unwrap(), [1000, 2000, 3000]);
+        let q = swell_store::contacts::ContactQuery { tag: Some("vip".into()), limit: 1000, ..Default::default() };
+        assert_eq!(store.list_contacts(ws.id, &q).await.unwrap().items.len(), 1000);
+    }
+}
+
+store_test! {
+    async fn api_keys_are_stored_hashed_and_open_only_their_workspace(store: Store) {
+        let a = store.ensure_workspace("a").await.unwrap();
+        let b = store.ensure_workspace("b").await.unwrap();
+        assert_eq!(store.ensure_workspace("a").await.unwrap().id, a.id, "ensure is idempotent");
+        let (key, secret) = store.create_api_key(a.id, Some("ci")).await.unwrap();
+        assert!(secret.starts_with(&key.prefix));
+        assert_eq!(store.authenticate(&secret).await.unwrap().unwrap().id, a.id);
+        assert!(store.authenticate("swk_guess").await.unwrap().is_none());
+        assert_ne!(store.authenticate(&secret).await.unwrap().unwrap().id, b.id);
+        store.revoke_api_key(a.id, key.id).await.unwrap();
+        assert!(store.authenticate(&secret).await.unwrap().is_none());
+        let _ = Patch::<i64>::Keep;
+    }
+}
