@@ -35,7 +35,7 @@ pub async fn raw_insert(store: &Store, reader: impl Read) -> Result<u64> {
         on_db!(store, p => {
             let mut tx = p.begin().await?;
             for chunk in rows.chunks(500) {
-                let sql = format!("INSERT INTO bench_raw (id, {}) VALUES {}", names.join(", "), rows_placeholders(chunk.len(), width + 1));
+                let sql = format!("INSERT INTO bench_raw (id, {}) VALUES {}", names.join(", "), rows_placeholders(store.backend(), chunk.len(), width + 1));
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for r in chunk {
                     n += 1;

@@ -97,7 +97,7 @@ impl Store {
             for (chunk_i, chunk) in events.chunks(500).enumerate() {
                 let sql = format!(
                     "INSERT INTO events (workspace_id, contact_id, name, at, properties, received_at) VALUES {} RETURNING id",
-                    rows_placeholders(chunk.len(), 6)
+                    rows_placeholders(self.backend(), chunk.len(), 6)
                 );
                 let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
                 for (j, e) in chunk.iter().enumerate() {

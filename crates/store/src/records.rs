@@ -157,7 +157,7 @@ impl Store {
                                 );
                                 sqlx::query(AssertSqlSafe(sql)).bind(id).bind(ws.0).bind(&value).bind(&workspace.timezone)
                                     .bind(c.search_text()).bind(now).execute(&mut *tx).await?;
-                                write_changes!(tx, ws, "contact", std::iter::once((id, "create", &changes)), now);
+                                write_changes!(self, tx, ws, "contact", std::iter::once((id, "create", &changes)), now);
                                 Some(id)
                             }
                         }
@@ -235,7 +235,7 @@ impl Store {
                 if let Some(t) = &shape.custom { q = q.bind(t.clone()); }
                 rec.id = q.fetch_one(&mut *tx).await?;
                 let op = if is_new { "create" } else { "update" };
-                write_changes!(tx, ws, entity.as_str(), std::iter::once((rec.id, op, &changes)), now);
+                write_changes!(self, tx, ws, entity.as_str(), std::iter::once((rec.id, op, &changes)), now);
                 results.push(Ok((if is_new { Outcome::Created } else { Outcome::Updated }, rec.id)));
             }
             if dry_run { tx.rollback().await?; } else { tx.commit().await?; }
@@ -294,7 +294,7 @@ impl Store {
             let sql = format!("DELETE FROM {} WHERE workspace_id = $1 AND id = $2", shape.table);
             sqlx::query(AssertSqlSafe(sql)).bind(ws.0).bind(id).execute(&mut *tx).await?;
             let changes: Vec<_> = rec.values.iter().map(|(k, v)| (k.clone(), v.clone(), Value::Null)).collect();
-            write_changes!(tx, ws, ty.kind.name(), std::iter::once((id, "delete", &changes)), now);
+            write_changes!(self, tx, ws, ty.kind.name(), std::iter::once((id, "delete", &changes)), now);
             tx.commit().await?;
             Ok(())
         })

@@ -15,7 +15,8 @@ use swell_store::{Store, Workspace};
 /// makes sure one is running; a test that cannot reach it fails, it never
 /// skips.
 pub fn pg_admin_url() -> String {
-    std::env::var("SWELL_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SWELL_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub enum Backend {
@@ -43,20 +44,37 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = dir.path().join("swell.db").display().to_string();
         let store = Store::open(&url).await.expect("open SQLite store");
-        TestDb { store, url, _dir: Some(dir), pg_name: None }
+        TestDb {
+            store,
+            url,
+            _dir: Some(dir),
+            pg_name: None,
+        }
     }
 
     pub async fn postgres() -> TestDb {
         let admin = pg_admin_url();
-        let name = format!("swell_test_{}_{}", std::process::id(), rand::random::<u32>());
+        let name = format!(
+            "swell_test_{}_{}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
         let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
             panic!("PostgreSQL is not reachable at {admin} ({e}); start it with scripts/test.sh or set SWELL_TEST_PG")
         });
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
         let url = format!("{base}/{name}");
         let store = Store::open(&url).await.expect("open PostgreSQL store");
-        TestDb { store, url, _dir: None, pg_name: Some(name) }
+        TestDb {
+            store,
+            url,
+            _dir: None,
+            pg_name: Some(name),
+        }
     }
 
     /// A second store on the same database, as another process would open it.
@@ -72,13 +90,18 @@ impl Drop for TestDb {
             // Drop runs outside async code; a short-lived runtime on its own
             // thread closes the pool and drops the database.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 rt.block_on(async move {
                     store.close().await;
                     if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                            .execute(&mut conn)
-                            .await;
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut conn)
+                        .await;
                     }
                 });
             })
@@ -102,11 +125,19 @@ impl TestApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let db = TestDb::new(backend).await;
         let workspace = db.store.ensure_workspace("test").await.expect("workspace");
-        let (_, key) = db.store.create_api_key(workspace.id, Some("tests")).await.expect("key");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (_, key) = db
+            .store
+            .create_api_key(workspace.id, Some("tests"))
+            .await
+            .expect("key");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = swell_web::AppState { store: db.store.clone() };
+        let state = swell_web::AppState {
+            store: db.store.clone(),
+        };
         tokio::spawn(async move {
             swell_web::serve(listener, state, async {
                 let _ = rx.await;
@@ -114,7 +145,14 @@ impl TestApp {
             .await
             .expect("server");
         });
-        TestApp { db, addr, key, workspace, client: reqwest::Client::new(), shutdown: Some(tx) }
+        TestApp {
+            db,
+            addr,
+            key,
+            workspace,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -127,11 +165,27 @@ impl TestApp {
 
     /// Creates another workspace and returns a key for it.
     pub async fn other_workspace_key(&self, name: &str) -> String {
-        let ws = self.db.store.ensure_workspace(name).await.expect("workspace");
-        self.db.store.create_api_key(ws.id, None).await.expect("key").1
+        let ws = self
+            .db
+            .store
+            .ensure_workspace(name)
+            .await
+            .expect("workspace");
+        self.db
+            .store
+            .create_api_key(ws.id, None)
+            .await
+            .expect("key")
+            .1
     }
 
-    pub async fn request(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<Body>) -> Response {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Body>,
+    ) -> Response {
         let mut req = self.client.request(method, self.url(path));
         if let Some(k) = key {
             req = req.bearer_auth(k);
@@ -150,27 +204,53 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.request(reqwest::Method::GET, path, Some(&self.key.clone()), None).await
+        self.request(reqwest::Method::GET, path, Some(&self.key.clone()), None)
+            .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.request(reqwest::Method::POST, path, Some(&self.key.clone()), Some(Body::Json(body))).await
+        self.request(
+            reqwest::Method::POST,
+            path,
+            Some(&self.key.clone()),
+            Some(Body::Json(body)),
+        )
+        .await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Response {
-        self.request(reqwest::Method::PATCH, path, Some(&self.key.clone()), Some(Body::Json(body))).await
+        self.request(
+            reqwest::Method::PATCH,
+            path,
+            Some(&self.key.clone()),
+            Some(Body::Json(body)),
+        )
+        .await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Response {
-        self.request(reqwest::Method::PUT, path, Some(&self.key.clone()), Some(Body::Json(body))).await
+        self.request(
+            reqwest::Method::PUT,
+            path,
+            Some(&self.key.clone()),
+            Some(Body::Json(body)),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> Response {
-        self.request(reqwest::Method::DELETE, path, Some(&self.key.clone()), None).await
+        self.request(reqwest::Method::DELETE, path, Some(&self.key.clone()), None)
+            .await
     }
 
     pub async fn post_csv(&self, path: &str, csv: &str) -> Response {
-        self.request(reqwest::Method::POST, path, Some(&self.key.clone()), Some(Body::Csv(csv.to_string()))).await
+        self.request(
+            reqwest::Method::POST,
+            path,
+            Some(&self.key.clone()),
+            Some(Body::Csv(csv.to_string())),
+        )
+        .await
     }
 
     /// Imports contacts from CSV and returns the report.
@@ -217,7 +297,11 @@ impl Response {
     pub fn error_fields(&self) -> Vec<String> {
         self.json["error"]["details"]
             .as_array()
-            .map(|d| d.iter().filter_map(|e| e["field"].as_str().map(str::to_string)).collect())
+            .map(|d| {
+                d.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

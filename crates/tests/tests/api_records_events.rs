@@ -101,9 +101,21 @@ async fn the_openapi_document_describes_every_route() {
     let spec: serde_json::Value = serde_json::from_str(swell_web::api::OPENAPI_JSON).unwrap();
     let paths = spec["paths"].as_object().unwrap();
     for route in [
-        "/contacts", "/contacts/import", "/contacts/{id}", "/contacts/{id}/changes", "/contacts/{id}/events",
-        "/records/{type}", "/records/{type}/import", "/records/{type}/{id}", "/events", "/attributes",
-        "/attributes/{key}", "/entity-types", "/entity-types/{name}", "/changes", "/workspace",
+        "/contacts",
+        "/contacts/import",
+        "/contacts/{id}",
+        "/contacts/{id}/changes",
+        "/contacts/{id}/events",
+        "/records/{type}",
+        "/records/{type}/import",
+        "/records/{type}/{id}",
+        "/events",
+        "/attributes",
+        "/attributes/{key}",
+        "/entity-types",
+        "/entity-types/{name}",
+        "/changes",
+        "/workspace",
     ] {
         assert!(paths.contains_key(route), "{route} is not in openapi.json");
     }

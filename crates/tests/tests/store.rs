@@ -9,11 +9,21 @@ use swell_store::contacts::{ContactWrite, Outcome, Target};
 use swell_tests::store_test;
 
 fn input(v: serde_json::Value) -> ContactInput {
-    ContactInput::from_json(v.as_object().unwrap(), &ParseContext { schema: &Schema::default(), phone_region: "VN" }).unwrap()
+    ContactInput::from_json(
+        v.as_object().unwrap(),
+        &ParseContext {
+            schema: &Schema::default(),
+            phone_region: "VN",
+        },
+    )
+    .unwrap()
 }
 
 fn upsert(v: serde_json::Value) -> ContactWrite {
-    ContactWrite { target: Target::Upsert, input: input(v) }
+    ContactWrite {
+        target: Target::Upsert,
+        input: input(v),
+    }
 }
 
 store_test! {

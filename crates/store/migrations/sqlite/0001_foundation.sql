@@ -151,7 +151,6 @@ CREATE TABLE changes (
     at           BIGINT NOT NULL
 );
 CREATE INDEX changes_record ON changes (workspace_id, entity, record_id, id);
-CREATE INDEX changes_workspace ON changes (workspace_id, id);
 
 -- Append-only behaviour: page views, opens, custom track events.
 CREATE TABLE events (
