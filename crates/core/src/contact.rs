@@ -48,6 +48,10 @@ pub struct ContactInput {
     pub tags: Patch<Vec<String>>,
     pub owner: Patch<String>,
     pub score: Patch<i64>,
+    /// Per-channel marketing opt-outs.
+    pub email_optout: Patch<bool>,
+    pub sms_optout: Patch<bool>,
+    pub zalo_optout: Patch<bool>,
     /// Custom attributes, checked against the schema; `Value::Null` clears one.
     pub attributes: Map<String, Value>,
 }
@@ -67,6 +71,9 @@ pub const CONTACT_INPUT_FIELDS: &[&str] = &[
     "tags",
     "owner",
     "score",
+    "email_optout",
+    "sms_optout",
+    "zalo_optout",
     "attributes",
 ];
 
@@ -152,6 +159,20 @@ impl ContactInput {
                         format!("expected number, got {}", json_kind(other)),
                     )),
                 },
+                "email_optout" | "sms_optout" | "zalo_optout" => match value {
+                    Value::Bool(b) => {
+                        *input.optout_mut(key) = Patch::Set(*b);
+                        Ok(())
+                    }
+                    Value::Null => {
+                        *input.optout_mut(key) = Patch::Clear;
+                        Ok(())
+                    }
+                    other => Err(FieldError::new(
+                        key,
+                        format!("expected true or false, got {}", json_kind(other)),
+                    )),
+                },
                 field if CONTACT_INPUT_FIELDS.contains(&field) => match value {
                     Value::Null => input.set_text(field, None, cx),
                     Value::String(s) => input.set_text(field, Some(s), cx),
@@ -223,6 +244,15 @@ impl ContactInput {
                     .map_err(err)?,
                 )
             }
+            "email_optout" | "sms_optout" | "zalo_optout" => {
+                let v = match raw.map(str::to_ascii_lowercase).as_deref() {
+                    None => Patch::Clear,
+                    Some("true" | "yes" | "1" | "y") => Patch::Set(true),
+                    Some("false" | "no" | "0" | "n") => Patch::Set(false),
+                    Some(other) => return Err(err(format!("'{other}' is not true or false"))),
+                };
+                *self.optout_mut(field) = v;
+            }
             "tags" => {
                 let mut tags = Vec::new();
                 for t in raw
@@ -240,6 +270,14 @@ impl ContactInput {
             other => return Err(FieldError::new(other, "unknown field")),
         }
         Ok(())
+    }
+
+    fn optout_mut(&mut self, field: &str) -> &mut Patch<bool> {
+        match field {
+            "sms_optout" => &mut self.sms_optout,
+            "zalo_optout" => &mut self.zalo_optout,
+            _ => &mut self.email_optout,
+        }
     }
 
     /// True when the input names a way to find an existing contact.
@@ -428,6 +466,9 @@ pub struct Contact {
     pub tags: Vec<String>,
     pub owner: Option<String>,
     pub score: i64,
+    pub email_optout: bool,
+    pub sms_optout: bool,
+    pub zalo_optout: bool,
     pub attributes: Map<String, Value>,
     #[serde(serialize_with = "crate::time::serialize_millis")]
     pub created_at: time::Millis,
@@ -455,6 +496,9 @@ impl Contact {
             tags: Vec::new(),
             owner: None,
             score: 0,
+            email_optout: false,
+            sms_optout: false,
+            zalo_optout: false,
             attributes: Map::new(),
             created_at: now,
             updated_at: now,
@@ -478,6 +522,9 @@ impl Contact {
             "locale" => s(&self.locale),
             "owner" => s(&self.owner),
             "score" => Value::from(self.score),
+            "email_optout" => Value::from(self.email_optout),
+            "sms_optout" => Value::from(self.sms_optout),
+            "zalo_optout" => Value::from(self.zalo_optout),
             "tags" => Value::from(self.tags.clone()),
             "created_at" => Value::from(self.created_at),
             "updated_at" => Value::from(self.updated_at),
@@ -513,6 +560,17 @@ impl Contact {
             Patch::Set(v) => self.score = *v,
             Patch::Clear => self.score = 0,
             Patch::Keep => {}
+        }
+        for (slot, p) in [
+            (&mut self.email_optout, &input.email_optout),
+            (&mut self.sms_optout, &input.sms_optout),
+            (&mut self.zalo_optout, &input.zalo_optout),
+        ] {
+            match p {
+                Patch::Set(v) => *slot = *v,
+                Patch::Clear => *slot = false,
+                Patch::Keep => {}
+            }
         }
         match &input.tags {
             Patch::Set(t) => self.tags = t.clone(),
@@ -569,6 +627,9 @@ impl Contact {
             "locale",
             "owner",
             "score",
+            "email_optout",
+            "sms_optout",
+            "zalo_optout",
             "tags",
         ] {
             let (old, new) = (before.field(field), self.field(field));

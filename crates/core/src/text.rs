@@ -9,6 +9,9 @@ use unicode_normalization::UnicodeNormalization;
 /// `đức` or `DUC` finds it. The same function folds the stored text and the
 /// query, so the two always agree.
 pub fn fold(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(s.len());
     for c in s.nfd() {
         if is_combining_mark(c) {

@@ -45,7 +45,7 @@ pub enum Outcome {
 pub type WriteResult = std::result::Result<(Outcome, i64), FieldError>;
 
 pub(crate) const CONTACT_COLUMNS: &str = "id, external_id, email, phone, name, given_name, family_name, birthday, \
-     timezone, locale, owner, score, tags, attrs, created_at, updated_at";
+     timezone, locale, owner, score, tags, attrs, created_at, updated_at, email_optout, sms_optout, zalo_optout";
 
 pub(crate) fn contact_from_row(r: &impl RowExt) -> Contact {
     let tags = match r.json("tags") {
@@ -72,6 +72,9 @@ pub(crate) fn contact_from_row(r: &impl RowExt) -> Contact {
         locale: r.opt_text("locale"),
         owner: r.opt_text("owner"),
         score: r.int("score"),
+        email_optout: r.boolean("email_optout"),
+        sms_optout: r.boolean("sms_optout"),
+        zalo_optout: r.boolean("zalo_optout"),
         tags,
         attributes,
         created_at: r.int("created_at"),
@@ -96,7 +99,7 @@ pub struct ContactQuery {
 }
 
 /// Upper bound of `?` variables per statement: SQLite's default limit is
-/// 32,766 and PostgreSQL's 65,535; 500 contacts of 17 columns stay well
+/// 32,766 and PostgreSQL's 65,535; 500 contacts of 21 columns stay well
 /// under both.
 const INSERT_CHUNK: usize = 500;
 const LOOKUP_CHUNK: usize = 900;
@@ -265,7 +268,7 @@ impl Store {
                 for chunk in plan.created.chunks(INSERT_CHUNK) {
                     let sql = format!(
                         "INSERT INTO contacts (workspace_id, {CONTACT_COLUMNS}, search) VALUES {}",
-                        rows_placeholders(self.backend(), chunk.len(), 18)
+                        rows_placeholders(self.backend(), chunk.len(), 21)
                     );
                     let mut q = sqlx::query(AssertSqlSafe(sql));
                     // Values are borrowed from the batch state, not cloned:
@@ -276,7 +279,8 @@ impl Store {
                             .bind(c.name.as_deref()).bind(c.given_name.as_deref()).bind(c.family_name.as_deref()).bind(c.birthday.as_deref())
                             .bind(c.timezone.as_str()).bind(c.locale.as_deref()).bind(c.owner.as_deref()).bind(c.score)
                             .bind(sqlx::types::Json(&c.tags)).bind(sqlx::types::Json(&c.attributes))
-                            .bind(c.created_at).bind(c.updated_at).bind(c.search_text());
+                            .bind(c.created_at).bind(c.updated_at).bind(c.email_optout).bind(c.sms_optout).bind(c.zalo_optout)
+                            .bind(c.search_text());
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -285,14 +289,15 @@ impl Store {
                     sqlx::query(
                         "UPDATE contacts SET external_id = $3, email = $4, phone = $5, name = $6, given_name = $7,
                             family_name = $8, birthday = $9, timezone = $10, locale = $11, owner = $12, score = $13,
-                            tags = $14, attrs = $15, updated_at = $16, search = $17
+                            tags = $14, attrs = $15, updated_at = $16, search = $17, email_optout = $18,
+                            sms_optout = $19, zalo_optout = $20
                          WHERE workspace_id = $1 AND id = $2",
                     )
                     .bind(ws.0).bind(c.id).bind(c.external_id.clone()).bind(c.email.clone()).bind(c.phone.clone())
                     .bind(c.name.clone()).bind(c.given_name.clone()).bind(c.family_name.clone()).bind(c.birthday.clone())
                     .bind(c.timezone.clone()).bind(c.locale.clone()).bind(c.owner.clone()).bind(c.score)
                     .bind(sqlx::types::Json(c.tags.clone())).bind(sqlx::types::Json(c.attributes.clone()))
-                    .bind(c.updated_at).bind(c.search_text())
+                    .bind(c.updated_at).bind(c.search_text()).bind(c.email_optout).bind(c.sms_optout).bind(c.zalo_optout)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -693,4 +698,44 @@ pub(crate) fn paginate<T>(mut items: Vec<T>, limit: usize, id: impl Fn(&T) -> i6
         None
     };
     Page { items, next_cursor }
+}
+
+impl Store {
+    /// Contacts by id, in the order given; ids of other workspaces or of
+    /// deleted contacts are left out.
+    pub async fn contacts_by_ids(&self, ws: WorkspaceId, ids: &[i64]) -> Result<Vec<Contact>> {
+        let keys: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            let rows: Vec<Contact> = on_db!(self, p => {
+                let mut conn = p.acquire().await?;
+                lookup_rows(&mut *conn, ws.0, "id", chunk).await?.iter().map(contact_from_row).collect()
+            });
+            found.extend(rows);
+        }
+        let mut by_id: HashMap<i64, Contact> = found.into_iter().map(|c| (c.id, c)).collect();
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// The id of the contact a key names, creating the contact when the key
+    /// is an email, phone or external id nobody has yet.
+    pub async fn find_or_create_contact(&self, ws: WorkspaceId, key: &ContactKey) -> Result<i64> {
+        if let Some(c) = self.find_contact(ws, key).await? {
+            return Ok(c.id);
+        }
+        if let ContactKey::Id(id) = key {
+            return Err(StoreError::Invalid(vec![FieldError::new(
+                "contact.id",
+                format!("contact {id} not found"),
+            )]));
+        }
+        let w = ContactWrite {
+            target: Target::Upsert,
+            input: key.as_input(),
+        };
+        match self.write_contacts(ws, &[w], false).await?.remove(0) {
+            Ok((_, id)) => Ok(id),
+            Err(e) => Err(StoreError::Invalid(vec![e])),
+        }
+    }
 }

@@ -17,13 +17,16 @@ use swell_core::time::{Clock, SystemClock};
 
 pub mod audience;
 pub mod bench;
+pub mod consent;
 pub mod contacts;
 pub mod events;
 pub mod import;
+pub mod lists;
 mod migrate;
 pub mod records;
 pub(crate) mod rows;
 pub mod schema;
+pub mod segments;
 pub mod workspaces;
 
 pub use workspaces::{ApiKey, Workspace, WorkspaceId};

@@ -24,6 +24,8 @@ macro_rules! migration {
 const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_foundation"),
     migration!(2, "0002_audiences"),
+    migration!(3, "0003_consent"),
+    migration!(4, "0004_fast_fold"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

@@ -16,6 +16,7 @@ pub(crate) trait RowExt {
     fn text(&self, col: &str) -> String;
     fn opt_text(&self, col: &str) -> Option<String>;
     fn json(&self, col: &str) -> Value;
+    fn boolean(&self, col: &str) -> bool;
 }
 
 macro_rules! impl_row_ext {
@@ -34,6 +35,9 @@ macro_rules! impl_row_ext {
                 self.get(col)
             }
             fn opt_text(&self, col: &str) -> Option<String> {
+                self.get(col)
+            }
+            fn boolean(&self, col: &str) -> bool {
                 self.get(col)
             }
             fn json(&self, col: &str) -> Value {

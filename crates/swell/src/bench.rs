@@ -32,6 +32,30 @@ pub enum BenchWhat {
         #[arg(long)]
         sqlite_only: bool,
     },
+    /// Generate contacts, orders and events inside fresh SQLite and
+    /// PostgreSQL databases, then time `count` for a set of filters beside
+    /// hand-written SQL for the same questions.
+    Audience {
+        #[arg(long, default_value_t = 1_000_000)]
+        contacts: u64,
+        #[arg(long, default_value_t = 3_000_000)]
+        orders: u64,
+        #[arg(long, default_value_t = 5_000_000)]
+        events: u64,
+        /// PostgreSQL server (an admin URL: a fresh database is created on it).
+        #[arg(long, default_value = DEFAULT_PG)]
+        postgres: String,
+        /// Skip PostgreSQL.
+        #[arg(long)]
+        sqlite_only: bool,
+        /// Keep the generated data for the next run: the SQLite file in this
+        /// directory, and the PostgreSQL database `swell_bench_audience_keep`.
+        #[arg(long)]
+        keep: Option<std::path::PathBuf>,
+        /// Print each compiled query beside the hand-written one.
+        #[arg(long)]
+        show_sql: bool,
+    },
     /// One measurement, run as a child process by `bench import`.
     #[command(hide = true)]
     ImportOne {
@@ -59,6 +83,26 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
             postgres,
             sqlite_only,
         } => import(rows, &postgres, sqlite_only).await,
+        BenchWhat::Audience {
+            contacts,
+            orders,
+            events,
+            postgres,
+            sqlite_only,
+            keep,
+            show_sql,
+        } => {
+            let opts = crate::bench_audience::Options {
+                contacts,
+                orders,
+                events,
+                postgres,
+                sqlite_only,
+                keep,
+                show_sql,
+            };
+            crate::bench_audience::run(opts).await
+        }
         BenchWhat::ImportOne { db, file, mode } => {
             let m = import_one(&db, &file, &mode).await?;
             println!("{}", serde_json::to_string(&m)?);

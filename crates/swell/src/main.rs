@@ -9,6 +9,7 @@ use swell_store::import::{ImportOptions, ImportReport};
 use tracing_subscriber::EnvFilter;
 
 mod bench;
+mod bench_audience;
 mod config;
 mod demo;
 

@@ -116,6 +116,21 @@ async fn the_openapi_document_describes_every_route() {
         "/entity-types/{name}",
         "/changes",
         "/workspace",
+        "/audiences/count",
+        "/audiences/preview",
+        "/segments",
+        "/segments/{slug}",
+        "/segments/{slug}/members",
+        "/lists",
+        "/lists/{slug}",
+        "/lists/{slug}/refresh",
+        "/lists/{slug}/members",
+        "/lists/{slug}/members/import",
+        "/lists/{slug}/members/{contact_id}",
+        "/lists/{slug}/subscribe",
+        "/lists/{slug}/unsubscribe",
+        "/blocklist",
+        "/blocklist/{kind}/{value}",
     ] {
         assert!(paths.contains_key(route), "{route} is not in openapi.json");
     }

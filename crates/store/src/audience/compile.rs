@@ -63,7 +63,7 @@ pub struct Context<'a> {
     /// type's schema types `attr.KEY`. A built-in type left out has no
     /// custom fields.
     pub types: &'a [EntityType],
-    pub segments: &'a dyn SegmentFilters,
+    pub segments: &'a (dyn SegmentFilters + Sync),
     /// Time zones of the workspace's contacts (`SELECT DISTINCT timezone`),
     /// for anniversaries. A zone left out is treated as the default zone,
     /// so a contact saved in a zone new to the workspace between reading
@@ -263,8 +263,12 @@ impl Compiler<'_> {
                 Ok(tag) => {
                     let ws = self.bind(Bind::Int(self.cx.workspace.get()));
                     let tag = self.bind(Bind::Text(tag));
+                    // `IN` rather than a correlated `EXISTS`: both backends
+                    // then read the tag's members once (a hash or an
+                    // ephemeral index), which also serves `or`.
                     format!(
-                        "EXISTS (SELECT 1 FROM contact_tags WHERE workspace_id = {ws} AND tag = {tag} AND contact_id = c.id)"
+                        "(c.id IS NOT NULL AND c.id IN \
+                         (SELECT contact_id FROM contact_tags WHERE workspace_id = {ws} AND tag = {tag}))"
                     )
                 }
                 Err(_) => FALSE.into(),
@@ -272,11 +276,12 @@ impl Compiler<'_> {
             Expr::InList(l) => {
                 let ws = self.bind(Bind::Int(self.cx.workspace.get()));
                 let slug = self.bind(Bind::Text(l.value.clone()));
-                // The list's id first, so the probe is the (list_id, contact_id) key.
+                // The list's id first, so the members are read by the
+                // (list_id, status, contact_id) index, once.
                 format!(
-                    "EXISTS (SELECT 1 FROM list_members WHERE list_id = \
+                    "(c.id IS NOT NULL AND c.id IN (SELECT contact_id FROM list_members WHERE list_id = \
                      (SELECT id FROM lists WHERE workspace_id = {ws} AND slug = {slug}) \
-                     AND contact_id = c.id AND status = 'subscribed')"
+                     AND status = 'subscribed'))"
                 )
             }
             Expr::InSegment(s) => {
@@ -576,7 +581,16 @@ impl Compiler<'_> {
                     } else {
                         "= 1"
                     };
-                    never_null(format!("{pos} {test}"))
+                    let cond = never_null(format!("{pos} {test}"));
+                    // The contact's `search` column holds its folded name:
+                    // a name that matches is in it, so a plain substring
+                    // test there drops most rows before folding any.
+                    if matches!(read, Read::Column(col) if col == "c.name") {
+                        let pre = if self.pg() { "strpos" } else { "instr" };
+                        format!("(COALESCE({pre}(c.search, {p}) > 0, FALSE) AND {cond})")
+                    } else {
+                        cond
+                    }
                 }
                 _ => FALSE.into(),
             },
@@ -773,11 +787,19 @@ impl Compiler<'_> {
     /// `FROM` and `WHERE` of the rows an aggregate runs over, correlated
     /// with the contact `c` (none: no rows).
     fn related(&mut self, r: &Related) -> Result<(String, String, String), CompileError> {
+        let (from, x, rest) = self.related_rows(r)?;
+        Ok((from, x.clone(), format!("{x}.contact_id = c.id{rest}")))
+    }
+
+    /// `FROM`, alias and the conditions (each led by ` AND `) of the rows an
+    /// aggregate runs over, for any contact: [`Compiler::related`] without
+    /// the correlation.
+    fn related_rows(&mut self, r: &Related) -> Result<(String, String, String), CompileError> {
         match &r.source {
             Source::Events(name) => {
                 let e = self.alias("e");
                 let n = self.bind(Bind::Text(name.clone()));
-                let mut cond = format!("{e}.contact_id = c.id AND {e}.name = {n}");
+                let mut cond = format!(" AND {e}.name = {n}");
                 if let Some(w) = &r.filter {
                     let inner = self.expr(w, Scope::Event(&e), 0)?;
                     cond.push_str(&format!(" AND {inner}"));
@@ -790,7 +812,7 @@ impl Compiler<'_> {
                     None => EntityKind::Custom(entity.clone()),
                 };
                 let x = self.alias("x");
-                let mut cond = format!("{x}.contact_id = c.id");
+                let mut cond = String::new();
                 if let EntityKind::Custom(name) = &kind {
                     let t = self.bind(Bind::Text(name.clone()));
                     cond.push_str(&format!(" AND {x}.entity_type = {t}"));
@@ -820,7 +842,7 @@ impl Compiler<'_> {
             }
         };
         let Some((field, entity)) = field else {
-            let (from, _, cond) = self.related(&a.of)?;
+            let (from, x, rest) = self.related_rows(&a.of)?;
             let Literal::Number(n) = a.value else {
                 return Ok(if a.op == CmpOp::Ne {
                     TRUE.into()
@@ -829,10 +851,8 @@ impl Compiler<'_> {
                 });
             };
             let p = self.bind(Bind::Float(n));
-            return Ok(format!(
-                "((SELECT COUNT(*) FROM {from} WHERE {cond}) {} {p})",
-                sql_op(a.op)
-            ));
+            let test = format!("COUNT(*) {} {p}", sql_op(a.op));
+            return Ok(self.grouped(&from, &x, &rest, test, holds(a.op, 0.0, n)));
         };
         if a.op == CmpOp::Ne {
             let eq = Aggregate {
@@ -841,7 +861,7 @@ impl Compiler<'_> {
             };
             return Ok(not(self.aggregate(&eq)?));
         }
-        let (from, alias, cond) = self.related(&a.of)?;
+        let (from, alias, rest) = self.related_rows(&a.of)?;
         let kind = match Builtin::from_name(&entity) {
             Some(b) => EntityKind::Builtin(b),
             None => EntityKind::Custom(entity.clone()),
@@ -861,16 +881,61 @@ impl Compiler<'_> {
         };
         let v = self.read(&read, &ty);
         let v = self.bytewise(v, &ty, &read);
+        // A contact without rows: sum 0, the others unset (false).
+        let zero_ok = match (&a.measure, &value) {
+            (Measure::Sum(_), Bind::Float(n)) => Some(holds(a.op, 0.0, *n)),
+            (Measure::Sum(_), _) => None,
+            _ => Some(false),
+        };
+        let Some(zero_ok) = zero_ok else {
+            // A sum compared with a non-number: kept per contact, as it is
+            // rare and 0 against text compares by each backend's rules.
+            let cond = format!("{alias}.contact_id = c.id{rest}");
+            let agg = format!("COALESCE((SELECT SUM({v}) FROM {from} WHERE {cond}), 0)");
+            let agg = self.bytewise(agg, &ty, &read);
+            let p = self.bind(value);
+            return Ok(never_null(format!("{agg} {} {p}", sql_op(a.op))));
+        };
         let agg = match &a.measure {
-            Measure::Sum(_) => format!("COALESCE((SELECT SUM({v}) FROM {from} WHERE {cond}), 0)"),
-            Measure::Avg(_) => format!("(SELECT AVG({v}) FROM {from} WHERE {cond})"),
-            Measure::Min(_) => format!("(SELECT MIN({v}) FROM {from} WHERE {cond})"),
-            Measure::Max(_) => format!("(SELECT MAX({v}) FROM {from} WHERE {cond})"),
+            Measure::Sum(_) => format!("COALESCE(SUM({v}), 0)"),
+            Measure::Avg(_) => format!("AVG({v})"),
+            Measure::Min(_) => format!("MIN({v})"),
+            Measure::Max(_) => format!("MAX({v})"),
             Measure::Count => unreachable!("count is handled above"),
         };
         let agg = self.bytewise(agg, &ty, &read);
         let p = self.bind(value);
-        Ok(never_null(format!("{agg} {} {p}", sql_op(a.op))))
+        let test = never_null(format!("{agg} {} {p}", sql_op(a.op)));
+        Ok(self.grouped(&from, &alias, &rest, test, zero_ok))
+    }
+
+    /// Whether the contact `c` has related rows (`from`, alias `x`, filtered
+    /// by `rest`) whose aggregate passes `test`, a condition that is never
+    /// NULL; `zero_ok` says whether a contact with no rows passes.
+    ///
+    /// The rows are grouped by contact once, rather than aggregated per
+    /// contact in a correlated subquery: on 1M contacts with 3M orders,
+    /// `count(order where total > 1000000 and created_at >= -30d) >= 1`
+    /// took ~2.5 s as a correlated `COUNT(*)` on SQLite (one index probe
+    /// per contact) and ~0.1 s grouped (one range scan of the recent
+    /// orders). SQLite keeps `c.id IN (...)` as an ephemeral index built
+    /// once; PostgreSQL turns `EXISTS` over the grouped rows into a hash
+    /// semi-join (anti-join under `NOT`), where `NOT IN` would fall back to
+    /// a per-row scan of the list once it outgrows `work_mem`. When zero rows
+    /// pass, the test is of the contacts that fail it.
+    fn grouped(&mut self, from: &str, x: &str, rest: &str, test: String, zero_ok: bool) -> String {
+        let test = if zero_ok { not(test) } else { test };
+        let set = format!(
+            "SELECT {x}.contact_id FROM {from} WHERE {x}.contact_id IS NOT NULL{rest} \
+             GROUP BY {x}.contact_id HAVING {test}"
+        );
+        let member = if self.pg() {
+            let g = self.alias("g");
+            format!("EXISTS (SELECT 1 FROM ({set}) {g} WHERE {g}.contact_id = c.id)")
+        } else {
+            format!("(c.id IS NOT NULL AND c.id IN ({set}))")
+        };
+        if zero_ok { not(member) } else { member }
     }
 }
 
@@ -901,6 +966,18 @@ fn sql_op(op: CmpOp) -> &'static str {
         CmpOp::Le => "<=",
         CmpOp::Gt => ">",
         CmpOp::Ge => ">=",
+    }
+}
+
+/// `lhs op rhs` in Rust, as SQL compares numbers.
+fn holds(op: CmpOp, lhs: f64, rhs: f64) -> bool {
+    match op {
+        CmpOp::Eq => lhs == rhs,
+        CmpOp::Ne => lhs != rhs,
+        CmpOp::Lt => lhs < rhs,
+        CmpOp::Le => lhs <= rhs,
+        CmpOp::Gt => lhs > rhs,
+        CmpOp::Ge => lhs >= rhs,
     }
 }
 

@@ -53,7 +53,7 @@ impl Store {
         ws: WorkspaceId,
         target: &EntityKind,
         filter: &Filter,
-        segments: &dyn SegmentFilters,
+        segments: &(dyn SegmentFilters + Sync),
     ) -> Result<u64> {
         let compiled = self.compile_audience(ws, target, filter, segments).await?;
         let sql = compiled.count_sql();
@@ -71,7 +71,7 @@ impl Store {
         ws: WorkspaceId,
         target: &EntityKind,
         filter: &Filter,
-        segments: &dyn SegmentFilters,
+        segments: &(dyn SegmentFilters + Sync),
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<i64>> {
@@ -94,7 +94,7 @@ impl Store {
         ws: WorkspaceId,
         target: &EntityKind,
         filter: &Filter,
-        segments: &dyn SegmentFilters,
+        segments: &(dyn SegmentFilters + Sync),
     ) -> Result<Compiled> {
         let types = self.audience_types(ws).await?;
         let zones = if needs_zones(filter.expr(), segments, 0) {

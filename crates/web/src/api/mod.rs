@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::{ApiError, AppState};
 
+mod audiences;
 mod contacts;
 mod events;
 mod openapi;
@@ -18,6 +19,7 @@ mod schema;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(contacts::router())
+        .merge(audiences::router())
         .merge(records::router())
         .merge(events::router())
         .merge(schema::router())

@@ -1,0 +1,294 @@
+//! Consent and the sendable audience: the one place every send asks "who
+//! may we reach on this channel?".
+//!
+//! An audience is lists, segments and a filter, minus excluded lists,
+//! segments and a filter, each person once. The resolver then removes people
+//! with no address on the channel, people who opted out of the channel, and
+//! addresses on the workspace blocklist, and says how many it removed and
+//! why. (Suppression after bounces joins here when bounces exist.)
+
+use serde::{Deserialize, Serialize};
+use swell_core::FieldError;
+use swell_core::entity::EntityKind;
+use swell_core::filter::Filter;
+
+use crate::audience::Compiled;
+use crate::lists::bind_compiled;
+use crate::rows::RowExt;
+use crate::{Result, Store, StoreError, WorkspaceId, on_db};
+
+/// A channel a message goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Zalo,
+}
+
+impl Channel {
+    pub fn parse(s: &str) -> Option<Channel> {
+        match s {
+            "email" => Some(Channel::Email),
+            "sms" => Some(Channel::Sms),
+            "zalo" => Some(Channel::Zalo),
+            _ => None,
+        }
+    }
+
+    /// The contact column holding the address, the opt-out column, and the
+    /// blocklist kind. All three come from this fixed table, never from
+    /// input.
+    fn columns(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Channel::Email => ("email", "email_optout", "email"),
+            Channel::Sms => ("phone", "sms_optout", "phone"),
+            Channel::Zalo => ("phone", "zalo_optout", "phone"),
+        }
+    }
+}
+
+/// Who a send or a count is for.
+#[derive(Debug, Clone, Default)]
+pub struct AudienceSpec {
+    pub lists: Vec<String>,
+    pub segments: Vec<String>,
+    pub filter: Option<Filter>,
+    pub exclude_lists: Vec<String>,
+    pub exclude_segments: Vec<String>,
+    pub exclude_filter: Option<Filter>,
+}
+
+impl AudienceSpec {
+    /// The whole audience as one contact filter: any of the inclusions and
+    /// none of the exclusions. Each person is counted once because the
+    /// filter selects contacts, not memberships.
+    pub fn to_filter(&self) -> std::result::Result<Filter, FieldError> {
+        let mut include: Vec<String> = Vec::new();
+        include.extend(self.lists.iter().map(|l| format!("in list {}", quote(l))));
+        include.extend(
+            self.segments
+                .iter()
+                .map(|s| format!("in segment {}", quote(s))),
+        );
+        if let Some(f) = &self.filter {
+            include.push(format!("({f})"));
+        }
+        if include.is_empty() {
+            return Err(FieldError::new(
+                "audience",
+                "name at least one list, segment or filter",
+            ));
+        }
+        let mut exclude: Vec<String> = Vec::new();
+        exclude.extend(
+            self.exclude_lists
+                .iter()
+                .map(|l| format!("in list {}", quote(l))),
+        );
+        exclude.extend(
+            self.exclude_segments
+                .iter()
+                .map(|s| format!("in segment {}", quote(s))),
+        );
+        if let Some(f) = &self.exclude_filter {
+            exclude.push(format!("({f})"));
+        }
+        let mut text = format!("({})", include.join(" or "));
+        if !exclude.is_empty() {
+            text.push_str(&format!(" and not ({})", exclude.join(" or ")));
+        }
+        Filter::parse(&text).map_err(|e| FieldError::new("audience", e.to_string()))
+    }
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+/// How many an audience holds and how many of them may be sent to.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SendableReport {
+    pub channel: Option<Channel>,
+    /// Everyone the audience selects.
+    pub total: u64,
+    /// Those a message may go to.
+    pub sendable: u64,
+    /// Those left out, by reason.
+    pub removed: Removed,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Removed {
+    pub no_address: u64,
+    pub opted_out: u64,
+    pub blocklisted: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockedAddress {
+    pub kind: String,
+    pub value: String,
+    pub reason: Option<String>,
+    #[serde(serialize_with = "swell_core::time::serialize_millis")]
+    pub created_at: i64,
+}
+
+impl Store {
+    async fn compile_spec(&self, ws: WorkspaceId, spec: &AudienceSpec) -> Result<Compiled> {
+        let catalog = self.catalog(ws).await?;
+        // Each given filter alone first, so errors point into the text the
+        // caller wrote.
+        for (field, f) in [
+            ("filter", &spec.filter),
+            ("exclude.filter", &spec.exclude_filter),
+        ] {
+            if let Some(f) = f {
+                f.validate(&catalog, &EntityKind::Contact).map_err(|e| {
+                    StoreError::Invalid(vec![FieldError::new(field, e.to_string())])
+                })?;
+            }
+        }
+        let filter = spec.to_filter().map_err(|e| StoreError::Invalid(vec![e]))?;
+        filter
+            .validate(&catalog, &EntityKind::Contact)
+            .map_err(|e| StoreError::Invalid(vec![FieldError::new("audience", e.to_string())]))?;
+        // Rule-based lists the audience names are brought up to date first.
+        for slug in spec.lists.iter().chain(&spec.exclude_lists) {
+            self.refresh_list(ws, slug).await?;
+        }
+        self.compile_audience(ws, &EntityKind::Contact, &filter, &catalog)
+            .await
+    }
+
+    /// Counts an audience and, for a channel, who of it may be sent to.
+    pub async fn resolve_audience(
+        &self,
+        ws: WorkspaceId,
+        spec: &AudienceSpec,
+        channel: Option<Channel>,
+    ) -> Result<SendableReport> {
+        let compiled = self.compile_spec(ws, spec).await?;
+        let Some(ch) = channel else {
+            let sql = format!(
+                "SELECT COUNT(*) AS total FROM {} WHERE {}",
+                compiled.from, compiled.condition
+            );
+            let total: i64 = on_db!(self, p => {
+                bind_compiled(sqlx::query(sqlx::AssertSqlSafe(sql)), &compiled.binds).fetch_one(p).await?.int("total")
+            });
+            return Ok(SendableReport {
+                channel: None,
+                total: total as u64,
+                sendable: total as u64,
+                removed: Removed::default(),
+            });
+        };
+        let (address, optout, kind) = ch.columns();
+        let n = compiled.binds.len();
+        let sql = format!(
+            "SELECT COUNT(*) AS total,
+                COALESCE(SUM(CASE WHEN c.{address} IS NULL THEN 1 ELSE 0 END), 0) AS no_address,
+                COALESCE(SUM(CASE WHEN c.{address} IS NOT NULL AND c.{optout} THEN 1 ELSE 0 END), 0) AS opted_out,
+                COALESCE(SUM(CASE WHEN c.{address} IS NOT NULL AND NOT c.{optout} AND EXISTS (
+                    SELECT 1 FROM blocklist b WHERE b.workspace_id = ${ws} AND b.kind = '{kind}' AND b.value = c.{address})
+                    THEN 1 ELSE 0 END), 0) AS blocklisted
+             FROM {} WHERE {}",
+            compiled.from,
+            compiled.condition,
+            ws = n + 1
+        );
+        let (total, no_address, opted_out, blocklisted) = on_db!(self, p => {
+            let r = bind_compiled(sqlx::query(sqlx::AssertSqlSafe(sql)), &compiled.binds).bind(ws.0).fetch_one(p).await?;
+            (r.int("total"), r.int("no_address"), r.int("opted_out"), r.int("blocklisted"))
+        });
+        let removed = Removed {
+            no_address: no_address as u64,
+            opted_out: opted_out as u64,
+            blocklisted: blocklisted as u64,
+        };
+        let sendable = (total - no_address - opted_out - blocklisted).max(0) as u64;
+        Ok(SendableReport {
+            channel: Some(ch),
+            total: total as u64,
+            sendable,
+            removed,
+        })
+    }
+
+    /// The ids of the people an audience may reach on a channel, after
+    /// `after_id` in id order: sends walk their audience with this, in
+    /// batches, and resume from the last id after a restart.
+    pub async fn sendable_ids(
+        &self,
+        ws: WorkspaceId,
+        spec: &AudienceSpec,
+        channel: Channel,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>> {
+        let compiled = self.compile_spec(ws, spec).await?;
+        let (address, optout, kind) = channel.columns();
+        let n = compiled.binds.len();
+        let sql = format!(
+            "SELECT c.id FROM {} WHERE {} AND c.{address} IS NOT NULL AND NOT c.{optout}
+               AND NOT EXISTS (SELECT 1 FROM blocklist b WHERE b.workspace_id = ${} AND b.kind = '{kind}' AND b.value = c.{address})
+               AND c.id > ${} ORDER BY c.id LIMIT ${}",
+            compiled.from,
+            compiled.condition,
+            n + 1,
+            n + 2,
+            n + 3
+        );
+        Ok(on_db!(self, p => {
+            bind_compiled(sqlx::query(sqlx::AssertSqlSafe(sql)), &compiled.binds)
+                .bind(ws.0).bind(after_id).bind(i64::from(limit))
+                .fetch_all(p).await?.iter().map(|r| r.int("id")).collect()
+        }))
+    }
+
+    /// Adds an address or phone number to the blocklist.
+    pub async fn block(
+        &self,
+        ws: WorkspaceId,
+        kind: &str,
+        value: &str,
+        reason: Option<&str>,
+    ) -> Result<BlockedAddress> {
+        let now = self.now();
+        on_db!(self, p => {
+            sqlx::query(
+                "INSERT INTO blocklist (workspace_id, kind, value, reason, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (workspace_id, kind, value) DO UPDATE SET reason = excluded.reason",
+            )
+            .bind(ws.0).bind(kind).bind(value).bind(reason).bind(now).execute(p).await?;
+        });
+        Ok(BlockedAddress {
+            kind: kind.to_string(),
+            value: value.to_string(),
+            reason: reason.map(str::to_string),
+            created_at: now,
+        })
+    }
+
+    pub async fn unblock(&self, ws: WorkspaceId, kind: &str, value: &str) -> Result<()> {
+        let n = on_db!(self, p => {
+            sqlx::query("DELETE FROM blocklist WHERE workspace_id = $1 AND kind = $2 AND value = $3")
+                .bind(ws.0).bind(kind).bind(value).execute(p).await?.rows_affected()
+        });
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub async fn blocklist(&self, ws: WorkspaceId) -> Result<Vec<BlockedAddress>> {
+        on_db!(self, p => {
+            Ok(sqlx::query("SELECT kind, value, reason, created_at FROM blocklist WHERE workspace_id = $1 ORDER BY kind, value")
+                .bind(ws.0).fetch_all(p).await?.iter().map(|r| BlockedAddress {
+                    kind: r.text("kind"), value: r.text("value"), reason: r.opt_text("reason"), created_at: r.int("created_at"),
+                }).collect())
+        })
+    }
+}
