@@ -13,6 +13,7 @@ pub mod name;
 pub mod phone;
 pub mod record;
 pub mod schema;
+pub mod template;
 pub mod text;
 pub mod time;
 

@@ -87,3 +87,14 @@ mod tests {
 pub fn serialize_millis<S: serde::Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_millis(*ms))
 }
+
+/// Serialises optional stored milliseconds as RFC 3339 or null.
+pub fn serialize_opt_millis<S: serde::Serializer>(
+    ms: &Option<Millis>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&format_millis(*ms)),
+        None => s.serialize_none(),
+    }
+}

@@ -4,8 +4,8 @@
 //! An audience is lists, segments and a filter, minus excluded lists,
 //! segments and a filter, each person once. The resolver then removes people
 //! with no address on the channel, people who opted out of the channel, and
-//! addresses on the workspace blocklist, and says how many it removed and
-//! why. (Suppression after bounces joins here when bounces exist.)
+//! addresses on the workspace blocklist or suppressed after bounces and
+//! complaints, and says how many it removed and why.
 
 use serde::{Deserialize, Serialize};
 use swell_core::FieldError;
@@ -46,6 +46,35 @@ impl Channel {
             Channel::Zalo => ("phone", "zalo_optout", "phone"),
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Zalo => "zalo",
+        }
+    }
+
+    /// SQL for why contact `c` cannot be sent to on this channel: NULL when
+    /// it can, else 'no_address', 'opted_out', 'blocklisted' or
+    /// 'suppressed', checked in that order. `ws` is the placeholder of the
+    /// workspace id.
+    pub(crate) fn skip_reason(self, ws: &str) -> String {
+        let (address, optout, kind) = self.columns();
+        let suppressed = if self == Channel::Email {
+            format!(
+                " WHEN EXISTS (SELECT 1 FROM suppressions s WHERE s.workspace_id = {ws} AND s.address = c.{address}) \
+                 THEN 'suppressed'"
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "CASE WHEN c.{address} IS NULL THEN 'no_address' WHEN c.{optout} THEN 'opted_out' \
+             WHEN EXISTS (SELECT 1 FROM blocklist b WHERE b.workspace_id = {ws} AND b.kind = '{kind}' AND b.value = c.{address}) \
+             THEN 'blocklisted'{suppressed} END"
+        )
+    }
 }
 
 /// Who a send or a count is for.
@@ -60,6 +89,79 @@ pub struct AudienceSpec {
 }
 
 impl AudienceSpec {
+    /// Reads `{"lists", "segments", "filter", "exclude": {"lists",
+    /// "segments", "filter"}}`; filters as text or as their JSON tree.
+    /// Other keys are the caller's to check.
+    pub fn from_json(
+        obj: &serde_json::Map<String, serde_json::Value>,
+    ) -> std::result::Result<Self, FieldError> {
+        use serde_json::Value;
+        fn strings(
+            obj: &serde_json::Map<String, Value>,
+            key: &str,
+            field: &str,
+        ) -> std::result::Result<Vec<String>, FieldError> {
+            match obj.get(key) {
+                None | Some(Value::Null) => Ok(vec![]),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| FieldError::new(field, "must be a list of slugs"))
+                    })
+                    .collect(),
+                Some(_) => Err(FieldError::new(field, "must be a list of slugs")),
+            }
+        }
+        fn filter(
+            obj: &serde_json::Map<String, Value>,
+            field: &str,
+        ) -> std::result::Result<Option<Filter>, FieldError> {
+            obj.get("filter")
+                .filter(|v| !v.is_null())
+                .map(|v| {
+                    Filter::from_json_or_text(v).map_err(|e| FieldError::new(field, e.to_string()))
+                })
+                .transpose()
+        }
+        let mut spec = AudienceSpec {
+            lists: strings(obj, "lists", "lists")?,
+            segments: strings(obj, "segments", "segments")?,
+            filter: filter(obj, "filter")?,
+            ..Default::default()
+        };
+        match obj.get("exclude") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(ex)) => {
+                spec.exclude_lists = strings(ex, "lists", "exclude.lists")?;
+                spec.exclude_segments = strings(ex, "segments", "exclude.segments")?;
+                spec.exclude_filter = filter(ex, "exclude.filter")?;
+            }
+            Some(_) => {
+                return Err(FieldError::new(
+                    "exclude",
+                    "must be an object with lists, segments, filter",
+                ));
+            }
+        }
+        Ok(spec)
+    }
+
+    /// The form [`AudienceSpec::from_json`] reads, filters as text.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "lists": self.lists,
+            "segments": self.segments,
+            "filter": self.filter.as_ref().map(|f| f.to_string()),
+            "exclude": {
+                "lists": self.exclude_lists,
+                "segments": self.exclude_segments,
+                "filter": self.exclude_filter.as_ref().map(|f| f.to_string()),
+            },
+        })
+    }
+
     /// The whole audience as one contact filter: any of the inclusions and
     /// none of the exclusions. Each person is counted once because the
     /// filter selects contacts, not memberships.
@@ -123,6 +225,8 @@ pub struct Removed {
     pub no_address: u64,
     pub opted_out: u64,
     pub blocklisted: u64,
+    /// E-mail addresses suppressed after bounces or complaints.
+    pub suppressed: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -135,7 +239,11 @@ pub struct BlockedAddress {
 }
 
 impl Store {
-    async fn compile_spec(&self, ws: WorkspaceId, spec: &AudienceSpec) -> Result<Compiled> {
+    pub(crate) async fn compile_spec(
+        &self,
+        ws: WorkspaceId,
+        spec: &AudienceSpec,
+    ) -> Result<Compiled> {
         let catalog = self.catalog(ws).await?;
         // Each given filter alone first, so errors point into the text the
         // caller wrote.
@@ -184,41 +292,36 @@ impl Store {
                 removed: Removed::default(),
             });
         };
-        let (address, optout, kind) = ch.columns();
         let n = compiled.binds.len();
+        let reason = ch.skip_reason(&format!("${}", n + 1));
         let sql = format!(
-            "SELECT COUNT(*) AS total,
-                COALESCE(SUM(CASE WHEN c.{address} IS NULL THEN 1 ELSE 0 END), 0) AS no_address,
-                COALESCE(SUM(CASE WHEN c.{address} IS NOT NULL AND c.{optout} THEN 1 ELSE 0 END), 0) AS opted_out,
-                COALESCE(SUM(CASE WHEN c.{address} IS NOT NULL AND NOT c.{optout} AND EXISTS (
-                    SELECT 1 FROM blocklist b WHERE b.workspace_id = ${ws} AND b.kind = '{kind}' AND b.value = c.{address})
-                    THEN 1 ELSE 0 END), 0) AS blocklisted
-             FROM {} WHERE {}",
-            compiled.from,
-            compiled.condition,
-            ws = n + 1
+            "SELECT r, COUNT(*) AS n FROM (SELECT {reason} AS r FROM {} WHERE {}) x GROUP BY r",
+            compiled.from, compiled.condition
         );
-        let (total, no_address, opted_out, blocklisted) = on_db!(self, p => {
-            let r = bind_compiled(sqlx::query(sqlx::AssertSqlSafe(sql)), &compiled.binds).bind(ws.0).fetch_one(p).await?;
-            (r.int("total"), r.int("no_address"), r.int("opted_out"), r.int("blocklisted"))
+        let counts: Vec<(Option<String>, i64)> = on_db!(self, p => {
+            bind_compiled(sqlx::query(sqlx::AssertSqlSafe(sql)), &compiled.binds).bind(ws.0).fetch_all(p).await?
+                .iter().map(|r| (r.opt_text("r"), r.int("n"))).collect()
         });
-        let removed = Removed {
-            no_address: no_address as u64,
-            opted_out: opted_out as u64,
-            blocklisted: blocklisted as u64,
-        };
-        let sendable = (total - no_address - opted_out - blocklisted).max(0) as u64;
-        Ok(SendableReport {
+        let mut report = SendableReport {
             channel: Some(ch),
-            total: total as u64,
-            sendable,
-            removed,
-        })
+            ..Default::default()
+        };
+        for (reason, n) in counts {
+            let n = n as u64;
+            report.total += n;
+            match reason.as_deref() {
+                None => report.sendable += n,
+                Some("no_address") => report.removed.no_address += n,
+                Some("opted_out") => report.removed.opted_out += n,
+                Some("blocklisted") => report.removed.blocklisted += n,
+                Some(_) => report.removed.suppressed += n,
+            }
+        }
+        Ok(report)
     }
 
     /// The ids of the people an audience may reach on a channel, after
-    /// `after_id` in id order: sends walk their audience with this, in
-    /// batches, and resume from the last id after a restart.
+    /// `after_id` in id order, in batches.
     pub async fn sendable_ids(
         &self,
         ws: WorkspaceId,
@@ -228,15 +331,12 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<i64>> {
         let compiled = self.compile_spec(ws, spec).await?;
-        let (address, optout, kind) = channel.columns();
         let n = compiled.binds.len();
+        let reason = channel.skip_reason(&format!("${}", n + 1));
         let sql = format!(
-            "SELECT c.id FROM {} WHERE {} AND c.{address} IS NOT NULL AND NOT c.{optout}
-               AND NOT EXISTS (SELECT 1 FROM blocklist b WHERE b.workspace_id = ${} AND b.kind = '{kind}' AND b.value = c.{address})
-               AND c.id > ${} ORDER BY c.id LIMIT ${}",
+            "SELECT c.id FROM {} WHERE {} AND ({reason}) IS NULL AND c.id > ${} ORDER BY c.id LIMIT ${}",
             compiled.from,
             compiled.condition,
-            n + 1,
             n + 2,
             n + 3
         );

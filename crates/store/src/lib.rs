@@ -22,11 +22,13 @@ pub mod contacts;
 pub mod events;
 pub mod import;
 pub mod lists;
+pub mod mailing;
 mod migrate;
 pub mod records;
 pub(crate) mod rows;
 pub mod schema;
 pub mod segments;
+pub mod templates;
 pub mod workspaces;
 
 pub use workspaces::{ApiKey, Workspace, WorkspaceId};
@@ -186,7 +188,7 @@ impl Store {
         }
     }
 
-    pub(crate) fn now(&self) -> i64 {
+    pub fn now(&self) -> i64 {
         self.clock.now_millis()
     }
 

@@ -26,6 +26,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_audiences"),
     migration!(3, "0003_consent"),
     migration!(4, "0004_fast_fold"),
+    migration!(5, "0005_email"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

@@ -56,6 +56,18 @@ pub enum BenchWhat {
         #[arg(long)]
         show_sql: bool,
     },
+    /// Send a personalised ~5 KB e-mail to N recipients through SMTP to
+    /// Postfix's smtp-sink, beside smtp-source's raw rate to the same sink.
+    Send {
+        #[arg(long, default_value_t = 100_000)]
+        recipients: u64,
+        /// SMTP connections (and smtp-source sessions).
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Messages smtp-source sends for the raw ceiling.
+        #[arg(long, default_value_t = 30_000)]
+        raw_messages: u64,
+    },
     /// One measurement, run as a child process by `bench import`.
     #[command(hide = true)]
     ImportOne {
@@ -103,6 +115,11 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
             };
             crate::bench_audience::run(opts).await
         }
+        BenchWhat::Send {
+            recipients,
+            connections,
+            raw_messages,
+        } => crate::bench_send::run(recipients, connections, raw_messages).await,
         BenchWhat::ImportOne { db, file, mode } => {
             let m = import_one(&db, &file, &mode).await?;
             println!("{}", serde_json::to_string(&m)?);

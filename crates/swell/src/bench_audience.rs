@@ -416,14 +416,14 @@ fn cases(raw: &Raw, ws: WorkspaceId, now: Millis, list_id: i64) -> Vec<Case> {
             binds: vec![w.clone()],
         },
         Case {
-            filter: r#"count(event "page_view" where url contains "/pricing" and at >= -7d) >= 3"#,
+            filter: r#"count(event "page_view" where url contains "/pricing" and at >= -30d) >= 2"#,
             sql: format!(
                 "SELECT COUNT(*) FROM (SELECT contact_id FROM events \
                  WHERE workspace_id = $1 AND name = 'page_view' AND at >= $2 AND {pos}({}, '/pricing') > 0 \
-                 AND contact_id IS NOT NULL GROUP BY contact_id HAVING COUNT(*) >= 3) s",
+                 AND contact_id IS NOT NULL GROUP BY contact_id HAVING COUNT(*) >= 2) s",
                 json_text("properties", "url")
             ),
-            binds: vec![w.clone(), Bind::Int(now - 7 * DAY)],
+            binds: vec![w.clone(), Bind::Int(now - 30 * DAY)],
         },
         Case {
             filter: r#"not exists(event "email_opened" where at >= -14d)"#,

@@ -10,8 +10,10 @@ use tracing_subscriber::EnvFilter;
 
 mod bench;
 mod bench_audience;
+mod bench_send;
 mod config;
 mod demo;
+mod sending;
 
 use config::{Config, Overrides};
 
@@ -45,6 +47,20 @@ enum Command {
         /// Address to listen on (default 127.0.0.1:8080). Env: SWELL_BIND.
         #[arg(long)]
         bind: Option<String>,
+        /// SMTP relays as URLs, comma-separated (default: the built-in
+        /// outbox). Env: SWELL_SMTP_URL.
+        #[arg(long)]
+        smtp: Option<String>,
+    },
+    /// Send a broadcast to the end, with a progress bar.
+    Send {
+        /// The broadcast's id.
+        broadcast: i64,
+        #[arg(long, default_value = "default")]
+        workspace: String,
+        /// SMTP relays as URLs, comma-separated. Env: SWELL_SMTP_URL.
+        #[arg(long)]
+        smtp: Option<String>,
     },
     /// Bring the database schema up to date and exit.
     Migrate,
@@ -114,7 +130,11 @@ fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let bind = match &cli.command {
-        Command::Serve { bind } | Command::Demo { bind, .. } => bind.clone(),
+        Command::Serve { bind, .. } | Command::Demo { bind, .. } => bind.clone(),
+        _ => None,
+    };
+    let smtp_url = match &cli.command {
+        Command::Serve { smtp, .. } | Command::Send { smtp, .. } => smtp.clone(),
         _ => None,
     };
     let demo_db = matches!(cli.command, Command::Demo { .. })
@@ -125,6 +145,7 @@ fn main() -> anyhow::Result<()> {
         Overrides {
             db: cli.db.clone(),
             bind,
+            smtp_url,
         },
     )?;
     if demo_db {
@@ -147,7 +168,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { .. } => {
             let store = open(&config).await?;
-            serve(store, &config.bind).await
+            serve(store, &config).await
         }
         Command::Migrate => {
             open(&config).await?;
@@ -244,7 +265,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             if no_serve {
                 return Ok(());
             }
-            serve(store, &config.bind).await
+            serve(store, &config).await
+        }
+        Command::Send {
+            broadcast,
+            workspace,
+            ..
+        } => {
+            let store = open(&config).await?;
+            sending::send(store, &config, &workspace, broadcast).await
         }
         Command::Bench { what } => bench::run(what).await,
     }
@@ -256,11 +285,21 @@ async fn open(config: &Config) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot open database {}", redact(&config.db)))
 }
 
-async fn serve(store: Store, bind: &str) -> anyhow::Result<()> {
+async fn serve(store: Store, config: &Config) -> anyhow::Result<()> {
+    let bind = &config.bind;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
-    eprintln!("swell is listening on http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    let base = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mailer = sending::mailer(&store, config, &base).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sender = tokio::spawn(std::sync::Arc::clone(&mailer).run(stop_rx));
+    // The last line a script starting us waits for.
+    eprintln!("swell is listening on http://{addr}");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("shutting down");
@@ -269,10 +308,13 @@ async fn serve(store: Store, bind: &str) -> anyhow::Result<()> {
         listener,
         swell_web::AppState {
             store: store.clone(),
+            mailer,
         },
         shutdown,
     )
     .await?;
+    let _ = stop_tx.send(true);
+    let _ = sender.await;
     store.close().await;
     Ok(())
 }

@@ -11,6 +11,9 @@ use serde_json::Value;
 use sqlx::Connection;
 use swell_store::{Store, Workspace};
 
+pub mod dkim;
+pub mod smtp_sink;
+
 /// The PostgreSQL server tests create their databases on. The test script
 /// makes sure one is running; a test that cannot reach it fails, it never
 /// skips.
@@ -121,7 +124,17 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The application with the built-in outbox as its mail transport.
     pub async fn start(backend: Backend) -> TestApp {
+        TestApp::start_with(backend, None).await
+    }
+
+    /// The application sending through SMTP relays given as URLs (see
+    /// `swell serve --smtp`), or through the outbox when `None`.
+    pub async fn start_with(
+        backend: Backend,
+        smtp: Option<Vec<swell_channels::SmtpServer>>,
+    ) -> TestApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let db = TestDb::new(backend).await;
         let workspace = db.store.ensure_workspace("test").await.expect("workspace");
@@ -134,13 +147,40 @@ impl TestApp {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let transport = match smtp {
+            Some(servers) => swell_engine::Transport::Smtp(Arc::new(
+                swell_channels::SmtpTransport::new(servers, "swell.test").expect("SMTP transport"),
+            )),
+            None => swell_engine::Transport::Outbox,
+        };
+        let from = swell_channels::Mailbox::new(
+            "Cửa hàng Swell",
+            swell_core::email::Email::parse("news@shop.test").expect("address"),
+        );
+        let mut cfg = swell_engine::MailerConfig::new(&format!("http://{addr}"), from);
+        cfg.poll = std::time::Duration::from_millis(100);
+        cfg.batch = 50;
+        cfg.concurrency = 4;
+        // Retries within the test's patience rather than minutes apart.
+        cfg.retry = swell_channels::Retry::new(vec![std::time::Duration::from_millis(300); 3]);
+        cfg.dkim = Some(Arc::new(test_dkim_key()));
+        let mailer = swell_engine::Mailer::new(
+            db.store.clone(),
+            transport,
+            swell_engine::Tokens::new(b"test tracking key"),
+            cfg,
+        );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(Arc::clone(&mailer).run(stop_rx));
         let state = swell_web::AppState {
             store: db.store.clone(),
+            mailer,
         };
         tokio::spawn(async move {
-            swell_web::serve(listener, state, async {
+            swell_web::serve(listener, state, async move {
                 let _ = rx.await;
+                let _ = stop_tx.send(true);
             })
             .await
             .expect("server");
@@ -150,7 +190,10 @@ impl TestApp {
             addr,
             key,
             workspace,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
             shutdown: Some(tx),
         }
     }
@@ -355,3 +398,13 @@ macro_rules! app_test {
 }
 
 pub type Shared<T> = Arc<T>;
+
+/// The DKIM key the test application signs with (`fixtures/`), for the
+/// domain `shop.test` and selector `swell`.
+pub fn test_dkim_key() -> swell_channels::DkimKey {
+    let pem = include_str!("../fixtures/dkim_test_key.pem");
+    swell_channels::DkimKey::from_pem("swell", "shop.test", pem).expect("the test DKIM key")
+}
+
+/// The public half of [`test_dkim_key`], PEM.
+pub const TEST_DKIM_PUBLIC_KEY: &str = include_str!("../fixtures/dkim_test_key.pub.pem");

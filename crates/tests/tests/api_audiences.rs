@@ -189,7 +189,7 @@ app_test! {
         let r = count(app, everyone).await;
         assert_eq!(r["count"], 5);
         assert_eq!(r["sendable"], 2, "{r}");
-        assert_eq!(r["removed"], json!({"no_address": 1, "opted_out": 1, "blocklisted": 1}));
+        assert_eq!(r["removed"], json!({"no_address": 1, "opted_out": 1, "blocklisted": 1, "suppressed": 0}));
         let sms = count(app, json!({"filter": "score >= 0", "channel": "sms"})).await;
         assert_eq!((sms["sendable"].as_u64(), sms["removed"]["no_address"].as_u64(), sms["removed"]["blocklisted"].as_u64()), (Some(2), Some(2), Some(1)));
         let preview = app.post("/api/v1/audiences/preview", json!({"filter": "score >= 0", "channel": "email", "limit": 10})).await;

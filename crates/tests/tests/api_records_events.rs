@@ -131,6 +131,22 @@ async fn the_openapi_document_describes_every_route() {
         "/lists/{slug}/unsubscribe",
         "/blocklist",
         "/blocklist/{kind}/{value}",
+        "/templates",
+        "/templates/{id}",
+        "/templates/{id}/preview",
+        "/templates/{id}/test",
+        "/broadcasts",
+        "/broadcasts/{id}",
+        "/broadcasts/{id}/send",
+        "/broadcasts/{id}/pause",
+        "/broadcasts/{id}/resume",
+        "/broadcasts/{id}/cancel",
+        "/broadcasts/{id}/test",
+        "/broadcasts/{id}/stats",
+        "/outbox",
+        "/bounces",
+        "/suppressions",
+        "/suppressions/{address}",
     ] {
         assert!(paths.contains_key(route), "{route} is not in openapi.json");
     }

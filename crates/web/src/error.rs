@@ -35,6 +35,10 @@ impl ApiError {
         let e = FieldError::new(field, reason);
         ApiError::Invalid(e.to_string(), vec![e])
     }
+
+    pub fn from_field(e: FieldError) -> Self {
+        ApiError::Invalid(e.to_string(), vec![e])
+    }
 }
 
 impl From<StoreError> for ApiError {

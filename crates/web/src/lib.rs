@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 pub mod api;
 mod auth;
 mod error;
+pub mod tracking;
 
 pub use error::ApiError;
 
@@ -17,6 +18,9 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// The sender: test sends, previews and tracking tokens go through it,
+    /// and starting a broadcast wakes it.
+    pub mailer: std::sync::Arc<swell_engine::Mailer>,
 }
 
 /// The whole application's routes.
@@ -24,6 +28,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .nest("/api/v1", api::router())
+        .merge(tracking::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -50,21 +50,6 @@ fn parse_filter(v: &Value, field: &str) -> Result<Filter, ApiError> {
     Filter::from_json_or_text(v).map_err(|e| ApiError::field(field, e.to_string()))
 }
 
-fn strings(obj: &Map<String, Value>, key: &str) -> Result<Vec<String>, ApiError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(vec![]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| ApiError::field(key, "must be a list of slugs"))
-            })
-            .collect(),
-        Some(_) => Err(ApiError::field(key, "must be a list of slugs")),
-    }
-}
-
 /// Reads `{"entity", "filter", "lists", "segments", "exclude": {...},
 /// "channel"}`.
 fn audience_request(
@@ -89,34 +74,7 @@ fn audience_request(
             .map(EntityKind::Builtin)
             .unwrap_or_else(|| EntityKind::Custom(n.to_string())),
     };
-    let mut spec = AudienceSpec {
-        lists: strings(obj, "lists")?,
-        segments: strings(obj, "segments")?,
-        filter: obj
-            .get("filter")
-            .filter(|v| !v.is_null())
-            .map(|v| parse_filter(v, "filter"))
-            .transpose()?,
-        ..Default::default()
-    };
-    match obj.get("exclude") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(ex)) => {
-            spec.exclude_lists = strings(ex, "lists")?;
-            spec.exclude_segments = strings(ex, "segments")?;
-            spec.exclude_filter = ex
-                .get("filter")
-                .filter(|v| !v.is_null())
-                .map(|v| parse_filter(v, "exclude.filter"))
-                .transpose()?;
-        }
-        Some(_) => {
-            return Err(ApiError::field(
-                "exclude",
-                "must be an object with lists, segments, filter",
-            ));
-        }
-    }
+    let spec = AudienceSpec::from_json(obj).map_err(ApiError::from_field)?;
     let channel = match obj.get("channel") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(

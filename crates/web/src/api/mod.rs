@@ -10,6 +10,7 @@ use crate::{ApiError, AppState};
 
 mod audiences;
 mod contacts;
+mod email;
 mod events;
 mod openapi;
 pub use openapi::OPENAPI_JSON;
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(contacts::router())
         .merge(audiences::router())
+        .merge(email::router())
         .merge(records::router())
         .merge(events::router())
         .merge(schema::router())

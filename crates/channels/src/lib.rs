@@ -1,0 +1,23 @@
+//! Delivery: the channel interface every send goes through, e-mail MIME
+//! building and DKIM signing, and the SMTP transport.
+//!
+//! - [`channel`]: the [`Channel`] trait the engine talks to, whatever the
+//!   medium (email, SMS, Zalo, webhook, in-app).
+//! - [`email`]: an [`OutgoingEmail`] and [`build_mime`], which writes the
+//!   message in one pass into one buffer and signs it with a [`DkimKey`].
+//! - [`dkim`]: DKIM keys and signing (relaxed/relaxed, RSA or Ed25519).
+//! - [`smtp`]: pooled connections to several relays with weights, failover
+//!   and per-server rate limits, and the [`SmtpChannel`] built on them.
+//! - [`retry`]: the backoff schedule for temporary failures.
+
+pub mod channel;
+pub mod dkim;
+pub mod email;
+pub mod retry;
+pub mod smtp;
+
+pub use channel::{Channel, ChannelKind, DeliveryError, Message, Receipt, SendFuture};
+pub use dkim::DkimKey;
+pub use email::{Mailbox, OutgoingEmail, build_mime, new_message_id};
+pub use retry::Retry;
+pub use smtp::{Delivered, SendError, SmtpChannel, SmtpServer, SmtpTransport, Tls};

@@ -1,0 +1,810 @@
+//! The sender: walks each sending broadcast through its messages, a batch
+//! at a time, and records what became of every one.
+//!
+//! A batch is claimed in the store (rows become `sending`), rendered and
+//! delivered by a few tasks at once (one SMTP connection each, both cores
+//! rendering), and its outcomes are written in one transaction. Pause and
+//! cancel are seen between batches. A process that dies mid-batch leaves
+//! rows `sending`; the next process records them as interrupted rather
+//! than risk sending them twice (see `swell_store::mailing`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use swell_channels::{
+    DkimKey, Mailbox, OutgoingEmail, Retry, SendError, SmtpTransport, build_mime,
+};
+use swell_core::contact::Contact;
+use swell_core::email::Email;
+use swell_core::template::{CompiledEmail, EmailTemplate};
+use swell_store::mailing::{Broadcast, Claimed, Delivery, OutboxMessage, Split};
+use swell_store::{Store, StoreError, WorkspaceId};
+use tokio::sync::{Notify, watch};
+
+use crate::tokens::{Token, Tokens};
+
+/// Where rendered messages go.
+#[derive(Clone)]
+pub enum Transport {
+    /// Real delivery through SMTP relays.
+    Smtp(Arc<SmtpTransport>),
+    /// The built-in outbox: every message kept in the store.
+    Outbox,
+}
+
+/// How the sender is set up.
+#[derive(Clone)]
+pub struct MailerConfig {
+    /// Where tracking links point: the server's public base URL.
+    pub base_url: String,
+    /// The sender when a broadcast names none.
+    pub from: Mailbox,
+    /// The envelope sender, where bounces go.
+    pub bounce_address: Email,
+    /// The domain of generated Message-IDs.
+    pub message_domain: String,
+    pub dkim: Option<Arc<DkimKey>>,
+    /// Messages claimed at a time.
+    pub batch: u32,
+    /// Messages in flight at once (one SMTP connection each).
+    pub concurrency: usize,
+    pub retry: Retry,
+    /// How often the sender looks for due work when nothing wakes it.
+    pub poll: Duration,
+}
+
+impl MailerConfig {
+    pub fn new(base_url: &str, from: Mailbox) -> MailerConfig {
+        let domain = from
+            .email
+            .as_str()
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_else(|| "localhost".into());
+        MailerConfig {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            bounce_address: from.email.clone(),
+            from,
+            message_domain: domain,
+            dkim: None,
+            batch: 500,
+            concurrency: 8,
+            retry: Retry::default(),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Errors of a send.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("template {id}: {reason}")]
+    Template { id: i64, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A template compiled once per send, with its variants.
+struct Prepared {
+    /// Index 0: the template itself; 1..: A/B variants.
+    variants: Vec<CompiledEmail>,
+    name: String,
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    workspace: Value,
+}
+
+pub struct Mailer {
+    store: Store,
+    transport: Transport,
+    tokens: Tokens,
+    cfg: MailerConfig,
+    wake: Notify,
+    /// Broadcasts whose interrupted rows this process has already settled.
+    recovered: Mutex<HashSet<i64>>,
+}
+
+impl Mailer {
+    pub fn new(
+        store: Store,
+        transport: Transport,
+        tokens: Tokens,
+        cfg: MailerConfig,
+    ) -> Arc<Mailer> {
+        Arc::new(Mailer {
+            store,
+            transport,
+            tokens,
+            cfg,
+            wake: Notify::new(),
+            recovered: Mutex::new(HashSet::new()),
+        })
+    }
+
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    pub fn config(&self) -> &MailerConfig {
+        &self.cfg
+    }
+
+    /// Has the sender look for work now rather than at its next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Sends until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.run_once().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "sender"),
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.cfg.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// One pass over every broadcast with due work; true when a message
+    /// went out (so the caller goes on at once).
+    pub async fn run_once(&self) -> Result<bool, MailError> {
+        let mut busy = false;
+        for (ws, id) in self.store.broadcasts_to_run(self.store.now()).await? {
+            busy |= self.send_broadcast(ws, id).await?;
+        }
+        Ok(busy)
+    }
+
+    /// Works on one broadcast until it is paused, done, or has nothing due.
+    pub async fn send_broadcast(&self, ws: WorkspaceId, id: i64) -> Result<bool, MailError> {
+        let mut b = self.store.broadcast(ws, id).await?;
+        if b.state == "scheduled" {
+            b = self.store.start_broadcast(ws, id, split_of(&b)).await?;
+        }
+        if b.state != "sending" {
+            return Ok(false);
+        }
+        if self.recovered.lock().expect("not poisoned").insert(id) {
+            let n = self.store.recover_interrupted("broadcast", id).await?;
+            if n > 0 {
+                tracing::warn!(
+                    broadcast = id,
+                    messages = n,
+                    "messages interrupted by a stop were not sent again"
+                );
+            }
+        }
+        let prepared = Arc::new(self.prepare(ws, &b).await?);
+        let mut sent_any = false;
+        loop {
+            let state = self.store.broadcast(ws, id).await?.state;
+            if state != "sending" {
+                return Ok(sent_any);
+            }
+            let claimed = self
+                .store
+                .claim_messages("broadcast", id, self.cfg.batch)
+                .await?;
+            if claimed.is_empty() {
+                self.settle(ws, id).await?;
+                return Ok(sent_any);
+            }
+            sent_any = true;
+            self.deliver_batch(ws, &b, &prepared, claimed).await?;
+        }
+    }
+
+    /// With nothing due: finish the broadcast, or pick the A/B winner.
+    async fn settle(&self, ws: WorkspaceId, id: i64) -> Result<(), MailError> {
+        let states = self.store.message_states("broadcast", id).await?;
+        let left = |s: &str| states.get(s).copied().unwrap_or(0);
+        if left("held") > 0 {
+            let b = self.store.broadcast(ws, id).await?;
+            let mut ab = b.ab.clone().unwrap_or_default();
+            let wait_ms = (ab["wait_minutes"].as_f64().unwrap_or(60.0) * 60_000.0) as i64;
+            let started = b.started_at.unwrap_or(b.created_at);
+            if left("queued") == 0 && left("sending") == 0 && self.store.now() >= started + wait_ms
+            {
+                let figures = self.store.variant_figures(id).await?;
+                let by_clicks = ab["metric"].as_str() == Some("clicks");
+                let winner = figures
+                    .iter()
+                    .max_by(|a, b| {
+                        let score = |(sent, opens, clicks): &(i64, i64, i64)| {
+                            let hits = if by_clicks { *clicks } else { *opens };
+                            hits as f64 / (*sent).max(1) as f64
+                        };
+                        score(a.1).total_cmp(&score(b.1)).then(b.0.cmp(a.0))
+                    })
+                    .map(|(v, _)| *v)
+                    .unwrap_or(1);
+                ab["winner"] = json!(winner);
+                ab["decided_at"] = json!(swell_core::time::format_millis(self.store.now()));
+                ab["figures"] = json!(figures.iter().map(|(v, (s, o, c))| json!({"variant": v, "sent": s, "unique_opens": o, "unique_clicks": c})).collect::<Vec<_>>());
+                let n = self.store.release_held(ws, id, winner, &ab).await?;
+                tracing::info!(broadcast = id, winner, rest = n, "A/B winner chosen");
+                self.wake();
+            }
+            return Ok(());
+        }
+        if left("queued") == 0 && left("sending") == 0 {
+            self.store
+                .transition_broadcast(ws, id, &["sending"], "sent")
+                .await?;
+            tracing::info!(broadcast = id, "broadcast sent");
+        }
+        Ok(())
+    }
+
+    async fn prepare(&self, ws: WorkspaceId, b: &Broadcast) -> Result<Prepared, MailError> {
+        let t = self.store.template(ws, b.template_id).await?;
+        let base: EmailTemplate =
+            serde_json::from_value(t.content.clone()).map_err(|e| MailError::Template {
+                id: t.id,
+                reason: e.to_string(),
+            })?;
+        let compile = |tpl: &EmailTemplate| {
+            CompiledEmail::compile(tpl).map_err(|errs| MailError::Template {
+                id: t.id,
+                reason: errs
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })
+        };
+        let mut variants = vec![compile(&base)?];
+        if let Some(ab) = &b.ab {
+            for v in ab["variants"].as_array().into_iter().flatten() {
+                variants.push(compile(&variant_of(&base, v))?);
+            }
+        }
+        let (from, reply_to) = sender_of(&b.sender, &self.cfg.from)?;
+        let workspace = self.store.workspace(ws).await?;
+        Ok(Prepared {
+            variants,
+            name: b.name.clone(),
+            from,
+            reply_to,
+            workspace: json!({"name": workspace.name}),
+        })
+    }
+
+    async fn deliver_batch(
+        &self,
+        ws: WorkspaceId,
+        b: &Broadcast,
+        prepared: &Arc<Prepared>,
+        claimed: Vec<Claimed>,
+    ) -> Result<(), MailError> {
+        let ids: Vec<i64> = claimed.iter().filter_map(|c| c.contact_id).collect();
+        let contacts: HashMap<i64, Contact> = self
+            .store
+            .contacts_by_ids(ws, &ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        let contacts = Arc::new(contacts);
+        // Render (and for SMTP, send) in a few tasks so both cores work.
+        let lanes = self.cfg.concurrency.max(1);
+        let per_lane = claimed.len().div_ceil(lanes);
+        let claimed = Arc::new(claimed);
+        let mut tasks = Vec::with_capacity(lanes);
+        for lane in 0..lanes {
+            let start = lane * per_lane;
+            if start >= claimed.len() {
+                break;
+            }
+            let end = (start + per_lane).min(claimed.len());
+            let (claimed, contacts, prepared) = (
+                Arc::clone(&claimed),
+                Arc::clone(&contacts),
+                Arc::clone(prepared),
+            );
+            let ctx = LaneContext {
+                tokens: self.tokens.clone(),
+                cfg: self.cfg.clone(),
+                transport: self.transport.clone(),
+                broadcast: b.id,
+            };
+            tasks.push(tokio::spawn(async move {
+                ctx.run(&claimed[start..end], &contacts, &prepared).await
+            }));
+        }
+        let mut outcomes = Vec::with_capacity(claimed.len());
+        let mut outbox = Vec::new();
+        let mut bounces = Vec::new();
+        for t in tasks {
+            let lane = t
+                .await
+                .map_err(|e| MailError::Invalid(format!("sender task failed: {e}")))?;
+            outcomes.extend(lane.outcomes);
+            outbox.extend(lane.outbox);
+            bounces.extend(lane.bounces);
+        }
+        if !outbox.is_empty() {
+            let msgs: Vec<OutboxMessage<'_>> = outbox
+                .iter()
+                .map(|o: &Rendered| OutboxMessage {
+                    message_pk: Some(o.pk),
+                    message_id: &o.message_id,
+                    sender: &o.from,
+                    recipient: &o.to,
+                    subject: &o.subject,
+                    raw: &o.raw,
+                })
+                .collect();
+            self.store.deliver_to_outbox(ws, &msgs).await?;
+        }
+        let now = self.store.now();
+        let outcomes: Vec<(i64, Delivery)> = outcomes
+            .into_iter()
+            .map(|(id, attempts, r)| {
+                let d = match r {
+                    Ok(message_id) => Delivery::Sent { message_id },
+                    Err(SendOutcome::Permanent(reason)) => Delivery::Failed { reason },
+                    Err(SendOutcome::Temporary(reason)) => {
+                        match self.cfg.retry.backoff(attempts as u32) {
+                            Some(wait) => Delivery::Retry {
+                                due_at: now + wait.as_millis() as i64,
+                                reason,
+                            },
+                            None => Delivery::Failed {
+                                reason: format!("gave up after {attempts} attempts: {reason}"),
+                            },
+                        }
+                    }
+                };
+                (id, d)
+            })
+            .collect();
+        self.store.record_deliveries(&outcomes).await?;
+        for (pk, address, reply) in bounces {
+            let m = self.store.message(pk).await?;
+            self.store
+                .record_bounce(
+                    ws,
+                    &address,
+                    Some(&m),
+                    swell_store::mailing::BounceKind::Hard,
+                    None,
+                    Some(&reply),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Renders a template for one contact as its message would be, for
+    /// previews, web views and test sends. Links are left as written
+    /// unless a message is given, in which case they are tracked.
+    pub fn render_for(
+        &self,
+        compiled: &CompiledEmail,
+        contact: Option<&Contact>,
+        workspace: &Value,
+        campaign: &str,
+        message: Option<i64>,
+    ) -> Result<swell_core::template::RenderedEmail, MailError> {
+        let ctx = context(
+            contact,
+            workspace,
+            campaign,
+            message,
+            &self.tokens,
+            &self.cfg.base_url,
+        );
+        let mut rewrite = |index: usize, url: &str| match message {
+            Some(pk) => track_url(&self.tokens, &self.cfg.base_url, pk, index, url, campaign),
+            None => url.to_string(),
+        };
+        compiled
+            .render(&template_value(&ctx), &mut rewrite)
+            .map_err(|e| MailError::Invalid(e.to_string()))
+    }
+
+    /// Sends a rendered template to the given addresses now, outside any
+    /// broadcast (a test send): no tracking, nothing recorded but the
+    /// outbox entry when the outbox is the transport.
+    pub async fn test_send(
+        &self,
+        ws: WorkspaceId,
+        template: &EmailTemplate,
+        sender: &Value,
+        contact: Option<&Contact>,
+        to: &[Email],
+    ) -> Result<Vec<String>, MailError> {
+        let compiled = CompiledEmail::compile(template).map_err(|errs| {
+            MailError::Invalid(
+                errs.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        let workspace = json!({"name": self.store.workspace(ws).await?.name});
+        let (from, reply_to) = sender_of(sender, &self.cfg.from)?;
+        let mut ids = Vec::new();
+        for address in to {
+            let r = self.render_for(&compiled, contact, &workspace, "test", None)?;
+            let message_id = swell_channels::new_message_id(&self.cfg.message_domain);
+            let email = OutgoingEmail {
+                from: from.clone(),
+                reply_to: reply_to.clone(),
+                to: Mailbox::address(address.clone()),
+                subject: format!("[Test] {}", r.subject),
+                html: r.html,
+                text: r.text,
+                message_id: message_id.clone(),
+                list_unsubscribe: None,
+                headers: vec![("X-Swell-Test".into(), "1".into())],
+            };
+            let raw = build_mime(&email, self.cfg.dkim.as_deref())
+                .map_err(|e| MailError::Invalid(e.to_string()))?;
+            match &self.transport {
+                Transport::Outbox => {
+                    self.store
+                        .deliver_to_outbox(
+                            ws,
+                            &[OutboxMessage {
+                                message_pk: None,
+                                message_id: &message_id,
+                                sender: from.email.as_str(),
+                                recipient: address.as_str(),
+                                subject: &email.subject,
+                                raw: &raw,
+                            }],
+                        )
+                        .await?;
+                }
+                Transport::Smtp(smtp) => {
+                    smtp.send_raw(&self.cfg.bounce_address, address, &raw)
+                        .await
+                        .map_err(|e| MailError::Invalid(e.to_string()))?;
+                }
+            }
+            ids.push(message_id);
+        }
+        Ok(ids)
+    }
+}
+
+/// What a lane hands back.
+#[derive(Default)]
+struct LaneResult {
+    outcomes: Vec<(i64, i64, Result<String, SendOutcome>)>,
+    outbox: Vec<Rendered>,
+    /// Permanent failures about the mailbox: (message, address, reply).
+    bounces: Vec<(i64, String, String)>,
+}
+
+enum SendOutcome {
+    Temporary(String),
+    Permanent(String),
+}
+
+struct Rendered {
+    pk: i64,
+    message_id: String,
+    from: String,
+    to: String,
+    subject: String,
+    raw: Vec<u8>,
+}
+
+struct LaneContext {
+    tokens: Tokens,
+    cfg: MailerConfig,
+    transport: Transport,
+    broadcast: i64,
+}
+
+impl LaneContext {
+    async fn run(
+        &self,
+        claimed: &[Claimed],
+        contacts: &HashMap<i64, Contact>,
+        p: &Prepared,
+    ) -> LaneResult {
+        let mut out = LaneResult::default();
+        for c in claimed {
+            let contact = c.contact_id.and_then(|id| contacts.get(&id));
+            let built = self.build(c, contact, p);
+            let (message_id, subject, raw, to) = match built {
+                Ok(b) => b,
+                Err(reason) => {
+                    out.outcomes
+                        .push((c.id, c.attempts, Err(SendOutcome::Permanent(reason))));
+                    continue;
+                }
+            };
+            match &self.transport {
+                Transport::Outbox => {
+                    out.outbox.push(Rendered {
+                        pk: c.id,
+                        message_id,
+                        from: p.from.email.as_str().to_string(),
+                        to: to.as_str().to_string(),
+                        subject,
+                        raw,
+                    });
+                }
+                Transport::Smtp(smtp) => {
+                    let r = match smtp.send_raw(&self.cfg.bounce_address, &to, &raw).await {
+                        Ok(_) => Ok(message_id),
+                        Err(SendError::Temporary { reply, code }) => {
+                            Err(SendOutcome::Temporary(match code {
+                                Some(code) => format!("{code} {reply}"),
+                                None => reply,
+                            }))
+                        }
+                        Err(SendError::Permanent { code, reply }) => {
+                            if (550..=553).contains(&code) {
+                                out.bounces.push((
+                                    c.id,
+                                    to.as_str().to_string(),
+                                    format!("{code} {reply}"),
+                                ));
+                            }
+                            Err(SendOutcome::Permanent(format!("{code} {reply}")))
+                        }
+                    };
+                    out.outcomes.push((c.id, c.attempts, r));
+                }
+            }
+        }
+        out
+    }
+
+    /// Renders and builds one message: its Message-ID, subject, MIME and
+    /// recipient.
+    fn build(
+        &self,
+        c: &Claimed,
+        contact: Option<&Contact>,
+        p: &Prepared,
+    ) -> Result<(String, String, Vec<u8>, Email), String> {
+        let to = Email::parse(&c.address).map_err(|e| format!("bad address {}: {e}", c.address))?;
+        let compiled = p.variants.get(c.variant as usize).unwrap_or(&p.variants[0]);
+        let ctx = context(
+            contact,
+            &p.workspace,
+            &p.name,
+            Some(c.id),
+            &self.tokens,
+            &self.cfg.base_url,
+        );
+        let mut rewrite = |index: usize, url: &str| {
+            track_url(&self.tokens, &self.cfg.base_url, c.id, index, url, &p.name)
+        };
+        let r = compiled
+            .render(&template_value(&ctx), &mut rewrite)
+            .map_err(|e| e.to_string())?;
+        let pixel = format!(
+            "<img src=\"{}/t/o/{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px\">",
+            self.cfg.base_url,
+            self.tokens.sign(&Token::Open { message: c.id })
+        );
+        let html = match r.html.rfind("</body>") {
+            Some(at) => format!("{}{pixel}{}", &r.html[..at], &r.html[at..]),
+            None => format!("{}{pixel}", r.html),
+        };
+        let message_id = swell_channels::new_message_id(&self.cfg.message_domain);
+        let name = contact.and_then(|c| c.name.clone());
+        let email = OutgoingEmail {
+            from: p.from.clone(),
+            reply_to: p.reply_to.clone(),
+            to: match name {
+                Some(n) => Mailbox::new(n, to.clone()),
+                None => Mailbox::address(to.clone()),
+            },
+            subject: r.subject,
+            html,
+            text: r.text,
+            message_id: message_id.clone(),
+            list_unsubscribe: Some(format!(
+                "{}/t/u/{}",
+                self.cfg.base_url,
+                self.tokens.sign(&Token::Unsubscribe { message: c.id })
+            )),
+            headers: vec![("X-Swell-Broadcast".into(), self.broadcast.to_string())],
+        };
+        let raw = build_mime(&email, self.cfg.dkim.as_deref()).map_err(|e| e.to_string())?;
+        Ok((message_id, email.subject, raw, to))
+    }
+}
+
+/// A tracked link: the destination (with UTM parameters unless it has its
+/// own) signed into a token.
+fn track_url(
+    tokens: &Tokens,
+    base: &str,
+    message: i64,
+    index: usize,
+    url: &str,
+    campaign: &str,
+) -> String {
+    let dest = with_utm(url, campaign);
+    let token = tokens.sign(&Token::Click {
+        message,
+        link: index as i64,
+        url: dest,
+    });
+    format!("{base}/t/c/{token}")
+}
+
+/// Adds `utm_source=swell&utm_medium=email&utm_campaign=...` to a URL
+/// that carries no UTM parameters of its own.
+pub fn with_utm(url: &str, campaign: &str) -> String {
+    if url.contains("utm_") {
+        return url.to_string();
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let slug: String = swell_core::text::fold(campaign)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let mut out = format!("{base}{sep}utm_source=swell&utm_medium=email&utm_campaign={slug}");
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+/// The variables a template sees.
+fn context(
+    contact: Option<&Contact>,
+    workspace: &Value,
+    campaign: &str,
+    message: Option<i64>,
+    tokens: &Tokens,
+    base: &str,
+) -> Value {
+    let contact = contact.map(contact_value).unwrap_or_else(|| json!({}));
+    let (unsubscribe, view) = match message {
+        Some(m) => (
+            format!(
+                "{base}/t/u/{}",
+                tokens.sign(&Token::Unsubscribe { message: m })
+            ),
+            format!("{base}/t/v/{}", tokens.sign(&Token::View { message: m })),
+        ),
+        None => (format!("{base}/t/u/test"), format!("{base}/t/v/test")),
+    };
+    json!({
+        "contact": contact,
+        "workspace": workspace,
+        "campaign": {"name": campaign},
+        "unsubscribe_url": unsubscribe,
+        "view_in_browser_url": view,
+    })
+}
+
+/// A contact as templates see it.
+pub fn contact_value(c: &Contact) -> Value {
+    let attrs = Value::Object(c.attributes.clone());
+    json!({
+        "id": c.id,
+        "email": c.email,
+        "phone": c.phone,
+        "name": c.name,
+        "given_name": c.given_name,
+        "family_name": c.family_name,
+        "birthday": c.birthday,
+        "timezone": c.timezone,
+        "locale": c.locale,
+        "score": c.score,
+        "owner": c.owner,
+        "tags": c.tags,
+        "created_at": swell_core::time::format_millis(c.created_at),
+        "attr": attrs.clone(),
+        "attributes": attrs,
+    })
+}
+
+/// A/B variant: the template with the variant's subject, preheader, html
+/// or text in place of its own.
+fn variant_of(base: &EmailTemplate, v: &Value) -> EmailTemplate {
+    let mut t = base.clone();
+    if let Some(s) = v["subject"].as_str() {
+        t.subject = s.to_string();
+    }
+    if let Some(s) = v["preheader"].as_str() {
+        t.preheader = Some(s.to_string());
+    }
+    if let Some(s) = v["html"].as_str() {
+        t.html = s.to_string();
+    }
+    if let Some(s) = v["text"].as_str() {
+        t.text = Some(s.to_string());
+    }
+    t
+}
+
+/// How a broadcast's recipients split for its A/B test, if it has one.
+pub fn split_of(b: &Broadcast) -> Option<Split> {
+    let ab = b.ab.as_ref()?;
+    let variants = ab["variants"].as_array()?.len() as u32;
+    (variants > 0).then(|| Split {
+        variants,
+        sample_percent: ab["sample_percent"].as_u64().unwrap_or(20).min(100) as u32,
+    })
+}
+
+/// `{"from_name", "from_email", "reply_to"}` over the default sender.
+fn sender_of(sender: &Value, default: &Mailbox) -> Result<(Mailbox, Option<Mailbox>), MailError> {
+    let obj = sender.as_object().cloned().unwrap_or_else(Map::new);
+    let email = match obj.get("from_email").and_then(Value::as_str) {
+        Some(e) => Email::parse(e).map_err(|e| MailError::Invalid(format!("from_email: {e}")))?,
+        None => default.email.clone(),
+    };
+    let name = obj
+        .get("from_name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| default.name.clone());
+    let from = Mailbox { name, email };
+    let reply_to = match obj.get("reply_to").and_then(Value::as_str) {
+        Some(e) => Some(Mailbox::address(
+            Email::parse(e).map_err(|e| MailError::Invalid(format!("reply_to: {e}")))?,
+        )),
+        None => None,
+    };
+    Ok((from, reply_to))
+}
+
+/// Whether an open came from a machine: a mail privacy proxy that fetches
+/// every image, or a security scanner that follows everything on arrival.
+pub fn machine_open(user_agent: Option<&str>) -> bool {
+    const MACHINES: &[&str] = &[
+        "googleimageproxy",
+        "yahoomailproxy",
+        "ymailproxy",
+        "bingpreview",
+        "barracuda",
+        "mimecast",
+        "proofpoint",
+        "symantec",
+        "trendmicro",
+        "forcepoint",
+        "python-requests",
+        "go-http-client",
+        "curl/",
+        "wget/",
+        "headlesschrome",
+        "msoffice/16.0 (windows nt; microsoft outlook safe links",
+    ];
+    let ua = user_agent.unwrap_or("").to_ascii_lowercase();
+    // Apple Mail Privacy Protection fetches with a bare "Mozilla/5.0".
+    if ua.trim().is_empty() || ua.trim() == "mozilla/5.0" {
+        return true;
+    }
+    MACHINES.iter().any(|m| ua.contains(m))
+}
+
+/// A JSON context as templates take it.
+pub fn template_value(ctx: &Value) -> swell_core::template::Value {
+    swell_core::template::Value::from(minijinja::value::Serde(ctx))
+}
