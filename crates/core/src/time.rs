@@ -63,6 +63,22 @@ impl Clock for SystemClock {
     }
 }
 
+/// Serialises stored milliseconds as RFC 3339 for the API.
+pub fn serialize_millis<S: serde::Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_millis(*ms))
+}
+
+/// Serialises optional stored milliseconds as RFC 3339 or null.
+pub fn serialize_opt_millis<S: serde::Serializer>(
+    ms: &Option<Millis>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&format_millis(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,21 +96,5 @@ mod tests {
         assert!(parse_timezone("Mars/Olympus").is_err());
         assert!(parse_date("2026-02-30").is_err());
         assert!(parse_datetime("yesterday").is_err());
-    }
-}
-
-/// Serialises stored milliseconds as RFC 3339 for the API.
-pub fn serialize_millis<S: serde::Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_millis(*ms))
-}
-
-/// Serialises optional stored milliseconds as RFC 3339 or null.
-pub fn serialize_opt_millis<S: serde::Serializer>(
-    ms: &Option<Millis>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match ms {
-        Some(ms) => s.serialize_str(&format_millis(*ms)),
-        None => s.serialize_none(),
     }
 }

@@ -93,6 +93,8 @@ struct Prepared {
     /// Index 0: the template itself; 1..: A/B variants.
     variants: Vec<CompiledEmail>,
     name: String,
+    /// `utm_campaign` of every tracked link, made once per send.
+    utm_campaign: String,
     from: Mailbox,
     reply_to: Option<Mailbox>,
     workspace: Value,
@@ -186,12 +188,15 @@ impl Mailer {
                 );
             }
         }
-        let prepared = Arc::new(self.prepare(ws, &b).await?);
+        // Compiled when the first batch is claimed: a broadcast with
+        // nothing due (an A/B test waiting for its winner, a local-time send
+        // waiting for a zone) costs one query a poll, not a compile.
+        let mut prepared: Option<Arc<Prepared>> = None;
         let mut sent_any = false;
         loop {
-            let state = self.store.broadcast(ws, id).await?.state;
-            if state != "sending" {
-                return Ok(sent_any);
+            // Pause and cancel are seen between batches.
+            if sent_any && self.store.broadcast(ws, id).await?.state != "sending" {
+                return Ok(true);
             }
             let claimed = self
                 .store
@@ -201,8 +206,30 @@ impl Mailer {
                 self.settle(ws, id).await?;
                 return Ok(sent_any);
             }
+            let p = match &prepared {
+                Some(p) => Arc::clone(p),
+                None => match self.prepare(ws, &b).await {
+                    Ok(p) => Arc::clone(prepared.insert(Arc::new(p))),
+                    Err(e) => {
+                        // Claimed rows must not stay `sending`.
+                        let failed: Vec<(i64, Delivery)> = claimed
+                            .iter()
+                            .map(|c| {
+                                (
+                                    c.id,
+                                    Delivery::Failed {
+                                        reason: e.to_string(),
+                                    },
+                                )
+                            })
+                            .collect();
+                        self.store.record_deliveries(&failed).await?;
+                        return Err(e);
+                    }
+                },
+            };
             sent_any = true;
-            self.deliver_batch(ws, &b, &prepared, claimed).await?;
+            self.deliver_batch(ws, &b, &p, claimed).await?;
         }
     }
 
@@ -276,6 +303,7 @@ impl Mailer {
         Ok(Prepared {
             variants,
             name: b.name.clone(),
+            utm_campaign: utm_slug(&b.name),
             from,
             reply_to,
             workspace: json!({"name": workspace.name}),
@@ -373,12 +401,11 @@ impl Mailer {
             .collect();
         self.store.record_deliveries(&outcomes).await?;
         for (pk, address, reply) in bounces {
-            let m = self.store.message(pk).await?;
             self.store
                 .record_bounce(
                     ws,
                     &address,
-                    Some(&m),
+                    Some(pk),
                     swell_store::mailing::BounceKind::Hard,
                     None,
                     Some(&reply),
@@ -399,16 +426,18 @@ impl Mailer {
         campaign: &str,
         message: Option<i64>,
     ) -> Result<swell_core::template::RenderedEmail, MailError> {
-        let ctx = context(
-            contact,
-            workspace,
-            campaign,
-            message,
-            &self.tokens,
-            &self.cfg.base_url,
-        );
+        let urls = message_urls(&self.tokens, &self.cfg.base_url, message);
+        let ctx = context(contact, workspace, campaign, &urls);
+        let utm_campaign = utm_slug(campaign);
         let mut rewrite = |index: usize, url: &str| match message {
-            Some(pk) => track_url(&self.tokens, &self.cfg.base_url, pk, index, url, campaign),
+            Some(pk) => track_url(
+                &self.tokens,
+                &self.cfg.base_url,
+                pk,
+                index,
+                url,
+                &utm_campaign,
+            ),
             None => url.to_string(),
         };
         compiled
@@ -437,17 +466,18 @@ impl Mailer {
         })?;
         let workspace = json!({"name": self.store.workspace(ws).await?.name});
         let (from, reply_to) = sender_of(sender, &self.cfg.from)?;
+        let r = self.render_for(&compiled, contact, &workspace, "test", None)?;
+        let subject = format!("[Test] {}", r.subject);
         let mut ids = Vec::new();
         for address in to {
-            let r = self.render_for(&compiled, contact, &workspace, "test", None)?;
             let message_id = swell_channels::new_message_id(&self.cfg.message_domain);
             let email = OutgoingEmail {
                 from: from.clone(),
                 reply_to: reply_to.clone(),
                 to: Mailbox::address(address.clone()),
-                subject: format!("[Test] {}", r.subject),
-                html: r.html,
-                text: r.text,
+                subject: subject.clone(),
+                html: r.html.clone(),
+                text: r.text.clone(),
                 message_id: message_id.clone(),
                 list_unsubscribe: None,
                 headers: vec![("X-Swell-Test".into(), "1".into())],
@@ -579,16 +609,17 @@ impl LaneContext {
     ) -> Result<(String, String, Vec<u8>, Email), String> {
         let to = Email::parse(&c.address).map_err(|e| format!("bad address {}: {e}", c.address))?;
         let compiled = p.variants.get(c.variant as usize).unwrap_or(&p.variants[0]);
-        let ctx = context(
-            contact,
-            &p.workspace,
-            &p.name,
-            Some(c.id),
-            &self.tokens,
-            &self.cfg.base_url,
-        );
+        let urls = message_urls(&self.tokens, &self.cfg.base_url, Some(c.id));
+        let ctx = context(contact, &p.workspace, &p.name, &urls);
         let mut rewrite = |index: usize, url: &str| {
-            track_url(&self.tokens, &self.cfg.base_url, c.id, index, url, &p.name)
+            track_url(
+                &self.tokens,
+                &self.cfg.base_url,
+                c.id,
+                index,
+                url,
+                &p.utm_campaign,
+            )
         };
         let r = compiled
             .render(&template_value(&ctx), &mut rewrite)
@@ -615,11 +646,8 @@ impl LaneContext {
             html,
             text: r.text,
             message_id: message_id.clone(),
-            list_unsubscribe: Some(format!(
-                "{}/t/u/{}",
-                self.cfg.base_url,
-                self.tokens.sign(&Token::Unsubscribe { message: c.id })
-            )),
+            // The same signed URL the template's `unsubscribe_url` shows.
+            list_unsubscribe: Some(urls.0),
             headers: vec![("X-Swell-Broadcast".into(), self.broadcast.to_string())],
         };
         let raw = build_mime(&email, self.cfg.dkim.as_deref()).map_err(|e| e.to_string())?;
@@ -635,9 +663,9 @@ fn track_url(
     message: i64,
     index: usize,
     url: &str,
-    campaign: &str,
+    utm_campaign: &str,
 ) -> String {
-    let dest = with_utm(url, campaign);
+    let dest = with_utm(url, utm_campaign);
     let token = tokens.sign(&Token::Click {
         message,
         link: index as i64,
@@ -646,9 +674,19 @@ fn track_url(
     format!("{base}/t/c/{token}")
 }
 
-/// Adds `utm_source=swell&utm_medium=email&utm_campaign=...` to a URL
+/// A campaign name as a `utm_campaign` value: folded, ASCII letters and
+/// digits joined by `-` ("Tết 2027!" -> "tet-2027").
+pub fn utm_slug(campaign: &str) -> String {
+    swell_core::text::fold(campaign)
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Adds `utm_source=swell&utm_medium=email&utm_campaign=SLUG` to a URL
 /// that carries no UTM parameters of its own.
-pub fn with_utm(url: &str, campaign: &str) -> String {
+pub fn with_utm(url: &str, slug: &str) -> String {
     if url.contains("utm_") {
         return url.to_string();
     }
@@ -657,14 +695,6 @@ pub fn with_utm(url: &str, campaign: &str) -> String {
         None => (url, None),
     };
     let sep = if base.contains('?') { '&' } else { '?' };
-    let slug: String = swell_core::text::fold(campaign)
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect::<String>()
-        .split('-')
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("-");
     let mut out = format!("{base}{sep}utm_source=swell&utm_medium=email&utm_campaign={slug}");
     if let Some(f) = fragment {
         out.push('#');
@@ -678,12 +708,21 @@ fn context(
     contact: Option<&Contact>,
     workspace: &Value,
     campaign: &str,
-    message: Option<i64>,
-    tokens: &Tokens,
-    base: &str,
+    (unsubscribe, view): &(String, String),
 ) -> Value {
     let contact = contact.map(contact_value).unwrap_or_else(|| json!({}));
-    let (unsubscribe, view) = match message {
+    json!({
+        "contact": contact,
+        "workspace": workspace,
+        "campaign": {"name": campaign},
+        "unsubscribe_url": unsubscribe,
+        "view_in_browser_url": view,
+    })
+}
+
+/// A message's unsubscribe and web-view URLs (placeholders outside a send).
+fn message_urls(tokens: &Tokens, base: &str, message: Option<i64>) -> (String, String) {
+    match message {
         Some(m) => (
             format!(
                 "{base}/t/u/{}",
@@ -692,14 +731,7 @@ fn context(
             format!("{base}/t/v/{}", tokens.sign(&Token::View { message: m })),
         ),
         None => (format!("{base}/t/u/test"), format!("{base}/t/v/test")),
-    };
-    json!({
-        "contact": contact,
-        "workspace": workspace,
-        "campaign": {"name": campaign},
-        "unsubscribe_url": unsubscribe,
-        "view_in_browser_url": view,
-    })
+    }
 }
 
 /// A contact as templates see it.

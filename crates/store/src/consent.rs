@@ -320,29 +320,38 @@ impl Store {
         Ok(report)
     }
 
-    /// The ids of the people an audience may reach on a channel, after
-    /// `after_id` in id order, in batches.
+    /// The ids of the people an audience may reach on a channel (without
+    /// one: everyone in it), after `after_id` in id order, in batches.
     pub async fn sendable_ids(
         &self,
         ws: WorkspaceId,
         spec: &AudienceSpec,
-        channel: Channel,
+        channel: Option<Channel>,
         after_id: i64,
         limit: u32,
     ) -> Result<Vec<i64>> {
         let compiled = self.compile_spec(ws, spec).await?;
-        let n = compiled.binds.len();
-        let reason = channel.skip_reason(&format!("${}", n + 1));
+        let mut next = compiled.binds.len() + 1;
+        let reachable = match channel {
+            Some(ch) => {
+                next += 1;
+                format!(
+                    " AND ({}) IS NULL",
+                    ch.skip_reason(&format!("${}", next - 1))
+                )
+            }
+            None => String::new(),
+        };
         let sql = format!(
-            "SELECT c.id FROM {} WHERE {} AND ({reason}) IS NULL AND c.id > ${} ORDER BY c.id LIMIT ${}",
+            "SELECT c.id FROM {} WHERE {}{reachable} AND c.id > ${next} ORDER BY c.id LIMIT ${}",
             compiled.from,
             compiled.condition,
-            n + 2,
-            n + 3
+            next + 1
         );
         Ok(on_db!(self, p => {
-            bind_compiled(sqlx::query(sqlx::AssertSqlSafe(sql)), &compiled.binds)
-                .bind(ws.0).bind(after_id).bind(i64::from(limit))
+            let q = bind_compiled(sqlx::query(sqlx::AssertSqlSafe(sql)), &compiled.binds);
+            let q = if channel.is_some() { q.bind(ws.0) } else { q };
+            q.bind(after_id).bind(i64::from(limit))
                 .fetch_all(p).await?.iter().map(|r| r.int("id")).collect()
         }))
     }

@@ -444,17 +444,17 @@ impl Store {
              ON CONFLICT (source, source_id, contact_id) DO NOTHING",
             compiled.from, compiled.condition
         );
-        let mut tx_done = 0u64;
-        on_db!(self, p => {
+        let made = on_db!(self, p => {
             let mut tx = p.begin_write().await?;
-            tx_done += bind_compiled(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds).execute(&mut *tx).await?.rows_affected();
+            let made = bind_compiled(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds).execute(&mut *tx).await?.rows_affected();
             let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE source = 'broadcast' AND source_id = $1")
                 .bind(id).fetch_one(&mut *tx).await?;
             sqlx::query("UPDATE broadcasts SET state = 'sending', recipients = $3, started_at = $4, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
                 .bind(ws.0).bind(id).bind(n).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
+            made
         });
-        tracing::info!(broadcast = id, messages = tx_done, "broadcast started");
+        tracing::info!(broadcast = id, messages = made, "broadcast started");
         self.broadcast(ws, id).await
     }
 
@@ -484,9 +484,9 @@ impl Store {
                           WHERE m.source = $1 AND m.source_id = $2 AND m.state = 'queued' AND m.due_at <= $3
                             AND ({reason}) IS NOT NULL)"
         );
-        let (lock, skip) = match &self.db {
-            Db::Postgres(_) => (" FOR UPDATE SKIP LOCKED", skip),
-            Db::Sqlite(_) => ("", skip),
+        let lock = match &self.db {
+            Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            Db::Sqlite(_) => "",
         };
         let claim = format!(
             "UPDATE messages SET state = 'sending', attempts = attempts + 1
@@ -864,14 +864,14 @@ impl Store {
         &self,
         ws: WorkspaceId,
         address: &str,
-        message: Option<&MessageRow>,
+        message_pk: Option<i64>,
         kind: BounceKind,
         status: Option<&str>,
         diagnostic: Option<&str>,
     ) -> Result<BounceOutcome> {
         let now = self.now();
         let address = address.trim().to_lowercase();
-        let pk = message.map(|m| m.id);
+        let pk = message_pk;
         let soft = on_db!(self, p => {
             let mut tx = p.begin_write().await?;
             sqlx::query("INSERT INTO bounces (workspace_id, address, message_pk, kind, status, diagnostic, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")

@@ -52,7 +52,7 @@ impl Store {
                     "INSERT INTO templates (workspace_id, name, channel, content, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
                 )
-                .bind(ws.0).bind(name).bind(channel).bind(&json).bind(now)
+                .bind(ws.0).bind(name).bind(channel).bind(json).bind(now)
                 .fetch_one(p).await?
             }),
             Some(id) => {
@@ -61,7 +61,7 @@ impl Store {
                         "UPDATE templates SET name = $3, channel = $4, content = $5, updated_at = $6
                          WHERE workspace_id = $1 AND id = $2",
                     )
-                    .bind(ws.0).bind(id).bind(name).bind(channel).bind(&json).bind(now)
+                    .bind(ws.0).bind(id).bind(name).bind(channel).bind(json).bind(now)
                     .execute(p).await?.rows_affected()
                 });
                 if n == 0 {

@@ -650,10 +650,8 @@ async fn generate(raw: &Raw, ws: WorkspaceId, opts: &Options, now: Millis) -> an
 
     // Orders: totals 50,000 to 10,000,000 VND, 70% paid, over 365 days.
     let n = opts.contacts.max(1);
-    let status = format!(
-        "CASE WHEN (h2 / 200) % 20 < 14 THEN 'paid' WHEN (h2 / 200) % 20 < 17 THEN 'pending' \
-         WHEN (h2 / 200) % 20 < 19 THEN 'cancelled' ELSE 'refunded' END"
-    );
+    let status = "CASE WHEN (h2 / 200) % 20 < 14 THEN 'paid' WHEN (h2 / 200) % 20 < 17 THEN 'pending' \
+         WHEN (h2 / 200) % 20 < 19 THEN 'cancelled' ELSE 'refunded' END";
     let mut from = 1;
     while from <= opts.orders {
         let to = (from + chunk - 1).min(opts.orders);

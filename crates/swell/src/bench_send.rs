@@ -141,12 +141,6 @@ pub async fn run(recipients: u64, connections: usize, raw_messages: u64) -> anyh
     }
     let swell_rate = recipients as f64 / secs;
     let rss = peak_rss_mb();
-    let size = store
-        .outbox(ws.id, None, 1)
-        .await?
-        .first()
-        .map(|o| o.raw.len());
-    let _ = size;
 
     // The size of one real message, for the raw run.
     let sample = {

@@ -177,7 +177,7 @@ smtp_test! {
         assert_eq!(count.json["count"], 1, "{}", count.text);
 
         // One-click unsubscribe (RFC 8058) opts An out of e-mail...
-        let unsub = path_of(&unsub_header.trim_matches(['<', '>']));
+        let unsub = path_of(unsub_header.trim_matches(['<', '>']));
         let r = app.request(reqwest::Method::POST, &unsub, None, Some(swell_tests::Body::Raw("application/x-www-form-urlencoded", "List-Unsubscribe=One-Click".into()))).await;
         assert_eq!(r.status, 200, "{}", r.text);
         let an_contact = app.get("/api/v1/contacts?q=an@example.com").await;

@@ -97,11 +97,11 @@ fn audience_request(
 async fn count_for(
     state: &AppState,
     ws: &Workspace,
-    obj: &Map<String, Value>,
+    (entity, spec, channel): &(EntityKind, AudienceSpec, Option<Channel>),
 ) -> Result<Value, ApiError> {
-    let (entity, spec, channel) = audience_request(obj)?;
-    if entity == EntityKind::Contact {
-        let report = state.store.resolve_audience(ws.id, &spec, channel).await?;
+    let channel = *channel;
+    if *entity == EntityKind::Contact {
+        let report = state.store.resolve_audience(ws.id, spec, channel).await?;
         let mut out = json!({"count": report.total});
         if channel.is_some() {
             out["sendable"] = json!(report.sendable);
@@ -111,6 +111,7 @@ async fn count_for(
     }
     let filter = spec
         .filter
+        .as_ref()
         .ok_or_else(|| ApiError::field("filter", "is required for this entity"))?;
     let catalog = state.store.catalog(ws.id).await?;
     state
@@ -121,11 +122,11 @@ async fn count_for(
             ApiError::field("entity", format!("unknown entity type '{}'", entity.name()))
         })?;
     filter
-        .validate(&catalog, &entity)
+        .validate(&catalog, entity)
         .map_err(|e| ApiError::field("filter", e.to_string()))?;
     let n = state
         .store
-        .count_audience(ws.id, &entity, &filter, &catalog)
+        .count_audience(ws.id, entity, filter, &catalog)
         .await?;
     Ok(json!({"count": n}))
 }
@@ -138,8 +139,8 @@ async fn count(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let obj = json_object(&headers, &body)?;
-    Ok(Json(count_for(&state, &auth.0, &obj).await?))
+    let request = audience_request(&json_object(&headers, &body)?)?;
+    Ok(Json(count_for(&state, &auth.0, &request).await?))
 }
 
 /// The count and a sample of the first matching records.
@@ -155,23 +156,15 @@ async fn preview(
         .and_then(Value::as_u64)
         .unwrap_or(20)
         .clamp(1, 100) as u32;
-    let mut out = count_for(&state, &auth.0, &obj).await?;
-    let (entity, spec, channel) = audience_request(&obj)?;
+    let request = audience_request(&obj)?;
+    let mut out = count_for(&state, &auth.0, &request).await?;
+    let (entity, spec, channel) = request;
     let ws = auth.0.id;
     let items: Vec<Value> = if entity == EntityKind::Contact {
-        let ids = match channel {
-            Some(ch) => state.store.sendable_ids(ws, &spec, ch, 0, limit).await?,
-            None => {
-                let filter = spec
-                    .to_filter()
-                    .map_err(|e| ApiError::invalid(e.to_string(), vec![e]))?;
-                let catalog = state.store.catalog(ws).await?;
-                state
-                    .store
-                    .audience_ids(ws, &EntityKind::Contact, &filter, &catalog, 0, limit)
-                    .await?
-            }
-        };
+        let ids = state
+            .store
+            .sendable_ids(ws, &spec, channel, 0, limit)
+            .await?;
         state
             .store
             .contacts_by_ids(ws, &ids)
@@ -201,12 +194,15 @@ async fn preview(
     Ok(Json(out))
 }
 
-// --- segments
+// --- segments and lists
 
-fn segment_body(
+/// `{"slug", "name", "filter"}`, the body of a segment or a list; the slug
+/// is required on POST (it is in the path on PUT). A missing filter is
+/// `None`: lists may be static, segments must have one.
+fn named_filter_body(
     obj: &Map<String, Value>,
     slug_required: bool,
-) -> Result<(Option<String>, String, Filter), ApiError> {
+) -> Result<(Option<String>, String, Option<Filter>), ApiError> {
     if let Some(k) = obj
         .keys()
         .find(|k| !["slug", "name", "filter"].contains(&k.as_str()))
@@ -225,11 +221,20 @@ fn segment_body(
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::field("name", "is required"))?
         .to_string();
-    let filter = parse_filter(
-        obj.get("filter")
-            .ok_or_else(|| ApiError::field("filter", "is required"))?,
-        "filter",
-    )?;
+    let filter = obj
+        .get("filter")
+        .filter(|v| !v.is_null())
+        .map(|v| parse_filter(v, "filter"))
+        .transpose()?;
+    Ok((slug, name, filter))
+}
+
+fn segment_body(
+    obj: &Map<String, Value>,
+    slug_required: bool,
+) -> Result<(Option<String>, String, Filter), ApiError> {
+    let (slug, name, filter) = named_filter_body(obj, slug_required)?;
+    let filter = filter.ok_or_else(|| ApiError::field("filter", "is required"))?;
     Ok((slug, name, filter))
 }
 
@@ -343,43 +348,13 @@ async fn segment_members(
 
 // --- lists
 
-fn list_body(
-    obj: &Map<String, Value>,
-    slug_required: bool,
-) -> Result<(Option<String>, String, Option<Filter>), ApiError> {
-    if let Some(k) = obj
-        .keys()
-        .find(|k| !["slug", "name", "filter"].contains(&k.as_str()))
-    {
-        return Err(ApiError::field(
-            k.clone(),
-            "unknown field (slug, name, filter)",
-        ));
-    }
-    let slug = obj.get("slug").and_then(Value::as_str).map(str::to_string);
-    if slug_required && slug.is_none() {
-        return Err(ApiError::field("slug", "is required"));
-    }
-    let name = obj
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::field("name", "is required"))?
-        .to_string();
-    let filter = obj
-        .get("filter")
-        .filter(|v| !v.is_null())
-        .map(|v| parse_filter(v, "filter"))
-        .transpose()?;
-    Ok((slug, name, filter))
-}
-
 async fn create_list(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (slug, name, filter) = list_body(&json_object(&headers, &body)?, true)?;
+    let (slug, name, filter) = named_filter_body(&json_object(&headers, &body)?, true)?;
     let slug = slug.expect("required");
     if state.store.list(auth.0.id, &slug).await.is_ok() {
         return Err(ApiError::Conflict(format!(
@@ -404,7 +379,7 @@ async fn put_list(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (_, name, filter) = list_body(&json_object(&headers, &body)?, false)?;
+    let (_, name, filter) = named_filter_body(&json_object(&headers, &body)?, false)?;
     Ok(Json(
         state
             .store

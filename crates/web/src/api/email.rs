@@ -12,9 +12,10 @@ use serde_json::{Map, Value, json};
 use swell_core::FieldError;
 use swell_core::email::Email;
 use swell_core::template::{
-    CompiledEmail, EmailTemplate, SmsTemplate, VariableSchema, ZnsTemplate, render_sms, render_zns,
+    CompiledEmail, EmailTemplate, SmsTemplate, TemplateError, VariableSchema, ZnsTemplate,
+    render_sms, render_zns,
 };
-use swell_engine::mailer::{MailError, contact_value};
+use swell_engine::mailer::{MailError, contact_value, template_value};
 use swell_store::consent::{AudienceSpec, Channel};
 use swell_store::mailing::{BounceKind, NewBroadcast};
 use swell_store::workspaces::Workspace;
@@ -87,34 +88,10 @@ async fn template_body(
     content.remove("channel");
     let content = Value::Object(content);
     let schema = variables(state, ws).await?;
-    let errors: Vec<FieldError> = match channel.as_str() {
-        "email" => {
-            let t: EmailTemplate = serde_json::from_value(content.clone())
-                .map_err(|e| ApiError::field("template", e.to_string()))?;
-            match CompiledEmail::compile(&t) {
-                Ok(c) => c.check_variables(&schema),
-                Err(errs) => errs,
-            }
-            .into_iter()
-            .map(|e| FieldError::new(e.part.to_string(), e.to_string()))
-            .collect()
-        }
-        "sms" => {
-            let t: SmsTemplate = serde_json::from_value(content.clone())
-                .map_err(|e| ApiError::field("template", e.to_string()))?;
-            t.check(&schema)
-                .into_iter()
-                .map(|e| FieldError::new(e.part.to_string(), e.to_string()))
-                .collect()
-        }
-        "zns" => {
-            let t: ZnsTemplate = serde_json::from_value(content.clone())
-                .map_err(|e| ApiError::field("template", e.to_string()))?;
-            t.check(&schema)
-                .into_iter()
-                .map(|e| FieldError::new(e.part.to_string(), e.to_string()))
-                .collect()
-        }
+    let errors = match channel.as_str() {
+        "email" => template_content::<EmailTemplate>(&content)?.check(&schema),
+        "sms" => template_content::<SmsTemplate>(&content)?.check(&schema),
+        "zns" => template_content::<ZnsTemplate>(&content)?.check(&schema),
         other => {
             return Err(ApiError::field(
                 "channel",
@@ -123,7 +100,7 @@ async fn template_body(
         }
     };
     if !errors.is_empty() {
-        return Err(ApiError::invalid("the template has errors", errors));
+        return Err(template_errors(errors));
     }
     Ok((name, channel, content))
 }
@@ -188,8 +165,20 @@ async fn delete_template(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn email_template(content: &Value) -> Result<EmailTemplate, ApiError> {
+/// A stored or posted template's content as the channel's template.
+fn template_content<T: serde::de::DeserializeOwned>(content: &Value) -> Result<T, ApiError> {
     serde_json::from_value(content.clone()).map_err(|e| ApiError::field("template", e.to_string()))
+}
+
+/// Template errors as a 422, each under its part (subject, html...).
+fn template_errors(errors: Vec<TemplateError>) -> ApiError {
+    ApiError::invalid(
+        "the template has errors",
+        errors
+            .into_iter()
+            .map(|e| FieldError::new(e.part.to_string(), e.to_string()))
+            .collect(),
+    )
 }
 
 /// `{"contact_id": N}` (optional: without one, the template renders with
@@ -221,17 +210,11 @@ async fn preview(
             }
         };
     let workspace = json!({"name": ws.name});
+    let ctx = json!({"contact": contact.as_ref().map(contact_value), "workspace": workspace});
     match t.channel.as_str() {
         "email" => {
             let compiled =
-                CompiledEmail::compile(&email_template(&t.content)?).map_err(|errs| {
-                    ApiError::invalid(
-                        "the template has errors",
-                        errs.into_iter()
-                            .map(|e| FieldError::new(e.part.to_string(), e.to_string()))
-                            .collect(),
-                    )
-                })?;
+                CompiledEmail::compile(&template_content(&t.content)?).map_err(template_errors)?;
             let r =
                 state
                     .mailer
@@ -241,21 +224,14 @@ async fn preview(
             ))
         }
         "sms" => {
-            let s: SmsTemplate = serde_json::from_value(t.content.clone())
-                .map_err(|e| ApiError::field("template", e.to_string()))?;
-            let ctx =
-                json!({"contact": contact.as_ref().map(contact_value), "workspace": workspace});
-            let r = render_sms(&s, &swell_engine::mailer::template_value(&ctx))
+            let r = render_sms(&template_content(&t.content)?, &template_value(&ctx))
                 .map_err(|e| ApiError::field("body", e.to_string()))?;
             Ok(Json(json!({"body": r.body, "segments": r.segments})))
         }
         _ => {
-            let z: ZnsTemplate = serde_json::from_value(t.content.clone())
-                .map_err(|e| ApiError::field("template", e.to_string()))?;
-            let ctx =
-                json!({"contact": contact.as_ref().map(contact_value), "workspace": workspace});
-            let (template_id, params) = render_zns(&z, &swell_engine::mailer::template_value(&ctx))
-                .map_err(|e| ApiError::field("params", e.to_string()))?;
+            let (template_id, params) =
+                render_zns(&template_content(&t.content)?, &template_value(&ctx))
+                    .map_err(|e| ApiError::field("params", e.to_string()))?;
             Ok(Json(json!({"template_id": template_id, "params": params})))
         }
     }
@@ -304,7 +280,7 @@ async fn test_send_of(
         .mailer
         .test_send(
             ws.id,
-            &email_template(&t.content)?,
+            &template_content(&t.content)?,
             sender,
             contact.as_ref(),
             &to,
@@ -757,7 +733,7 @@ async fn bounce(
             .record_bounce(
                 ws.id,
                 &address,
-                m.as_ref(),
+                m.as_ref().map(|m| m.id),
                 r.kind,
                 r.status.as_deref(),
                 r.diagnostic.as_deref(),
