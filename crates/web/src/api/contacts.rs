@@ -11,7 +11,7 @@ use swell_store::contacts::{ContactQuery, ContactWrite, Outcome, Target};
 use swell_store::events::EventQuery;
 use swell_store::import::ImportOptions;
 
-use super::{Params, body_reader, json_object, path_id, require_csv};
+use super::{Params, body_reader, json_object, path_id, require_csv, single_write};
 use crate::auth::Auth;
 use crate::{ApiError, AppState};
 
@@ -47,14 +47,7 @@ async fn write(
         .store
         .write_contacts(ws.id, &[ContactWrite { target, input }], false)
         .await?;
-    match results.into_iter().next() {
-        Some(Ok(r)) => Ok(r),
-        Some(Err(e)) if e.field == "id" => Err(ApiError::NotFound(e.reason)),
-        Some(Err(e)) => Err(ApiError::invalid(e.to_string(), vec![e])),
-        None => Err(ApiError::Internal(
-            "a write of one contact reported nothing".into(),
-        )),
-    }
+    single_write(results, "contact")
 }
 
 /// Creates a contact, or updates the one with the same external id, email

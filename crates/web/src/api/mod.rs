@@ -28,6 +28,22 @@ pub fn router() -> Router<AppState> {
         .merge(openapi::router())
 }
 
+/// The one result of a one-item batch write: an error about `id` is a
+/// 404 (no such contact or record), any other a 422.
+pub(crate) fn single_write(
+    results: Vec<swell_store::contacts::WriteResult>,
+    what: &str,
+) -> Result<(swell_store::contacts::Outcome, i64), ApiError> {
+    match results.into_iter().next() {
+        Some(Ok(r)) => Ok(r),
+        Some(Err(e)) if e.field == "id" => Err(ApiError::NotFound(e.reason)),
+        Some(Err(e)) => Err(ApiError::invalid(e.to_string(), vec![e])),
+        None => Err(ApiError::Internal(
+            format!("a write of one {what} reported nothing").into(),
+        )),
+    }
+}
+
 /// Reads a JSON body, saying where it is broken when it is.
 pub(crate) fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     if let Some(ct) = headers

@@ -13,7 +13,7 @@ use swell_store::import::ImportOptions;
 use swell_store::records::{RecordQuery, RecordWrite};
 use swell_store::workspaces::Workspace;
 
-use super::{Params, body_reader, json_object, path_id, require_csv};
+use super::{Params, body_reader, json_object, path_id, require_csv, single_write};
 use crate::auth::Auth;
 use crate::{ApiError, AppState};
 
@@ -56,14 +56,7 @@ async fn write(
         .store
         .write_records(ws.id, ty, &[RecordWrite { id, input }], false)
         .await?;
-    match results.into_iter().next() {
-        Some(Ok(r)) => Ok(r),
-        Some(Err(e)) if e.field == "id" => Err(ApiError::NotFound(e.reason)),
-        Some(Err(e)) => Err(ApiError::invalid(e.to_string(), vec![e])),
-        None => Err(ApiError::Internal(
-            "a write of one record reported nothing".into(),
-        )),
-    }
+    single_write(results, "record")
 }
 
 /// Creates a record, or updates the one with the same `external_id`.
