@@ -6,13 +6,16 @@
 //! [`Retry`](crate::Retry)) and the bookkeeping of idempotency keys live
 //! around this trait in the engine, not in each channel.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
+use swell_core::Phone;
 
 use crate::email::OutgoingEmail;
+use crate::webhook::SigningSecret;
 
 /// The medium a channel delivers through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -44,12 +47,32 @@ impl fmt::Display for ChannelKind {
     }
 }
 
-/// What a channel is asked to deliver. One variant per kind of payload;
-/// the SMS, Zalo, webhook and in-app payloads join as their channels do.
+/// What a channel is asked to deliver, rendered and addressed: templates
+/// have been filled in before a message is made. One variant per kind of
+/// payload; the in-app payload joins with its channel.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Message {
     Email(OutgoingEmail),
+    /// A text message; the sender id (brand name) belongs to the provider
+    /// account, see [`ProviderConfig::sender`](crate::ProviderConfig::sender).
+    Sms {
+        to: Phone,
+        text: String,
+    },
+    /// A Zalo ZNS message: a template approved at Zalo and its parameters.
+    Zalo {
+        to: Phone,
+        template_id: String,
+        params: BTreeMap<String, String>,
+    },
+    /// A JSON document POSTed to a URL, signed with `secret` (see
+    /// [`Webhook`](crate::Webhook)).
+    Webhook {
+        url: String,
+        secret: SigningSecret,
+        payload: serde_json::Value,
+    },
 }
 
 impl Message {
@@ -57,6 +80,9 @@ impl Message {
     pub fn kind(&self) -> ChannelKind {
         match self {
             Message::Email(_) => ChannelKind::Email,
+            Message::Sms { .. } => ChannelKind::Sms,
+            Message::Zalo { .. } => ChannelKind::Zalo,
+            Message::Webhook { .. } => ChannelKind::Webhook,
         }
     }
 }

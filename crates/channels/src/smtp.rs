@@ -738,7 +738,12 @@ impl Channel for SmtpChannel {
         );
         Box::pin(
             async move {
-                let Message::Email(email) = message;
+                let Message::Email(email) = message else {
+                    return Err(DeliveryError::WrongKind {
+                        channel: ChannelKind::Email,
+                        message: message.kind(),
+                    });
+                };
                 let raw = build_mime(email, self.dkim.as_ref()).map_err(|e| {
                     DeliveryError::Permanent {
                         reason: e.to_string(),
