@@ -840,3 +840,129 @@ pub fn machine_open(user_agent: Option<&str>) -> bool {
 pub fn template_value(ctx: &Value) -> swell_core::template::Value {
     swell_core::template::Value::from(minijinja::value::Serde(ctx))
 }
+
+/// Why one message outside a broadcast did not go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SingleError {
+    /// May work later (a 4xx reply, a connection failure).
+    Temporary(String),
+    /// Will not work (a 5xx reply, a template that does not render).
+    Permanent(String),
+    /// A 550-553 reply: the mailbox does not exist; the address bounced.
+    Bounced(String),
+}
+
+impl Mailer {
+    /// Renders and delivers one message a campaign step made (`message_pk`
+    /// is its row), tracked like a broadcast's: open pixel, tracked links,
+    /// one-click unsubscribe. `extra` adds template variables (`record`).
+    /// Returns the Message-ID.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_single(
+        &self,
+        ws: WorkspaceId,
+        message_pk: i64,
+        compiled: &CompiledEmail,
+        contact: &Contact,
+        sender: &Value,
+        campaign: &str,
+        extra: Option<&Value>,
+    ) -> Result<String, SingleError> {
+        let address = contact
+            .email
+            .as_deref()
+            .ok_or_else(|| SingleError::Permanent("the contact has no e-mail address".into()))?;
+        let to = Email::parse(address)
+            .map_err(|e| SingleError::Permanent(format!("bad address {address}: {e}")))?;
+        let workspace = match self.store.workspace(ws).await {
+            Ok(w) => json!({"name": w.name}),
+            Err(e) => return Err(SingleError::Temporary(e.to_string())),
+        };
+        let (from, reply_to) =
+            sender_of(sender, &self.cfg.from).map_err(|e| SingleError::Permanent(e.to_string()))?;
+        let urls = message_urls(&self.tokens, &self.cfg.base_url, Some(message_pk));
+        let mut ctx = context(Some(contact), &workspace, campaign, &urls);
+        if let (Some(Value::Object(extra)), Value::Object(ctx)) = (extra, &mut ctx) {
+            for (k, v) in extra {
+                ctx.insert(k.clone(), v.clone());
+            }
+        }
+        let utm_campaign = utm_slug(campaign);
+        let mut rewrite = |index: usize, url: &str| {
+            track_url(
+                &self.tokens,
+                &self.cfg.base_url,
+                message_pk,
+                index,
+                url,
+                &utm_campaign,
+            )
+        };
+        let r = compiled
+            .render(&template_value(&ctx), &mut rewrite)
+            .map_err(|e| SingleError::Permanent(e.to_string()))?;
+        let pixel = format!(
+            "<img src=\"{}/t/o/{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px\">",
+            self.cfg.base_url,
+            self.tokens.sign(&Token::Open {
+                message: message_pk
+            })
+        );
+        let html = match r.html.rfind("</body>") {
+            Some(at) => format!("{}{pixel}{}", &r.html[..at], &r.html[at..]),
+            None => format!("{}{pixel}", r.html),
+        };
+        let message_id = swell_channels::new_message_id(&self.cfg.message_domain);
+        let email = OutgoingEmail {
+            from: from.clone(),
+            reply_to,
+            to: match &contact.name {
+                Some(n) => Mailbox::new(n.clone(), to.clone()),
+                None => Mailbox::address(to.clone()),
+            },
+            subject: r.subject,
+            html,
+            text: r.text,
+            message_id: message_id.clone(),
+            list_unsubscribe: Some(urls.0),
+            headers: vec![("X-Swell-Campaign".into(), utm_campaign.clone())],
+        };
+        let raw = build_mime(&email, self.cfg.dkim.as_deref())
+            .map_err(|e| SingleError::Permanent(e.to_string()))?;
+        match &self.transport {
+            Transport::Outbox => {
+                self.store
+                    .deliver_to_outbox(
+                        ws,
+                        &[OutboxMessage {
+                            message_pk: Some(message_pk),
+                            message_id: &message_id,
+                            sender: from.email.as_str(),
+                            recipient: to.as_str(),
+                            subject: &email.subject,
+                            raw: &raw,
+                        }],
+                    )
+                    .await
+                    .map_err(|e| SingleError::Temporary(e.to_string()))?;
+            }
+            Transport::Smtp(smtp) => match smtp.send_raw(&self.cfg.bounce_address, &to, &raw).await
+            {
+                Ok(_) => {}
+                Err(SendError::Temporary { reply, code }) => {
+                    return Err(SingleError::Temporary(match code {
+                        Some(code) => format!("{code} {reply}"),
+                        None => reply,
+                    }));
+                }
+                Err(SendError::Permanent { code, reply }) if (550..=553).contains(&code) => {
+                    return Err(SingleError::Bounced(format!("{code} {reply}")));
+                }
+                Err(SendError::Permanent { code, reply }) => {
+                    return Err(SingleError::Permanent(format!("{code} {reply}")));
+                }
+            },
+        }
+        Ok(message_id)
+    }
+}

@@ -152,3 +152,11 @@ mod tests {
         assert_eq!(t.verify("garbage"), None);
     }
 }
+
+/// A new random secret for URLs that open something by themselves (an
+/// inbound webhook): 192 random bits, URL-safe.
+pub fn random_secret() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 24] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

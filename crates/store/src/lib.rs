@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 use swell_core::time::{Clock, SystemClock};
 
 pub mod audience;
+pub mod automation;
 pub mod bench;
 pub mod consent;
 pub mod contacts;
@@ -200,5 +201,39 @@ impl Store {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         on_db!(self, p => p.close().await)
+    }
+}
+
+/// Notifications from other processes that there is work now (PostgreSQL's
+/// LISTEN on `swell_wake`).
+pub struct WakeListener(sqlx::postgres::PgListener);
+
+impl WakeListener {
+    /// Waits for the next notification.
+    pub async fn recv(&mut self) -> Result<()> {
+        self.0.recv().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// A listener for other processes' wake-ups; None on SQLite, where one
+    /// process owns the database and wakes itself.
+    pub async fn wake_listener(&self) -> Result<Option<WakeListener>> {
+        match &self.db {
+            Db::Postgres(pool) => {
+                // Its own connection, outside the store's pool: a listener
+                // holds its connection for good, and closing the store must
+                // not wait for it.
+                let own = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with((*pool.connect_options()).clone())
+                    .await?;
+                let mut l = sqlx::postgres::PgListener::connect_with(&own).await?;
+                l.listen("swell_wake").await?;
+                Ok(Some(WakeListener(l)))
+            }
+            Db::Sqlite(_) => Ok(None),
+        }
     }
 }

@@ -27,6 +27,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_consent"),
     migration!(4, "0004_fast_fold"),
     migration!(5, "0005_email"),
+    migration!(6, "0006_automation"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

@@ -62,6 +62,13 @@ enum Command {
         #[arg(long)]
         smtp: Option<String>,
     },
+    /// Run automation workers only (no HTTP): more processes or machines
+    /// sharing one PostgreSQL database's campaign queue.
+    Worker {
+        /// SMTP relays as URLs, comma-separated. Env: SWELL_SMTP_URL.
+        #[arg(long)]
+        smtp: Option<String>,
+    },
     /// Bring the database schema up to date and exit.
     Migrate,
     /// Import a CSV file.
@@ -134,7 +141,9 @@ fn main() -> anyhow::Result<()> {
         _ => None,
     };
     let smtp_url = match &cli.command {
-        Command::Serve { smtp, .. } | Command::Send { smtp, .. } => smtp.clone(),
+        Command::Serve { smtp, .. } | Command::Send { smtp, .. } | Command::Worker { smtp } => {
+            smtp.clone()
+        }
         _ => None,
     };
     let demo_db = matches!(cli.command, Command::Demo { .. })
@@ -169,6 +178,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve { .. } => {
             let store = open(&config).await?;
             serve(store, &config).await
+        }
+        Command::Worker { .. } => {
+            let store = open(&config).await?;
+            worker(store, &config).await
         }
         Command::Migrate => {
             open(&config).await?;
@@ -297,7 +310,13 @@ async fn serve(store: Store, config: &Config) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://{addr}"));
     let mailer = sending::mailer(&store, config, &base).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sender = tokio::spawn(std::sync::Arc::clone(&mailer).run(stop_rx));
+    let sender = tokio::spawn(std::sync::Arc::clone(&mailer).run(stop_rx.clone()));
+    let automation = swell_engine::Automation::new(
+        store.clone(),
+        std::sync::Arc::clone(&mailer),
+        swell_engine::AutomationConfig::default(),
+    );
+    let engine = tokio::spawn(std::sync::Arc::clone(&automation).run(stop_rx));
     // The last line a script starting us waits for.
     eprintln!("swell is listening on http://{addr}");
     let shutdown = async {
@@ -309,12 +328,40 @@ async fn serve(store: Store, config: &Config) -> anyhow::Result<()> {
         swell_web::AppState {
             store: store.clone(),
             mailer,
+            automation,
         },
         shutdown,
     )
     .await?;
     let _ = stop_tx.send(true);
     let _ = sender.await;
+    let _ = engine.await;
+    store.close().await;
+    Ok(())
+}
+
+/// Runs the automation engine (and the broadcast sender) without HTTP
+/// until interrupted.
+async fn worker(store: Store, config: &Config) -> anyhow::Result<()> {
+    let base = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.bind));
+    let mailer = sending::mailer(&store, config, &base).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sender = tokio::spawn(std::sync::Arc::clone(&mailer).run(stop_rx.clone()));
+    let automation = swell_engine::Automation::new(
+        store.clone(),
+        mailer,
+        swell_engine::AutomationConfig::default(),
+    );
+    let engine = tokio::spawn(automation.run(stop_rx));
+    eprintln!("swell worker is running");
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = sender.await;
+    let _ = engine.await;
     store.close().await;
     Ok(())
 }

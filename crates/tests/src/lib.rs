@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use sqlx::Connection;
+pub use swell_core::time::ManualClock;
 use swell_store::{Store, Workspace};
 
 pub mod dkim;
@@ -120,6 +121,8 @@ pub struct TestApp {
     pub key: String,
     pub workspace: Workspace,
     pub client: reqwest::Client,
+    /// The automation engine the server runs (tests drain it directly).
+    pub automation: Arc<swell_engine::Automation>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -135,8 +138,24 @@ impl TestApp {
         backend: Backend,
         smtp: Option<Vec<swell_channels::SmtpServer>>,
     ) -> TestApp {
+        TestApp::start_full(backend, smtp, None).await
+    }
+
+    /// The application on a clock the test moves (see [`ManualClock`]).
+    pub async fn start_with_clock(backend: Backend, clock: Arc<ManualClock>) -> TestApp {
+        TestApp::start_full(backend, None, Some(clock)).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        smtp: Option<Vec<swell_channels::SmtpServer>>,
+        clock: Option<Arc<ManualClock>>,
+    ) -> TestApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let db = TestDb::new(backend).await;
+        let mut db = TestDb::new(backend).await;
+        if let Some(clock) = clock {
+            db.store = db.store.clone().with_clock(clock);
+        }
         let workspace = db.store.ensure_workspace("test").await.expect("workspace");
         let (_, key) = db
             .store
@@ -172,10 +191,21 @@ impl TestApp {
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(Arc::clone(&mailer).run(stop_rx));
+        tokio::spawn(Arc::clone(&mailer).run(stop_rx.clone()));
+        let automation = swell_engine::Automation::new(
+            db.store.clone(),
+            Arc::clone(&mailer),
+            swell_engine::AutomationConfig {
+                poll: std::time::Duration::from_millis(100),
+                retry: swell_channels::Retry::new(vec![std::time::Duration::from_millis(300); 3]),
+                ..Default::default()
+            },
+        );
+        tokio::spawn(Arc::clone(&automation).run(stop_rx));
         let state = swell_web::AppState {
             store: db.store.clone(),
             mailer,
+            automation: Arc::clone(&automation),
         };
         tokio::spawn(async move {
             swell_web::serve(listener, state, async move {
@@ -194,6 +224,7 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
+            automation,
             shutdown: Some(tx),
         }
     }

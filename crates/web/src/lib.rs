@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 pub mod api;
 mod auth;
 mod error;
+mod hooks;
 pub mod tracking;
 
 pub use error::ApiError;
@@ -21,6 +22,9 @@ pub struct AppState {
     /// The sender: test sends, previews and tracking tokens go through it,
     /// and starting a broadcast wakes it.
     pub mailer: std::sync::Arc<swell_engine::Mailer>,
+    /// The automation engine: launches, test mode and inbound webhooks go
+    /// through it, and changes wake it.
+    pub automation: std::sync::Arc<swell_engine::Automation>,
 }
 
 /// The whole application's routes.
@@ -29,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .nest("/api/v1", api::router())
         .merge(tracking::router())
+        .merge(hooks::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -61,12 +61,17 @@ async fn open(
         return not_found();
     };
     let ua = user_agent(&headers);
+    let machine = machine_open(ua);
     if let Err(e) = state
         .store
-        .record_engagement(&m, "open", None, machine_open(ua), ua)
+        .record_engagement(&m, "open", None, machine, ua)
         .await
     {
         tracing::error!(error = %e, message = m.id, "recording an open");
+    }
+    // A campaign's "opened" branches go on for people, not proxies.
+    if !machine && let Err(e) = crate::api::campaigns::resume(&state, m.id, "opened").await {
+        tracing::error!(error = ?e, message = m.id, "resuming opened branches");
     }
     (
         [
@@ -94,6 +99,9 @@ async fn click(
         .await
     {
         tracing::error!(error = %e, message = m.id, "recording a click");
+    }
+    if let Err(e) = crate::api::campaigns::resume(&state, m.id, "clicked").await {
+        tracing::error!(error = ?e, message = m.id, "resuming clicked branches");
     }
     Redirect::to(&url).into_response()
 }

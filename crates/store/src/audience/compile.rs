@@ -110,6 +110,24 @@ impl Compiled {
     }
 }
 
+impl Compiled {
+    /// Which of `n` given ids the filter selects: binds `n` more
+    /// placeholders after [`Compiled::binds`]. The trigger path asks this
+    /// of the few records a change touched.
+    pub fn ids_in_sql(&self, n: usize) -> String {
+        let first = self.binds.len() + 1;
+        let a = self.alias;
+        let list = (first..first + n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "SELECT {a}.id FROM {} WHERE {} AND {a}.id IN ({list})",
+            self.from, self.condition
+        )
+    }
+}
+
 /// Why a filter could not be compiled. Validation rejects these first; the
 /// compiler checks again rather than write wrong SQL.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -87,6 +87,34 @@ impl Store {
         Ok(ids)
     }
 
+    /// Which of these records the filter selects now: the one-record path
+    /// of triggers and activity filters, answered by the same SQL as whole
+    /// audiences so the two can never disagree.
+    pub async fn matching_ids(
+        &self,
+        ws: WorkspaceId,
+        target: &EntityKind,
+        filter: &Filter,
+        segments: &(dyn SegmentFilters + Sync),
+        ids: &[i64],
+    ) -> Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let compiled = self.compile_audience(ws, target, filter, segments).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = compiled.ids_in_sql(chunk.len());
+            let found: Vec<i64> = on_db!(self, p => {
+                let mut q = bind_all!(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)), &compiled.binds);
+                for id in chunk { q = q.bind(*id); }
+                q.fetch_all(p).await?
+            });
+            out.extend(found);
+        }
+        Ok(out)
+    }
+
     /// Compiles a filter for this workspace as the audience methods run it,
     /// at the store clock's `now`: for tests, benchmarks and `EXPLAIN`.
     pub async fn compile_audience(
@@ -144,7 +172,7 @@ impl Store {
     }
 
     /// The time zones the workspace's contacts are in.
-    async fn contact_zones(&self, ws: WorkspaceId) -> Result<Vec<String>> {
+    pub async fn contact_zones(&self, ws: WorkspaceId) -> Result<Vec<String>> {
         Ok(on_db!(self, p => {
             sqlx::query_scalar::<_, String>("SELECT DISTINCT timezone FROM contacts WHERE workspace_id = $1")
                 .bind(ws.0)

@@ -739,6 +739,9 @@ async fn bounce(
                 r.diagnostic.as_deref(),
             )
             .await?;
+        if let Some(m) = &m {
+            crate::api::campaigns::resume(&state, m.id, "bounced").await?;
+        }
         out.push(serde_json::to_value(outcome).unwrap_or_default());
     }
     Ok(Json(json!({"processed": out})))

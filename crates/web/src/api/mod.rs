@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::{ApiError, AppState};
 
 mod audiences;
+pub(crate) mod campaigns;
 mod contacts;
 mod email;
 mod events;
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(contacts::router())
         .merge(audiences::router())
+        .merge(campaigns::router())
         .merge(email::router())
         .merge(records::router())
         .merge(events::router())

@@ -1,0 +1,513 @@
+//! The automation engine: lets records into campaigns when their triggers
+//! fire, and runs every participant's due traces.
+//!
+//! The queue is in the store (see `swell_store::automation::queue`). A
+//! worker claims a batch of due traces under a lease, decides each (cancel,
+//! reject, run), runs the ones that act (sends, webhooks, server actions)
+//! a few at a time, and records every outcome with the children it
+//! schedules in one transaction. Any number of workers, in this process or
+//! others (`swell worker`), share the queue; on PostgreSQL they wake each
+//! other through LISTEN/NOTIFY, in one process through a [`Notify`].
+
+mod run;
+pub mod templates;
+mod triggers;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use swell_channels::Retry;
+use swell_core::entity::{Builtin, EntityKind, EntityType};
+use swell_core::filter::Filter;
+use swell_core::schema::Schema;
+use swell_store::automation::queue::{ClaimedTrace, NewTrace, TraceOutcome};
+use swell_store::automation::{Activity, Campaign};
+use swell_store::{Store, StoreError, WorkspaceId};
+use tokio::sync::{Notify, watch};
+
+use crate::Mailer;
+
+pub use triggers::{HookError, HookOutcome, TriggerSpec};
+
+/// How the engine is set up.
+#[derive(Clone)]
+pub struct AutomationConfig {
+    /// Traces claimed at a time.
+    pub batch: u32,
+    /// How long a claimed trace stays a worker's before others may take it.
+    pub lease: Duration,
+    /// Traces acting at once (sends and webhooks wait on the network).
+    pub concurrency: usize,
+    /// Backoff for temporary failures of sends and webhooks.
+    pub retry: Retry,
+    /// How often the engine looks for work when nothing wakes it.
+    pub poll: Duration,
+    /// How long an "opened" / "clicked" branch waits when its activity
+    /// sets no validity.
+    pub default_wait: Duration,
+}
+
+impl Default for AutomationConfig {
+    fn default() -> AutomationConfig {
+        AutomationConfig {
+            batch: 500,
+            lease: Duration::from_secs(300),
+            concurrency: 16,
+            retry: Retry::default(),
+            poll: Duration::from_secs(1),
+            default_wait: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub struct Automation {
+    store: Store,
+    mailer: Arc<Mailer>,
+    cfg: AutomationConfig,
+    http: reqwest::Client,
+    wake: Notify,
+}
+
+impl Automation {
+    pub fn new(store: Store, mailer: Arc<Mailer>, cfg: AutomationConfig) -> Arc<Automation> {
+        Arc::new(Automation {
+            store,
+            mailer,
+            cfg,
+            http: swell_channels::http::http_client().unwrap_or_default(),
+            wake: Notify::new(),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn mailer(&self) -> &Arc<Mailer> {
+        &self.mailer
+    }
+
+    /// Has the engine look for work now (a record changed, a trace is due).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Works until `shutdown` turns true: triggers, then due traces, then a
+    /// sleep until woken, until the next trace is due, or the poll interval.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        if let Some(listener) = self.store.wake_listener().await.ok().flatten() {
+            let me = Arc::clone(&self);
+            tokio::spawn(async move { me.listen(listener).await });
+        }
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let busy = match self.run_once().await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "automation");
+                    false
+                }
+            };
+            if busy {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let sleep = self.until_next_due().await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Wakes this worker whenever another process says there is work.
+    async fn listen(&self, mut listener: swell_store::WakeListener) {
+        loop {
+            match listener.recv().await {
+                Ok(()) => self.wake(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "wake listener");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        let now = self.store.now();
+        match self.store.next_trace_due().await {
+            Ok(Some(due)) if due > now => {
+                Duration::from_millis((due - now) as u64).min(self.cfg.poll)
+            }
+            Ok(Some(_)) => Duration::from_millis(10),
+            _ => self.cfg.poll,
+        }
+    }
+
+    /// One round: the triggers, then one batch of due traces. Returns how
+    /// much was done (records entered plus traces run).
+    pub async fn run_once(&self) -> Result<usize, EngineError> {
+        let entered = self.watch_triggers().await?;
+        let ran = self.run_batch().await?;
+        Ok(entered + ran)
+    }
+
+    /// Runs rounds until nothing is due now (tests and `swell worker`).
+    pub async fn drain(&self) -> Result<usize, EngineError> {
+        let mut total = 0;
+        loop {
+            let n = self.run_once().await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    /// Claims one batch of due traces, runs it and records the outcomes.
+    pub async fn run_batch(&self) -> Result<usize, EngineError> {
+        let claimed = self
+            .store
+            .claim_traces(self.cfg.batch, self.cfg.lease.as_millis() as i64)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let n = claimed.len();
+        let outcomes = self.decide(claimed).await?;
+        let done = self.store.complete_traces(&outcomes).await?;
+        for c in done.paused {
+            tracing::info!(campaign = c, "campaign paused: budget reached");
+        }
+        if done.due_now > 0 {
+            self.wake();
+        }
+        Ok(n)
+    }
+
+    /// Decides and runs a batch.
+    async fn decide(&self, claimed: Vec<ClaimedTrace>) -> Result<Vec<TraceOutcome>, EngineError> {
+        let now = self.store.now();
+        let mut cx = BatchContext::default();
+        let activity_ids: Vec<i64> = {
+            let set: HashSet<i64> = claimed.iter().map(|t| t.activity_id).collect();
+            set.into_iter().collect()
+        };
+        for a in self.store.activities_by_id(&activity_ids).await? {
+            cx.activities.insert(a.id, a);
+        }
+        for t in &claimed {
+            if let std::collections::hash_map::Entry::Vacant(e) = cx.campaigns.entry(t.campaign_id)
+            {
+                match self.store.campaign(t.workspace, t.campaign_id).await {
+                    Ok(c) => {
+                        let tree = self.store.activities(t.workspace, c.id).await?;
+                        cx.trees.insert(c.id, tree);
+                        e.insert(Some(c));
+                    }
+                    Err(StoreError::NotFound) => {
+                        e.insert(None);
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        }
+        // The negative branches ("not opened") look at the parent's message.
+        let watched: Vec<i64> = claimed
+            .iter()
+            .filter(|t| {
+                cx.activities.get(&t.activity_id).is_some_and(|a| {
+                    a.trigger.starts_with("not_") || a.trigger == "sms_not_clicked"
+                })
+            })
+            .filter_map(|t| t.parent_message)
+            .collect();
+        let engagement = self.store.engagement(&watched).await?;
+
+        let mut outcomes = Vec::with_capacity(claimed.len());
+        let mut to_run: Vec<(ClaimedTrace, Activity, Campaign)> = Vec::new();
+        for t in claimed {
+            let Some(Some(campaign)) = cx.campaigns.get(&t.campaign_id).cloned() else {
+                outcomes.push(TraceOutcome::new(t.id, "cancelled").because("campaign removed"));
+                continue;
+            };
+            let Some(activity) = cx.activities.get(&t.activity_id).cloned() else {
+                outcomes.push(TraceOutcome::new(t.id, "cancelled").because("activity removed"));
+                continue;
+            };
+            if activity.deleted_at.is_some() {
+                outcomes.push(TraceOutcome::new(t.id, "cancelled").because("activity removed"));
+                continue;
+            }
+            if campaign.state == "stopped" {
+                outcomes.push(TraceOutcome::new(t.id, "cancelled").because("campaign stopped"));
+                continue;
+            }
+            if campaign.state != "running" && !t.test {
+                // Paused (or back to draft): keep the trace for later.
+                let mut o = TraceOutcome::new(t.id, "scheduled")
+                    .because(format!("campaign {}", campaign.state));
+                o.retry_at = Some(now + 60_000);
+                outcomes.push(o);
+                continue;
+            }
+            if t.participant_state != "running" {
+                outcomes.push(TraceOutcome::new(t.id, "cancelled").because("participant ended"));
+                continue;
+            }
+            if t.deadline.is_some_and(|d| d < now) {
+                outcomes.push(TraceOutcome::new(t.id, "cancelled").because("validity ended"));
+                continue;
+            }
+            if let Some(happened) =
+                negative_branch_happened(&activity.trigger, t.parent_message, &engagement)
+            {
+                outcomes.push(TraceOutcome::new(t.id, "cancelled").because(happened));
+                continue;
+            }
+            to_run.push((t, activity, campaign));
+        }
+
+        // Activity filters, one query per activity for the whole batch.
+        let mut passed: HashMap<i64, HashSet<i64>> = HashMap::new();
+        let mut filtered: HashMap<i64, (WorkspaceId, String, Filter, Vec<i64>)> = HashMap::new();
+        for (t, a, c) in &to_run {
+            if let Some(f) = &a.filter {
+                let entry = filtered.entry(a.id).or_insert_with(|| {
+                    let filter = Filter::from_json(f)
+                        .unwrap_or_else(|_| Filter::parse("id < 0").expect("a valid filter"));
+                    (t.workspace, c.entity.clone(), filter, Vec::new())
+                });
+                entry.3.push(t.record_id);
+            }
+        }
+        for (activity, (ws, entity, filter, ids)) in filtered {
+            let kind = self.entity_kind(ws, &entity).await?;
+            let catalog = self.store.catalog(ws).await?;
+            let ok = self
+                .store
+                .matching_ids(ws, &kind, &filter, &catalog, &ids)
+                .await?;
+            passed.insert(activity, ok.into_iter().collect());
+        }
+        let mut runnable = Vec::new();
+        for (t, a, c) in to_run {
+            if a.filter.is_some() && !passed.get(&a.id).is_some_and(|s| s.contains(&t.record_id)) {
+                outcomes.push(
+                    TraceOutcome::new(t.id, "rejected")
+                        .because("does not match the activity's filter"),
+                );
+                continue;
+            }
+            runnable.push((t, a, c));
+        }
+
+        let ran: Vec<TraceOutcome> =
+            futures::stream::iter(runnable.into_iter().map(|(t, a, c)| {
+                let tree = cx.trees.get(&c.id).cloned().unwrap_or_default();
+                async move {
+                    let mut o = self.execute(&t, &a, &c).await;
+                    o.version = Some(a.version);
+                    if o.state == "processed" {
+                        o.children.extend(self.children(&t, &a, &tree, &o));
+                    }
+                    o
+                }
+            }))
+            .buffer_unordered(self.cfg.concurrency.max(1))
+            .collect()
+            .await;
+        outcomes.extend(ran);
+        Ok(outcomes)
+    }
+
+    /// The children a processed trace schedules: after their delay, or
+    /// waiting for the parent's message to be opened, clicked, ...
+    fn children(
+        &self,
+        t: &ClaimedTrace,
+        a: &Activity,
+        tree: &[Activity],
+        outcome: &TraceOutcome,
+    ) -> Vec<NewTrace> {
+        let now = self.store.now();
+        let mut kids: Vec<&Activity> = tree.iter().filter(|c| c.parent_id == Some(a.id)).collect();
+        if a.kind == "split" && !kids.is_empty() {
+            kids = vec![pick_share(&kids, t.participant_id)];
+        }
+        let bounced = outcome
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(run::BOUNCED));
+        kids.into_iter()
+            .map(|c| {
+                let waits = swell_store::automation::WAITING_TRIGGERS.contains(&c.trigger.as_str());
+                if c.trigger == "bounced" && bounced {
+                    NewTrace {
+                        activity_id: c.id,
+                        state: "scheduled",
+                        due_at: Some(now + c.delay_ms),
+                        deadline: None,
+                    }
+                } else if waits && outcome.message_pk.is_some() && !bounced {
+                    let wait = c
+                        .validity_ms
+                        .unwrap_or(self.cfg.default_wait.as_millis() as i64);
+                    NewTrace {
+                        activity_id: c.id,
+                        state: "waiting",
+                        due_at: Some(now + wait),
+                        deadline: None,
+                    }
+                } else if waits {
+                    // Nothing was sent, so nothing can be opened: the branch
+                    // is kept in the history as cancelled at once.
+                    NewTrace {
+                        activity_id: c.id,
+                        state: "waiting",
+                        due_at: Some(now),
+                        deadline: None,
+                    }
+                } else {
+                    let due = now + c.delay_ms;
+                    NewTrace {
+                        activity_id: c.id,
+                        state: "scheduled",
+                        due_at: Some(due),
+                        deadline: c.validity_ms.map(|v| due + v),
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The entity kind of a campaign's records.
+    async fn entity_kind(&self, ws: WorkspaceId, entity: &str) -> Result<EntityKind, EngineError> {
+        Ok(self.entity_type(ws, entity).await?.kind)
+    }
+
+    async fn entity_type(&self, ws: WorkspaceId, entity: &str) -> Result<EntityType, EngineError> {
+        match self.store.entity_type(ws, entity).await? {
+            Some(t) => Ok(t),
+            None => match Builtin::from_name(entity) {
+                Some(b) => Ok(EntityType {
+                    kind: EntityKind::Builtin(b),
+                    label: None,
+                    schema: Schema::default(),
+                }),
+                None => Err(EngineError::Invalid(format!(
+                    "unknown entity type {entity}"
+                ))),
+            },
+        }
+    }
+}
+
+#[derive(Default)]
+struct BatchContext {
+    campaigns: HashMap<i64, Option<Campaign>>,
+    activities: HashMap<i64, Activity>,
+    trees: HashMap<i64, Vec<Activity>>,
+}
+
+/// For a "not opened" (etc.) branch: what happened that cancels it.
+fn negative_branch_happened(
+    trigger: &str,
+    parent_message: Option<i64>,
+    engagement: &swell_store::automation::queue::Engagement,
+) -> Option<String> {
+    let kind = match trigger {
+        "not_opened" => "open",
+        "not_clicked" | "sms_not_clicked" => "click",
+        "not_replied" => "reply",
+        _ => return None,
+    };
+    let happened = parent_message
+        .and_then(|m| engagement.get(&m))
+        .is_some_and(|kinds| kinds.iter().any(|k| k == kind));
+    happened.then(|| format!("parent message {}", past(kind)))
+}
+
+fn past(kind: &str) -> &'static str {
+    match kind {
+        "open" => "opened",
+        "click" => "clicked",
+        "reply" => "replied",
+        _ => "bounced",
+    }
+}
+
+/// The child of a split a participant goes to: shares are weights, and the
+/// pick is a hash of the participant, so it is the same on every retry.
+fn pick_share<'a>(kids: &[&'a Activity], participant: i64) -> &'a Activity {
+    let total: i64 = kids.iter().map(|k| k.share.unwrap_or(1).max(0)).sum();
+    if total <= 0 {
+        return kids[0];
+    }
+    // SplitMix64 of the participant id: evenly spread, no state.
+    let mut z = (participant as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let mut roll = (z % total as u64) as i64;
+    for k in kids {
+        let s = k.share.unwrap_or(1).max(0);
+        if roll < s {
+            return k;
+        }
+        roll -= s;
+    }
+    kids[kids.len() - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn activity(id: i64, share: i64) -> Activity {
+        Activity {
+            id,
+            campaign_id: 1,
+            parent_id: Some(0),
+            name: format!("a{id}"),
+            kind: "action".into(),
+            config: serde_json::json!({}),
+            trigger: "after_parent".into(),
+            delay_ms: 0,
+            filter: None,
+            validity_ms: None,
+            share: Some(share),
+            version: 1,
+            position: 0,
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn a_split_gives_each_child_its_share() {
+        let (a, b) = (activity(1, 70), activity(2, 30));
+        let kids = [&a, &b];
+        let picked_a = (0..10_000)
+            .filter(|p| pick_share(&kids, *p).id == 1)
+            .count();
+        assert!(
+            (6_700..7_300).contains(&picked_a),
+            "{picked_a} of 10,000 to the 70% child"
+        );
+        assert_eq!(pick_share(&kids, 42).id, pick_share(&kids, 42).id);
+    }
+}

@@ -1,0 +1,852 @@
+//! Running one trace: what each kind of activity does.
+//!
+//! Messages (e-mail, SMS, Zalo, in-app) get a message row keyed by the
+//! trace before anything leaves, so a trace taken again after a crash
+//! finds it: a message already sent is not sent again, and one that was
+//! on its way when the process died is sent again only where the provider
+//! deduplicates by the trace's idempotency key (SMS, Zalo, webhooks),
+//! never by e-mail. Server actions that are not idempotent (adding to a
+//! score, creating a task or lead) happen in the outcome's transaction.
+
+use serde_json::{Map, Value, json};
+use swell_channels::http::{HttpProvider, ProviderConfig, ProviderRequest};
+use swell_channels::webhook::Webhook;
+use swell_channels::{ChannelKind, DeliveryError};
+use swell_core::contact::{Contact, ContactInput, ParseContext, Patch};
+use swell_core::record::RecordInput;
+use swell_core::template::{CompiledEmail, EmailTemplate, SmsTemplate, ZnsTemplate};
+use swell_store::automation::extras::NewInApp;
+use swell_store::automation::queue::{ClaimedTrace, TraceOutcome, TxAction};
+use swell_store::automation::{Activity, Campaign};
+use swell_store::consent::Channel;
+use swell_store::contacts::{ContactWrite, Target};
+use swell_store::lists::Status;
+use swell_store::records::RecordWrite;
+use swell_store::{StoreError, WorkspaceId};
+
+use super::{Automation, EngineError};
+use crate::mailer::{SingleError, contact_value, template_value};
+use crate::tokens::Token;
+
+/// The reason of a processed trace whose message bounced at once.
+pub(super) const BOUNCED: &str = "bounced: ";
+
+/// How long a person counts as "seen in the app" for in-app messages.
+const APP_SEEN_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// What a step did, before it becomes an outcome.
+enum Ran {
+    Done,
+    Sent {
+        channel: String,
+        message_pk: Option<i64>,
+        cost: f64,
+    },
+    Bounced {
+        channel: String,
+        message_pk: i64,
+        reason: String,
+    },
+    Rejected(String),
+    Failed(String),
+    Retry(String),
+    Actions(Vec<TxAction>),
+    End,
+}
+
+impl Automation {
+    /// Runs one trace's activity and says how it ended.
+    pub(super) async fn execute(
+        &self,
+        t: &ClaimedTrace,
+        a: &Activity,
+        c: &Campaign,
+    ) -> TraceOutcome {
+        let ran = match self.run_kind(t, a, c, &a.kind, &a.config).await {
+            Ok(r) => r,
+            Err(EngineError::Store(StoreError::Backend(e))) => Ran::Retry(e.to_string()),
+            Err(e) => Ran::Failed(e.to_string()),
+        };
+        let mut o = TraceOutcome::new(t.id, "processed");
+        match ran {
+            Ran::Done => {}
+            Ran::Sent {
+                channel,
+                message_pk,
+                cost,
+            } => {
+                o.channel = Some(channel);
+                o.message_pk = message_pk;
+                o.cost = Some(cost);
+            }
+            Ran::Bounced {
+                channel,
+                message_pk,
+                reason,
+            } => {
+                o.channel = Some(channel);
+                o.message_pk = Some(message_pk);
+                o.reason = Some(reason);
+            }
+            Ran::Rejected(why) => o = TraceOutcome::new(t.id, "rejected").because(why),
+            Ran::Failed(why) => o = TraceOutcome::new(t.id, "failed").because(why),
+            Ran::Retry(why) => match self.cfg.retry.backoff(t.attempts as u32) {
+                Some(wait) => {
+                    o = TraceOutcome::new(t.id, "scheduled").because(why);
+                    o.retry_at = Some(self.store.now() + wait.as_millis() as i64);
+                }
+                None => {
+                    o = TraceOutcome::new(t.id, "failed")
+                        .because(format!("gave up after {} attempts: {why}", t.attempts));
+                }
+            },
+            Ran::Actions(actions) => o.actions = actions,
+            Ran::End => o.end_participant = true,
+        }
+        o
+    }
+
+    async fn run_kind(
+        &self,
+        t: &ClaimedTrace,
+        a: &Activity,
+        c: &Campaign,
+        kind: &str,
+        config: &Value,
+    ) -> Result<Ran, EngineError> {
+        match kind {
+            "email" => self.send_email(t, c, config).await,
+            "sms" => self.send_sms(t, c, config, Channel::Sms).await,
+            "zalo" => self.send_sms(t, c, config, Channel::Zalo).await,
+            "inapp" => self.send_inapp(t, c, config).await,
+            "message" => self.send_first_reachable(t, a, c, config).await,
+            "webhook" => self.call_webhook(t, a, c, config).await,
+            "action" => self.act(t, c, config).await,
+            "split" => Ok(Ran::Done),
+            other => Ok(Ran::Failed(format!("unknown activity kind {other}"))),
+        }
+    }
+
+    /// The template variables of a trace: the contact, the record for
+    /// record campaigns, the campaign.
+    async fn variables(
+        &self,
+        t: &ClaimedTrace,
+        c: &Campaign,
+    ) -> Result<(Option<Contact>, Value), EngineError> {
+        let contact = match t.contact_id {
+            Some(id) => match self.store.contact(t.workspace, id).await {
+                Ok(c) => Some(c),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let mut extra = Map::new();
+        if c.entity != "contact" {
+            let ty = self.entity_type(t.workspace, &c.entity).await?;
+            if let Ok(r) = self.store.record(t.workspace, &ty, t.record_id).await {
+                extra.insert("record".into(), r.to_json());
+            }
+        }
+        extra.insert("campaign".into(), json!({"id": c.id, "name": c.name}));
+        Ok((contact, Value::Object(extra)))
+    }
+
+    /// The message row of a trace: None when it was already sent (nothing
+    /// to do) or when resending could send it twice.
+    async fn message_row(
+        &self,
+        t: &ClaimedTrace,
+        channel: &str,
+        address: Option<&str>,
+        dedupes: bool,
+    ) -> Result<Result<i64, Ran>, EngineError> {
+        let (pk, before) = self
+            .store
+            .trace_message(t.workspace, t.id, t.contact_id, channel, address)
+            .await?;
+        Ok(match before.as_deref() {
+            Some("sent") => Err(Ran::Sent {
+                channel: channel.into(),
+                message_pk: Some(pk),
+                cost: 0.0,
+            }),
+            Some("failed") => Err(Ran::Failed("the message failed before".into())),
+            Some("sending") if !dedupes => {
+                self.store
+                    .finish_trace_message(
+                        pk,
+                        "failed",
+                        None,
+                        Some("interrupted while sending; not sent again"),
+                    )
+                    .await?;
+                Err(Ran::Failed(
+                    "interrupted while sending; not sent again to avoid a duplicate".into(),
+                ))
+            }
+            _ => Ok(pk),
+        })
+    }
+
+    async fn unit_cost(&self, ws: WorkspaceId, channel: &str) -> Result<f64, EngineError> {
+        Ok(self
+            .store
+            .channel_settings(ws)
+            .await?
+            .into_iter()
+            .find(|s| s.channel == channel)
+            .map(|s| s.unit_cost)
+            .unwrap_or(0.0))
+    }
+
+    async fn send_email(
+        &self,
+        t: &ClaimedTrace,
+        c: &Campaign,
+        config: &Value,
+    ) -> Result<Ran, EngineError> {
+        let Some(contact_id) = t.contact_id else {
+            return Ok(Ran::Rejected("no contact to e-mail".into()));
+        };
+        if let Some(why) = self
+            .store
+            .skip_reason(t.workspace, contact_id, Channel::Email)
+            .await?
+        {
+            return Ok(Ran::Rejected(why));
+        }
+        let template = self
+            .template::<EmailTemplate>(t.workspace, config, "email")
+            .await?;
+        let compiled = match CompiledEmail::compile(&template) {
+            Ok(c) => c,
+            Err(errs) => {
+                return Ok(Ran::Failed(
+                    errs.iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ));
+            }
+        };
+        let (contact, extra) = self.variables(t, c).await?;
+        let Some(contact) = contact else {
+            return Ok(Ran::Rejected("the contact was deleted".into()));
+        };
+        let pk = match self
+            .message_row(t, "email", contact.email.as_deref(), false)
+            .await?
+        {
+            Ok(pk) => pk,
+            Err(done) => return Ok(done),
+        };
+        let sender = config.get("sender").cloned().unwrap_or(Value::Null);
+        let sent = self
+            .mailer
+            .send_single(
+                t.workspace,
+                pk,
+                &compiled,
+                &contact,
+                &sender,
+                &c.name,
+                Some(&extra),
+            )
+            .await;
+        self.settle(t, pk, "email", sent).await
+    }
+
+    /// Records a send's result on its message row and turns it into a step
+    /// result.
+    async fn settle(
+        &self,
+        t: &ClaimedTrace,
+        pk: i64,
+        channel: &str,
+        sent: Result<String, SingleError>,
+    ) -> Result<Ran, EngineError> {
+        match sent {
+            Ok(provider_id) => {
+                self.store
+                    .finish_trace_message(pk, "sent", Some(&provider_id), None)
+                    .await?;
+                let cost = self.unit_cost(t.workspace, channel).await?;
+                Ok(Ran::Sent {
+                    channel: channel.into(),
+                    message_pk: Some(pk),
+                    cost,
+                })
+            }
+            Err(SingleError::Temporary(why)) => {
+                self.store
+                    .finish_trace_message(pk, "queued", None, Some(&why))
+                    .await?;
+                Ok(Ran::Retry(why))
+            }
+            Err(SingleError::Permanent(why)) => {
+                self.store
+                    .finish_trace_message(pk, "failed", None, Some(&why))
+                    .await?;
+                Ok(Ran::Failed(why))
+            }
+            Err(SingleError::Bounced(why)) => {
+                self.store
+                    .finish_trace_message(pk, "failed", None, Some(&why))
+                    .await?;
+                let m = self.store.message(pk).await?;
+                if let Some(address) = &m.address {
+                    self.store
+                        .record_bounce(
+                            t.workspace,
+                            address,
+                            Some(pk),
+                            swell_store::mailing::BounceKind::Hard,
+                            None,
+                            Some(&why),
+                        )
+                        .await?;
+                }
+                // The step ran and its message bounced: the "bounced"
+                // branch goes on at once (see `Automation::children`).
+                Ok(Ran::Bounced {
+                    channel: channel.into(),
+                    message_pk: pk,
+                    reason: format!("{BOUNCED}{why}"),
+                })
+            }
+        }
+    }
+
+    /// SMS and Zalo ZNS through the workspace's HTTP provider.
+    async fn send_sms(
+        &self,
+        t: &ClaimedTrace,
+        c: &Campaign,
+        config: &Value,
+        channel: Channel,
+    ) -> Result<Ran, EngineError> {
+        let Some(contact_id) = t.contact_id else {
+            return Ok(Ran::Rejected("no contact to message".into()));
+        };
+        if let Some(why) = self
+            .store
+            .skip_reason(t.workspace, contact_id, channel)
+            .await?
+        {
+            return Ok(Ran::Rejected(why));
+        }
+        let name = channel.as_str();
+        let Some(setting) = self
+            .store
+            .channel_settings(t.workspace)
+            .await?
+            .into_iter()
+            .find(|s| s.channel == name)
+        else {
+            return Ok(Ran::Failed(format!("no {name} provider is configured")));
+        };
+        let provider_config: ProviderConfig = match serde_json::from_value(setting.config.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(Ran::Failed(format!(
+                    "the {name} provider is misconfigured: {e}"
+                )));
+            }
+        };
+        let (contact, extra) = self.variables(t, c).await?;
+        let Some(contact) = contact else {
+            return Ok(Ran::Rejected("the contact was deleted".into()));
+        };
+        let phone = contact.phone.clone().unwrap_or_default();
+        let pk = match self.message_row(t, name, Some(&phone), true).await? {
+            Ok(pk) => pk,
+            Err(done) => return Ok(done),
+        };
+        let mut ctx = json!({"contact": contact_value(&contact)});
+        merge(&mut ctx, &extra);
+        let key = format!("swell-trace-{}", t.id);
+        let to = match swell_core::phone::Phone::parse(&phone, "VN") {
+            Ok(p) => p,
+            Err(e) => return Ok(Ran::Rejected(format!("phone {phone}: {e}"))),
+        };
+        let request = match channel {
+            Channel::Zalo => {
+                let template = self
+                    .template::<ZnsTemplate>(t.workspace, config, "zalo")
+                    .await?;
+                match swell_core::template::render_zns(&template, &template_value(&ctx)) {
+                    Ok((template_id, params)) => ProviderRequest::zns(to, template_id, params, key),
+                    Err(e) => return Ok(Ran::Failed(e.to_string())),
+                }
+            }
+            _ => {
+                let template = self
+                    .template::<SmsTemplate>(t.workspace, config, "sms")
+                    .await?;
+                match swell_core::template::render_sms(&template, &template_value(&ctx)) {
+                    Ok(r) => ProviderRequest::sms(to, self.track_sms_links(&r.body, pk), key),
+                    Err(e) => return Ok(Ran::Failed(e.to_string())),
+                }
+            }
+        };
+        let kind = match channel {
+            Channel::Zalo => ChannelKind::Zalo,
+            _ => ChannelKind::Sms,
+        };
+        let provider = match HttpProvider::new(kind, provider_config, self.http.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(Ran::Failed(format!(
+                    "the {name} provider is misconfigured: {}",
+                    e.problems.join("; ")
+                )));
+            }
+        };
+        let sent = provider
+            .send(&request)
+            .await
+            .map(|r| r.provider_id.unwrap_or_default())
+            .map_err(single_error);
+        self.settle(t, pk, name, sent).await
+    }
+
+    /// Links in an SMS become tracked links, so "SMS clicked" branches and
+    /// click figures work as for e-mail.
+    fn track_sms_links(&self, body: &str, message: i64) -> String {
+        let base = &self.mailer.config().base_url;
+        let mut index = 0;
+        body.split_inclusive(char::is_whitespace)
+            .map(|word| {
+                let trimmed = word.trim_end();
+                if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
+                    let token = self.mailer.tokens().sign(&Token::Click {
+                        message,
+                        link: index,
+                        url: trimmed.to_string(),
+                    });
+                    index += 1;
+                    format!("{base}/t/c/{token}{}", &word[trimmed.len()..])
+                } else {
+                    word.to_string()
+                }
+            })
+            .collect()
+    }
+
+    /// A banner or pop-up shown the next time the person opens the app.
+    async fn send_inapp(
+        &self,
+        t: &ClaimedTrace,
+        c: &Campaign,
+        config: &Value,
+    ) -> Result<Ran, EngineError> {
+        let Some(contact_id) = t.contact_id else {
+            return Ok(Ran::Rejected("no contact to show it to".into()));
+        };
+        let (contact, extra) = self.variables(t, c).await?;
+        let Some(contact) = contact else {
+            return Ok(Ran::Rejected("the contact was deleted".into()));
+        };
+        let mut ctx = json!({"contact": contact_value(&contact)});
+        merge(&mut ctx, &extra);
+        let render = |key: &str| -> Result<Option<String>, String> {
+            match config.get(key).and_then(Value::as_str) {
+                None => Ok(None),
+                Some(body) => swell_core::template::render_sms(
+                    &SmsTemplate {
+                        body: body.to_string(),
+                    },
+                    &template_value(&ctx),
+                )
+                .map(|r| Some(r.body))
+                .map_err(|e| format!("{key}: {e}")),
+            }
+        };
+        let (title, body) = match (render("title"), render("body")) {
+            (Ok(title), Ok(Some(body))) => (title, body),
+            (Ok(_), Ok(None)) => return Ok(Ran::Failed("an in-app message needs a body".into())),
+            (Err(e), _) | (_, Err(e)) => return Ok(Ran::Failed(e)),
+        };
+        let pk = match self.message_row(t, "inapp", None, true).await? {
+            Ok(pk) => pk,
+            Err(done) => return Ok(done),
+        };
+        let days = config
+            .get("expires_in_days")
+            .and_then(Value::as_i64)
+            .unwrap_or(7);
+        self.store
+            .put_inapp(
+                t.workspace,
+                &NewInApp {
+                    contact_id,
+                    message_pk: Some(pk),
+                    kind: config
+                        .get("kind")
+                        .and_then(Value::as_str)
+                        .unwrap_or("banner")
+                        .to_string(),
+                    title,
+                    body,
+                    url: config
+                        .get("url")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    image: config
+                        .get("image")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    expires_at: Some(self.store.now() + days * 24 * 3600 * 1000),
+                },
+            )
+            .await?;
+        self.settle(t, pk, "inapp", Ok(format!("inapp-{pk}"))).await
+    }
+
+    /// A message with a channel order, cheapest first: the first channel
+    /// the person can receive is used.
+    async fn send_first_reachable(
+        &self,
+        t: &ClaimedTrace,
+        a: &Activity,
+        c: &Campaign,
+        config: &Value,
+    ) -> Result<Ran, EngineError> {
+        let Some(contact_id) = t.contact_id else {
+            return Ok(Ran::Rejected("no contact to message".into()));
+        };
+        let order: Vec<String> = config
+            .get("channels")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut why = Vec::new();
+        for channel in &order {
+            let Some(sub) = config
+                .get("templates")
+                .and_then(|t| t.get(channel.as_str()))
+            else {
+                why.push(format!("{channel}: no template"));
+                continue;
+            };
+            let reachable = match channel.as_str() {
+                "inapp" => {
+                    let since = self.store.now() - APP_SEEN_MS;
+                    let seen = self
+                        .store
+                        .has_event_since(t.workspace, contact_id, "app_open", since)
+                        .await?;
+                    if seen {
+                        None
+                    } else {
+                        Some("not seen in the app lately".to_string())
+                    }
+                }
+                other => match Channel::parse(other) {
+                    Some(ch) => self.store.skip_reason(t.workspace, contact_id, ch).await?,
+                    None => Some("unknown channel".to_string()),
+                },
+            };
+            if let Some(r) = reachable {
+                why.push(format!("{channel}: {r}"));
+                continue;
+            }
+            let sub = match sub {
+                Value::Number(id) => json!({"template_id": id}),
+                other => other.clone(),
+            };
+            return Box::pin(self.run_kind(t, a, c, channel, &sub)).await;
+        }
+        Ok(Ran::Rejected(format!(
+            "no reachable channel ({})",
+            why.join("; ")
+        )))
+    }
+
+    /// Calls an outbound webhook, signed, with the participant's data.
+    async fn call_webhook(
+        &self,
+        t: &ClaimedTrace,
+        a: &Activity,
+        c: &Campaign,
+        config: &Value,
+    ) -> Result<Ran, EngineError> {
+        let Some(url) = config.get("url").and_then(Value::as_str) else {
+            return Ok(Ran::Failed("the webhook has no url".into()));
+        };
+        let secret = config.get("secret").and_then(Value::as_str).unwrap_or("");
+        let (contact, extra) = self.variables(t, c).await?;
+        let mut payload = json!({
+            "event": "campaign.activity",
+            "campaign": {"id": c.id, "name": c.name},
+            "activity": {"id": a.id, "name": a.name},
+            "participant": t.participant_id,
+            "trace": t.id,
+            "record_id": t.record_id,
+            "contact": contact.as_ref().map(contact_value),
+            "test": t.test,
+        });
+        merge(&mut payload, &extra);
+        if let Some(more) = config.get("payload") {
+            payload["data"] = more.clone();
+        }
+        let key = format!("swell-trace-{}", t.id);
+        let hook = Webhook::new(self.http.clone());
+        match hook.send(url, secret.as_bytes(), &payload, &key).await {
+            Ok(_) => Ok(Ran::Done),
+            Err(DeliveryError::Temporary { reason }) => Ok(Ran::Retry(reason)),
+            Err(e) => Ok(Ran::Failed(e.to_string())),
+        }
+    }
+
+    /// Server actions on the participant's record or contact.
+    async fn act(
+        &self,
+        t: &ClaimedTrace,
+        c: &Campaign,
+        config: &Value,
+    ) -> Result<Ran, EngineError> {
+        let ws = t.workspace;
+        let action = config.get("action").and_then(Value::as_str).unwrap_or("");
+        let text = |k: &str| config.get(k).and_then(Value::as_str).map(str::to_string);
+        match action {
+            "end" => Ok(Ran::End),
+            "add_score" => {
+                let Some(contact) = t.contact_id else {
+                    return Ok(Ran::Rejected("no contact".into()));
+                };
+                let delta = config.get("points").and_then(Value::as_i64).unwrap_or(0);
+                Ok(Ran::Actions(vec![TxAction::AddScore { contact, delta }]))
+            }
+            "create_task" => {
+                let owner = match text("owner") {
+                    Some(o) => Some(o),
+                    None => match t.contact_id {
+                        Some(id) => self.store.contact(ws, id).await.ok().and_then(|c| c.owner),
+                        None => None,
+                    },
+                };
+                let hours = config.get("due_in_hours").and_then(Value::as_i64);
+                Ok(Ran::Actions(vec![TxAction::CreateTask {
+                    contact: t.contact_id,
+                    owner,
+                    title: text("title").unwrap_or_else(|| format!("Follow up ({})", c.name)),
+                    note: text("note"),
+                    due_at: hours.map(|h| self.store.now() + h * 3600 * 1000),
+                }]))
+            }
+            "create_lead" => {
+                let contact = match t.contact_id {
+                    Some(id) => self.store.contact(ws, id).await.ok(),
+                    None => None,
+                };
+                let fields = json!({
+                    "name": contact.as_ref().and_then(|c| c.name.clone()),
+                    "email": contact.as_ref().and_then(|c| c.email.clone()),
+                    "phone": contact.as_ref().and_then(|c| c.phone.clone()),
+                    "source": text("source").unwrap_or_else(|| format!("campaign:{}", c.name)),
+                });
+                Ok(Ran::Actions(vec![TxAction::CreateLead {
+                    contact: t.contact_id,
+                    fields,
+                }]))
+            }
+            "add_tag" | "remove_tag" => {
+                let Some(contact) = t.contact_id else {
+                    return Ok(Ran::Rejected("no contact".into()));
+                };
+                let Some(tag) = text("tag") else {
+                    return Ok(Ran::Failed("no tag given".into()));
+                };
+                let current = match self.store.contact(ws, contact).await {
+                    Ok(c) => c,
+                    Err(StoreError::NotFound) => {
+                        return Ok(Ran::Rejected("the contact was deleted".into()));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let mut tags = current.tags.clone();
+                tags.retain(|t| *t != tag);
+                if action == "add_tag" {
+                    tags.push(tag);
+                }
+                if tags == current.tags {
+                    return Ok(Ran::Done);
+                }
+                let input = ContactInput {
+                    tags: Patch::Set(tags),
+                    ..Default::default()
+                };
+                self.write_contact(ws, contact, input).await
+            }
+            "assign_owner" => {
+                let Some(contact) = t.contact_id else {
+                    return Ok(Ran::Rejected("no contact".into()));
+                };
+                let owners: Vec<String> = match config.get("owners").and_then(Value::as_array) {
+                    Some(list) => list
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect(),
+                    None => text("owner").into_iter().collect(),
+                };
+                if owners.is_empty() {
+                    return Ok(Ran::Failed("no owner given".into()));
+                }
+                // Round robin over participants.
+                let owner = owners[(t.participant_id as usize) % owners.len()].clone();
+                let input = ContactInput {
+                    owner: Patch::Set(owner),
+                    ..Default::default()
+                };
+                self.write_contact(ws, contact, input).await
+            }
+            "add_to_list" | "remove_from_list" => {
+                let Some(contact) = t.contact_id else {
+                    return Ok(Ran::Rejected("no contact".into()));
+                };
+                let Some(list) = text("list") else {
+                    return Ok(Ran::Failed("no list given".into()));
+                };
+                let result = if action == "add_to_list" {
+                    let status = text("status")
+                        .and_then(|s| Status::parse(&s))
+                        .unwrap_or(Status::Subscribed);
+                    self.store
+                        .set_members(ws, &list, &[contact], status)
+                        .await
+                        .map(|_| ())
+                } else {
+                    self.store.remove_member(ws, &list, contact).await
+                };
+                match result {
+                    Ok(()) => Ok(Ran::Done),
+                    Err(StoreError::NotFound) => Ok(Ran::Failed(format!("no list {list}"))),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            "update_fields" => {
+                let Some(fields) = config.get("fields").and_then(Value::as_object) else {
+                    return Ok(Ran::Failed("no fields given".into()));
+                };
+                let w = self.store.workspace(ws).await?;
+                if c.entity == "contact" {
+                    let schema = self.store.contact_schema(ws).await?;
+                    let cx = ParseContext {
+                        schema: &schema,
+                        phone_region: &w.phone_region,
+                    };
+                    match ContactInput::from_json(fields, &cx) {
+                        Ok(input) => self.write_contact(ws, t.record_id, input).await,
+                        Err(errs) => Ok(Ran::Failed(errors(&errs))),
+                    }
+                } else {
+                    let ty = self.entity_type(ws, &c.entity).await?;
+                    match RecordInput::from_json(&ty, fields, &w.phone_region) {
+                        Ok(input) => {
+                            let results = self
+                                .store
+                                .write_records(
+                                    ws,
+                                    &ty,
+                                    &[RecordWrite {
+                                        id: Some(t.record_id),
+                                        input,
+                                    }],
+                                    false,
+                                )
+                                .await?;
+                            Ok(match results.into_iter().next() {
+                                Some(Err(e)) => Ran::Failed(e.to_string()),
+                                _ => Ran::Done,
+                            })
+                        }
+                        Err(errs) => Ok(Ran::Failed(errors(&errs))),
+                    }
+                }
+            }
+            other => Ok(Ran::Failed(format!("unknown action {other:?}"))),
+        }
+    }
+
+    async fn write_contact(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        input: ContactInput,
+    ) -> Result<Ran, EngineError> {
+        let results = self
+            .store
+            .write_contacts(
+                ws,
+                &[ContactWrite {
+                    target: Target::Id(id),
+                    input,
+                }],
+                false,
+            )
+            .await?;
+        Ok(match results.into_iter().next() {
+            Some(Err(e)) => Ran::Failed(e.to_string()),
+            _ => Ran::Done,
+        })
+    }
+
+    /// The template an activity names, of the expected channel.
+    async fn template<T: serde::de::DeserializeOwned>(
+        &self,
+        ws: WorkspaceId,
+        config: &Value,
+        channel: &str,
+    ) -> Result<T, EngineError> {
+        let id = config
+            .get("template_id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| EngineError::Invalid("the activity names no template_id".into()))?;
+        let t = match self.store.template(ws, id).await {
+            Ok(t) => t,
+            Err(StoreError::NotFound) => {
+                return Err(EngineError::Invalid(format!(
+                    "template {id} does not exist"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if t.channel != channel {
+            return Err(EngineError::Invalid(format!(
+                "template {id} is a {} template, not {channel}",
+                t.channel
+            )));
+        }
+        serde_json::from_value(t.content)
+            .map_err(|e| EngineError::Invalid(format!("template {id}: {e}")))
+    }
+}
+
+fn single_error(e: DeliveryError) -> SingleError {
+    match e {
+        DeliveryError::Temporary { reason } => SingleError::Temporary(reason),
+        other => SingleError::Permanent(other.to_string()),
+    }
+}
+
+fn merge(into: &mut Value, extra: &Value) {
+    if let (Value::Object(into), Value::Object(extra)) = (into, extra) {
+        for (k, v) in extra {
+            into.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn errors(errs: &[swell_core::FieldError]) -> String {
+    errs.iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}

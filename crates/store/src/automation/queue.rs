@@ -1,0 +1,715 @@
+//! The scheduler's queue: traces that are due, claimed by workers under a
+//! lease, and finished in one transaction with whatever they changed and
+//! the children they scheduled.
+//!
+//! A claimed trace becomes `running` and its `due_at` becomes the end of
+//! the lease; a worker that dies leaves it there, and once the lease ends
+//! the trace is due again and another worker takes it. Whatever a trace
+//! sends is keyed by the trace (a message row per trace, an idempotency key
+//! per trace for HTTP providers), so taking it again never sends twice.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use swell_core::time::Millis;
+
+use crate::rows::RowExt;
+use crate::{BeginWrite, Result, Store, WorkspaceId, on_db};
+
+/// Tells workers in other processes there is work now (PostgreSQL); in one
+/// process the engine's own notification does it. Inside `on_db!`.
+macro_rules! notify_workers {
+    ($tx:expr, $backend:expr) => {
+        if $backend == crate::Backend::Postgres {
+            sqlx::query("SELECT pg_notify('swell_wake', 'traces')")
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
+/// Runs one exactly-once action inside the outcome's transaction, with its
+/// change-log entry. Inside `on_db!`.
+macro_rules! apply_action {
+    ($tx:expr, $ws:expr, $trace:expr, $action:expr, $now:expr) => {{
+        let (ws, trace, now): (i64, i64, Millis) = ($ws, $trace, $now);
+        match $action {
+            TxAction::AddScore { contact, delta } => {
+                let old: Option<i64> =
+                    sqlx::query_scalar("SELECT score FROM contacts WHERE workspace_id = $1 AND id = $2")
+                        .bind(ws)
+                        .bind(*contact)
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                if let Some(old) = old {
+                    let new = old.saturating_add(*delta);
+                    sqlx::query("UPDATE contacts SET score = $3, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
+                        .bind(ws)
+                        .bind(*contact)
+                        .bind(new)
+                        .bind(now)
+                        .execute(&mut *$tx)
+                        .await?;
+                    let change = json!({"score": [old, new]});
+                    sqlx::query("INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) VALUES ($1, 'contact', $2, 'update', $3, $4)")
+                        .bind(ws)
+                        .bind(*contact)
+                        .bind(sqlx::types::Json(&change))
+                        .bind(now)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+            }
+            TxAction::CreateTask { contact, owner, title, note, due_at } => {
+                sqlx::query(
+                    "INSERT INTO tasks (workspace_id, contact_id, owner, title, note, due_at, trace_id, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(ws)
+                .bind(*contact)
+                .bind(owner.clone())
+                .bind(title.clone())
+                .bind(note.clone())
+                .bind(*due_at)
+                .bind(trace)
+                .bind(now)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            TxAction::CreateLead { contact, fields } => {
+                let text = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_string);
+                let source = text("source").unwrap_or_else(|| "campaign".to_string());
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO leads (workspace_id, contact_id, name, email, phone, status, source, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, 'new', $6, $7, $7) RETURNING id",
+                )
+                .bind(ws)
+                .bind(*contact)
+                .bind(text("name"))
+                .bind(text("email"))
+                .bind(text("phone"))
+                .bind(&source)
+                .bind(now)
+                .fetch_one(&mut *$tx)
+                .await?;
+                let change = json!({
+                    "contact_id": [null, contact], "name": [null, text("name")], "email": [null, text("email")],
+                    "phone": [null, text("phone")], "status": [null, "new"], "source": [null, source],
+                });
+                sqlx::query("INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) VALUES ($1, 'lead', $2, 'create', $3, $4)")
+                    .bind(ws)
+                    .bind(id)
+                    .bind(sqlx::types::Json(&change))
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
+    }};
+}
+
+/// `$from, $from+1, ...` for `n` values.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Marks the `n` participants given after `$1` (now) completed when none
+/// of their traces is left to run.
+fn complete_participants_sql(n: usize) -> String {
+    format!(
+        "UPDATE participants SET state = 'completed', updated_at = $1
+         WHERE id IN ({}) AND state = 'running'
+           AND NOT EXISTS (SELECT 1 FROM traces t WHERE t.participant_id = participants.id
+                           AND t.state IN ('waiting', 'scheduled', 'running'))",
+        placeholders(2, n)
+    )
+}
+
+/// A record to let into a campaign.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub record_id: i64,
+    pub contact_id: Option<i64>,
+    /// What let it in (see the participants table); '' when the campaign
+    /// lets each record in once.
+    pub key: String,
+}
+
+/// A trace a worker has claimed, with what it needs to run it.
+#[derive(Debug, Clone)]
+pub struct ClaimedTrace {
+    pub id: i64,
+    pub workspace: WorkspaceId,
+    pub campaign_id: i64,
+    pub participant_id: i64,
+    pub activity_id: i64,
+    pub parent_id: Option<i64>,
+    pub deadline: Option<Millis>,
+    pub attempts: i64,
+    pub test: bool,
+    pub record_id: i64,
+    pub contact_id: Option<i64>,
+    pub participant_state: String,
+    /// The message the parent trace sent, for the opened / clicked branches.
+    pub parent_message: Option<i64>,
+    pub due_at: Millis,
+}
+
+/// A child trace to schedule.
+#[derive(Debug, Clone)]
+pub struct NewTrace {
+    pub activity_id: i64,
+    /// `scheduled` or `waiting`.
+    pub state: &'static str,
+    pub due_at: Option<Millis>,
+    pub deadline: Option<Millis>,
+}
+
+/// A change a trace makes in the same transaction as its outcome: the ones
+/// that must happen exactly once.
+#[derive(Debug, Clone)]
+pub enum TxAction {
+    AddScore {
+        contact: i64,
+        delta: i64,
+    },
+    CreateTask {
+        contact: Option<i64>,
+        owner: Option<String>,
+        title: String,
+        note: Option<String>,
+        due_at: Option<Millis>,
+    },
+    CreateLead {
+        contact: Option<i64>,
+        fields: Value,
+    },
+}
+
+/// How a trace ended (or when to try it again).
+#[derive(Debug, Clone)]
+pub struct TraceOutcome {
+    pub id: i64,
+    /// processed, rejected, cancelled, failed; or `scheduled` to try again at
+    /// `retry_at`.
+    pub state: &'static str,
+    pub reason: Option<String>,
+    pub retry_at: Option<Millis>,
+    pub version: Option<i64>,
+    pub channel: Option<String>,
+    pub message_pk: Option<i64>,
+    pub cost: Option<f64>,
+    pub children: Vec<NewTrace>,
+    pub actions: Vec<TxAction>,
+    /// The participant leaves the campaign (an "end" action).
+    pub end_participant: bool,
+}
+
+impl TraceOutcome {
+    pub fn new(id: i64, state: &'static str) -> TraceOutcome {
+        TraceOutcome {
+            id,
+            state,
+            reason: None,
+            retry_at: None,
+            version: None,
+            channel: None,
+            message_pk: None,
+            cost: None,
+            children: Vec::new(),
+            actions: Vec::new(),
+            end_participant: false,
+        }
+    }
+
+    pub fn because(mut self, reason: impl Into<String>) -> TraceOutcome {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// What a batch of outcomes changed, for the caller to wake whoever cares.
+#[derive(Debug, Default)]
+pub struct Completed {
+    /// Children scheduled due at or before now.
+    pub due_now: usize,
+    /// Campaigns paused because they reached their budget.
+    pub paused: Vec<i64>,
+}
+
+/// Counts of what has happened to a message, by kind, for branch checks.
+pub type Engagement = HashMap<i64, Vec<String>>;
+
+impl Store {
+    /// Lets records into a campaign and schedules its top activities for
+    /// each. A record already in (same entry key) is left alone. Returns the
+    /// new participants' ids.
+    pub async fn enter_campaign(
+        &self,
+        ws: WorkspaceId,
+        campaign: i64,
+        entries: &[Entry],
+        test: bool,
+    ) -> Result<Vec<i64>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let roots: Vec<(i64, i64, Option<i64>)> = on_db!(self, p => {
+            sqlx::query(
+                "SELECT id, delay_ms, validity_ms FROM activities
+                 WHERE campaign_id = $1 AND parent_id IS NULL AND deleted_at IS NULL ORDER BY position, id",
+            )
+            .bind(campaign).fetch_all(p).await?
+            .iter().map(|r| (r.int("id"), r.int("delay_ms"), r.opt_int("validity_ms"))).collect()
+        });
+        let mut created = Vec::new();
+        on_db!(self, p => {
+            let mut tx = p.begin_write().await?;
+            for e in entries {
+                let id: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO participants (workspace_id, campaign_id, record_id, contact_id, entry, state, test, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $7)
+                     ON CONFLICT (campaign_id, record_id, entry) DO NOTHING RETURNING id",
+                )
+                .bind(ws.0).bind(campaign).bind(e.record_id).bind(e.contact_id).bind(&e.key).bind(test).bind(now)
+                .fetch_optional(&mut *tx).await?;
+                let Some(pid) = id else { continue };
+                created.push(pid);
+                for (activity, delay, validity) in &roots {
+                    let due = now + delay;
+                    sqlx::query(
+                        "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, state, due_at, deadline, test, created_at)
+                         VALUES ($1, $2, $3, $4, 'scheduled', $5, $6, $7, $8)",
+                    )
+                    .bind(ws.0).bind(campaign).bind(pid).bind(*activity).bind(due)
+                    .bind(validity.map(|v| due + v)).bind(test).bind(now)
+                    .execute(&mut *tx).await?;
+                }
+            }
+            notify_workers!(tx, self.backend());
+            tx.commit().await?;
+        });
+        Ok(created)
+    }
+
+    /// Claims up to `limit` due traces for `lease_ms`. Waiting traces whose
+    /// wait ended are cancelled on the way (their branch never happened).
+    pub async fn claim_traces(&self, limit: u32, lease_ms: i64) -> Result<Vec<ClaimedTrace>> {
+        let now = self.now();
+        let lock = match self.backend() {
+            crate::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            crate::Backend::Sqlite => "",
+        };
+        let expire = "UPDATE traces SET state = 'cancelled', reason = 'did not happen in time', processed_at = $1, due_at = NULL
+             WHERE state IN ('waiting', 'scheduled', 'running') AND due_at <= $1 AND state = 'waiting'
+             RETURNING participant_id";
+        let claim = format!(
+            "UPDATE traces SET state = 'running', due_at = $2, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM traces WHERE state IN ('waiting', 'scheduled', 'running') AND due_at <= $1
+                          AND state <> 'waiting' ORDER BY due_at LIMIT $3 {lock})
+             RETURNING id"
+        );
+        let ids: Vec<i64> = on_db!(self, p => {
+            let mut tx = p.begin_write().await?;
+            let mut ended: Vec<i64> = sqlx::query_scalar(expire).bind(now).fetch_all(&mut *tx).await?;
+            ended.sort_unstable();
+            ended.dedup();
+            for chunk in ended.chunks(500) {
+                let sql = complete_participants_sql(chunk.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+                for id in chunk { q = q.bind(*id); }
+                q.execute(&mut *tx).await?;
+            }
+            let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(claim))
+                .bind(now).bind(now + lease_ms).bind(i64::from(limit))
+                .fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            ids
+        });
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT t.id, t.workspace_id, t.campaign_id, t.participant_id, t.activity_id, t.parent_id, t.deadline,
+                    t.attempts, t.test, p.record_id, p.contact_id, p.state AS pstate, pt.message_pk AS parent_message,
+                    pt.processed_at AS parent_at
+             FROM traces t JOIN participants p ON p.id = t.participant_id
+             LEFT JOIN traces pt ON pt.id = t.parent_id
+             WHERE t.id IN ({}) ORDER BY t.id",
+            placeholders(1, ids.len())
+        );
+        Ok(on_db!(self, p => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in &ids { q = q.bind(*id); }
+            q.fetch_all(p).await?.iter().map(|r| ClaimedTrace {
+                id: r.int("id"),
+                workspace: WorkspaceId(r.int("workspace_id")),
+                campaign_id: r.int("campaign_id"),
+                participant_id: r.int("participant_id"),
+                activity_id: r.int("activity_id"),
+                parent_id: r.opt_int("parent_id"),
+                deadline: r.opt_int("deadline"),
+                attempts: r.int("attempts"),
+                test: r.boolean("test"),
+                record_id: r.int("record_id"),
+                contact_id: r.opt_int("contact_id"),
+                participant_state: r.text("pstate"),
+                parent_message: r.opt_int("parent_message"),
+                due_at: now,
+            }).collect()
+        }))
+    }
+
+    /// When the next trace is due (waits included), for the worker's sleep.
+    pub async fn next_trace_due(&self) -> Result<Option<Millis>> {
+        Ok(on_db!(self, p => {
+            sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT MIN(due_at) FROM traces WHERE state IN ('waiting', 'scheduled', 'running')",
+            )
+            .fetch_one(p).await?
+        }))
+    }
+
+    /// Records a batch of outcomes in one transaction: each trace's state,
+    /// its exactly-once actions, its children, the participants that are
+    /// done, the money spent (pausing campaigns at their budget).
+    pub async fn complete_traces(&self, outcomes: &[TraceOutcome]) -> Result<Completed> {
+        let now = self.now();
+        let mut done = Completed::default();
+        if outcomes.is_empty() {
+            return Ok(done);
+        }
+        on_db!(self, p => {
+            let mut tx = p.begin_write().await?;
+            // The trace rows' context: workspace, campaign, participant, test.
+            let sql = format!(
+                "SELECT t.id, t.workspace_id, t.campaign_id, t.participant_id, t.test FROM traces t WHERE t.id IN ({})",
+                placeholders(1, outcomes.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for o in outcomes { q = q.bind(o.id); }
+            let context: HashMap<i64, (i64, i64, i64, bool)> = q.fetch_all(&mut *tx).await?.iter()
+                .map(|r| (r.int("id"), (r.int("workspace_id"), r.int("campaign_id"), r.int("participant_id"), r.boolean("test"))))
+                .collect();
+            let mut spent: BTreeMap<i64, f64> = BTreeMap::new();
+            let mut participants = Vec::new();
+            for o in outcomes {
+                let Some(&(ws, campaign, participant, test)) = context.get(&o.id) else { continue };
+                participants.push(participant);
+                if o.state == "scheduled" {
+                    sqlx::query("UPDATE traces SET state = 'scheduled', due_at = $2, reason = $3 WHERE id = $1")
+                        .bind(o.id).bind(o.retry_at.unwrap_or(now)).bind(&o.reason).execute(&mut *tx).await?;
+                    continue;
+                }
+                sqlx::query(
+                    "UPDATE traces SET state = $2, reason = $3, version = $4, channel = $5, message_pk = $6, cost = $7,
+                        processed_at = $8, due_at = NULL
+                     WHERE id = $1",
+                )
+                .bind(o.id).bind(o.state).bind(&o.reason).bind(o.version).bind(&o.channel).bind(o.message_pk)
+                .bind(o.cost).bind(now).execute(&mut *tx).await?;
+                if let Some(cost) = o.cost.filter(|c| *c > 0.0 && !test) {
+                    *spent.entry(campaign).or_default() += cost;
+                }
+                for a in &o.actions {
+                    apply_action!(tx, ws, o.id, a, now);
+                }
+                for c in &o.children {
+                    if c.state == "scheduled" && c.due_at.is_some_and(|d| d <= now) {
+                        done.due_now += 1;
+                    }
+                    sqlx::query(
+                        "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, parent_id, state, due_at, deadline, test, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(ws).bind(campaign).bind(participant).bind(c.activity_id).bind(o.id).bind(c.state)
+                    .bind(c.due_at).bind(c.deadline).bind(test).bind(now)
+                    .execute(&mut *tx).await?;
+                }
+                if o.end_participant {
+                    sqlx::query(
+                        "UPDATE traces SET state = 'cancelled', reason = 'participant ended', processed_at = $2, due_at = NULL
+                         WHERE participant_id = $1 AND state IN ('waiting', 'scheduled')",
+                    )
+                    .bind(participant).bind(now).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE participants SET state = 'exited', updated_at = $2 WHERE id = $1 AND state = 'running'")
+                        .bind(participant).bind(now).execute(&mut *tx).await?;
+                }
+            }
+            participants.sort_unstable();
+            participants.dedup();
+            for chunk in participants.chunks(500) {
+                let sql = complete_participants_sql(chunk.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+                for id in chunk { q = q.bind(*id); }
+                q.execute(&mut *tx).await?;
+            }
+            for (campaign, cost) in spent {
+                let paused: Option<i64> = sqlx::query_scalar(
+                    "UPDATE campaigns SET spent = spent + $2,
+                        state = CASE WHEN budget IS NOT NULL AND spent + $2 >= budget AND state = 'running' THEN 'paused' ELSE state END,
+                        reason = CASE WHEN budget IS NOT NULL AND spent + $2 >= budget AND state = 'running' THEN 'budget reached' ELSE reason END
+                     WHERE id = $1 RETURNING CASE WHEN reason = 'budget reached' AND state = 'paused' THEN id END",
+                )
+                .bind(campaign).bind(cost).fetch_one(&mut *tx).await?;
+                if let Some(c) = paused { done.paused.push(c); }
+            }
+            if done.due_now > 0 {
+                notify_workers!(tx, self.backend());
+            }
+            tx.commit().await?;
+        });
+        Ok(done)
+    }
+
+    /// Something happened to a message a trace sent (an open, a click, a
+    /// reply, a bounce): the children waiting for it are scheduled, after
+    /// their delay. Returns how many.
+    pub async fn resume_waiting(&self, message_pk: i64, trigger: &str, at: Millis) -> Result<u64> {
+        let n = on_db!(self, p => {
+            let mut tx = p.begin_write().await?;
+            let n = sqlx::query(
+                "UPDATE traces SET state = 'scheduled',
+                    due_at = $3 + (SELECT a.delay_ms FROM activities a WHERE a.id = traces.activity_id)
+                 WHERE state = 'waiting'
+                   AND parent_id IN (SELECT id FROM traces WHERE message_pk = $1)
+                   AND activity_id IN (SELECT id FROM activities WHERE trigger = $2)",
+            )
+            .bind(message_pk).bind(trigger).bind(at)
+            .execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                notify_workers!(tx, self.backend());
+            }
+            tx.commit().await?;
+            n
+        });
+        Ok(n)
+    }
+
+    /// What has happened to each of these messages: the kinds of its
+    /// message events (`open` by people only, `click`, `reply`, `bounce`).
+    pub async fn engagement(&self, messages: &[i64]) -> Result<Engagement> {
+        let mut out: Engagement = HashMap::new();
+        for chunk in messages.chunks(500) {
+            let sql = format!(
+                "SELECT DISTINCT message_pk, kind FROM message_events
+                 WHERE message_pk IN ({}) AND NOT (kind = 'open' AND machine)",
+                placeholders(1, chunk.len())
+            );
+            let rows: Vec<(i64, String)> = on_db!(self, p => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for m in chunk { q = q.bind(*m); }
+                q.fetch_all(p).await?.iter().map(|r| (r.int("message_pk"), r.text("kind"))).collect()
+            });
+            for (m, kind) in rows {
+                out.entry(m).or_default().push(kind);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A trace's message, made once: the row is keyed by the trace, so a
+    /// trace taken again after a crash finds the row it made before.
+    /// Returns the message id and, when the row was already there, the
+    /// state it was in (a new row is `sending`).
+    pub async fn trace_message(
+        &self,
+        ws: WorkspaceId,
+        trace: i64,
+        contact: Option<i64>,
+        channel: &str,
+        address: Option<&str>,
+    ) -> Result<(i64, Option<String>)> {
+        let now = self.now();
+        on_db!(self, p => {
+            let mut tx = p.begin_write().await?;
+            let found = sqlx::query("SELECT id, state FROM messages WHERE source = 'trace' AND source_id = $1")
+                .bind(trace).fetch_optional(&mut *tx).await?;
+            if let Some(r) = found {
+                let (id, state) = (r.int("id"), r.text("state"));
+                if state == "queued" {
+                    sqlx::query("UPDATE messages SET state = 'sending', attempts = attempts + 1 WHERE id = $1")
+                        .bind(id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                return Ok((id, Some(state)));
+            }
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO messages (workspace_id, source, source_id, contact_id, channel, address, state, due_at, attempts, created_at)
+                 VALUES ($1, 'trace', $2, $3, $4, $5, 'sending', $6, 1, $6) RETURNING id",
+            )
+            .bind(ws.0).bind(trace).bind(contact).bind(channel).bind(address).bind(now)
+            .fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok((id, None))
+        })
+    }
+
+    /// Records what became of a trace's message.
+    pub async fn finish_trace_message(
+        &self,
+        message_pk: i64,
+        state: &str,
+        provider_id: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let now = self.now();
+        on_db!(self, p => {
+            sqlx::query(
+                "UPDATE messages SET state = $2, message_id = COALESCE($3, message_id), reason = $4,
+                    sent_at = CASE WHEN $2 = 'sent' THEN $5 ELSE sent_at END
+                 WHERE id = $1",
+            )
+            .bind(message_pk).bind(state).bind(provider_id).bind(reason).bind(now)
+            .execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// Changes since `after` to records of `entity` in a workspace, oldest
+    /// first: what the record triggers look at.
+    pub async fn changes_since(
+        &self,
+        ws: WorkspaceId,
+        entity: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ChangeRow>> {
+        Ok(on_db!(self, p => {
+            sqlx::query(
+                "SELECT id, record_id, op, changes FROM changes
+                 WHERE id > $3 AND workspace_id = $1 AND entity = $2 ORDER BY id LIMIT $4",
+            )
+            .bind(ws.0).bind(entity).bind(after).bind(i64::from(limit))
+            .fetch_all(p).await?.iter().map(|r| ChangeRow {
+                id: r.int("id"),
+                record_id: r.int("record_id"),
+                op: r.text("op"),
+                changes: r.json("changes"),
+            }).collect()
+        }))
+    }
+
+    /// The newest change id: where a campaign launched now starts watching.
+    pub async fn last_change_id(&self) -> Result<i64> {
+        Ok(on_db!(self, p => {
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM changes").fetch_one(p).await?.unwrap_or(0)
+        }))
+    }
+
+    /// The contact each record links to (a contact is its own).
+    pub async fn record_contacts(
+        &self,
+        ws: WorkspaceId,
+        table: &str,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, Option<i64>>> {
+        if table == "contacts" {
+            return Ok(ids.iter().map(|i| (*i, Some(*i))).collect());
+        }
+        let table = match table {
+            "companies" | "leads" | "orders" | "records" => table,
+            _ => return Ok(HashMap::new()),
+        };
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id, contact_id FROM {table} WHERE workspace_id = $1 AND id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let rows: Vec<(i64, Option<i64>)> = on_db!(self, p => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws.0);
+                for id in chunk { q = q.bind(*id); }
+                q.fetch_all(p).await?.iter().map(|r| (r.int("id"), r.opt_int("contact_id"))).collect()
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+}
+
+/// One row of the change log.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRow {
+    pub id: i64,
+    pub record_id: i64,
+    pub op: String,
+    pub changes: Value,
+}
+
+impl Store {
+    /// Why a contact cannot be reached on a channel now (no address, opted
+    /// out, blocklisted, suppressed), or None when it can. A contact that
+    /// no longer exists has no address.
+    pub async fn skip_reason(
+        &self,
+        ws: WorkspaceId,
+        contact: i64,
+        channel: crate::consent::Channel,
+    ) -> Result<Option<String>> {
+        let sql = format!(
+            "SELECT {} AS reason FROM contacts c WHERE c.workspace_id = $1 AND c.id = $2",
+            channel.skip_reason("$1")
+        );
+        let found: Option<Option<String>> = on_db!(self, p => {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws.0).bind(contact).fetch_optional(p).await?
+                .map(|r| r.opt_text("reason"))
+        });
+        Ok(match found {
+            None => Some("no_address".to_string()),
+            Some(reason) => reason,
+        })
+    }
+
+    /// Whether a contact has an event of this name since `since` (in-app
+    /// messages reach people seen in the app lately).
+    pub async fn has_event_since(
+        &self,
+        ws: WorkspaceId,
+        contact: i64,
+        name: &str,
+        since: Millis,
+    ) -> Result<bool> {
+        let n: i64 = on_db!(self, p => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM events WHERE contact_id = $2 AND name = $3 AND at >= $4 AND workspace_id = $1",
+            )
+            .bind(ws.0).bind(contact).bind(name).bind(since).fetch_one(p).await?
+        });
+        Ok(n > 0)
+    }
+}
+
+impl Store {
+    /// Records that a person replied to a message (an integration reports
+    /// it, or test mode pretends), with a `message_replied` event.
+    pub async fn record_reply(
+        &self,
+        m: &crate::mailing::MessageRow,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        let now = self.now();
+        on_db!(self, p => {
+            sqlx::query("INSERT INTO message_events (workspace_id, message_pk, kind, detail, at) VALUES ($1, $2, 'reply', $3, $4)")
+                .bind(m.workspace.0).bind(m.id).bind(detail).bind(now).execute(p).await?;
+        });
+        if let Some(contact) = m.contact_id {
+            self.append_events(
+                m.workspace,
+                &[crate::events::NewEvent {
+                    name: "message_replied".into(),
+                    contact: Some(swell_core::record::ContactRef::Id(contact)),
+                    at: now,
+                    properties: json!({"message": m.id}),
+                }],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}

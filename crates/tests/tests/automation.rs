@@ -1,0 +1,468 @@
+//! Automated campaigns end to end through the real server, on both
+//! backends, on a clock the test moves: triggers, the activity tree and its
+//! branches, rejection and cancellation, test mode, the ready-made
+//! templates, SMS and webhooks to real HTTP servers on loopback.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+use swell_tests::{Backend, ManualClock, TestApp};
+
+const DAY: i64 = 24 * 3600 * 1000;
+
+/// Runs a test body against both backends on a manual clock.
+macro_rules! clock_test {
+    (async fn $name:ident($app:ident : &TestApp, $clock:ident : &ManualClock) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($app: &TestApp, $clock: &ManualClock) $body
+            async fn start(backend: Backend) {
+                let _ = tracing_subscriber::fmt().with_env_filter("error").with_test_writer().try_init();
+                // 2026-11-23T00:00:00Z
+                let clock = Arc::new(ManualClock::new(1_795_392_000_000));
+                let app = TestApp::start_with_clock(backend, Arc::clone(&clock)).await;
+                run(&app, &clock).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                start(Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                start(Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+/// Runs the engine until nothing is due now and nothing is in flight.
+async fn settle(app: &TestApp) {
+    for _ in 0..500 {
+        app.automation.drain().await.expect("engine");
+        if app.store().traces_in_flight().await.expect("store") == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the engine did not settle");
+}
+
+async fn advance(app: &TestApp, clock: &ManualClock, ms: i64) {
+    clock.advance(ms);
+    settle(app).await;
+}
+
+async fn email_template(app: &TestApp, name: &str) -> i64 {
+    let r = app
+        .post(
+            "/api/v1/templates",
+            json!({"name": name, "channel": "email", "subject": format!("{name} cho {{{{ contact.given_name }}}}"),
+                   "html": "<html><body><p>Chào {{ contact.given_name }}</p><a href=\"https://shop.example.vn/sale\">Xem</a></body></html>"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json["id"].as_i64().unwrap()
+}
+
+async fn contact(app: &TestApp, body: Value) -> i64 {
+    let r = app.post("/api/v1/contacts", body).await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.text);
+    r.json["id"].as_i64().unwrap()
+}
+
+async fn campaign(app: &TestApp, body: Value) -> Value {
+    let r = app.post("/api/v1/campaigns", body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json
+}
+
+async fn launch(app: &TestApp, id: i64) -> Value {
+    let r = app
+        .post(&format!("/api/v1/campaigns/{id}/launch"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json
+}
+
+async fn tags(app: &TestApp, id: i64) -> Vec<String> {
+    let c = app.get(&format!("/api/v1/contacts/{id}")).await.json;
+    serde_json::from_value(c["tags"].clone()).unwrap()
+}
+
+/// Traces of a campaign as (activity name, state, reason).
+async fn traces(app: &TestApp, id: i64) -> Vec<(String, String, Option<String>, Value)> {
+    let c = app.get(&format!("/api/v1/campaigns/{id}")).await.json;
+    let names: std::collections::HashMap<i64, String> = c["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_i64().unwrap(),
+                a["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let t = app
+        .get(&format!("/api/v1/campaigns/{id}/traces?limit=1000"))
+        .await
+        .json;
+    t["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                names
+                    .get(&t["activity_id"].as_i64().unwrap())
+                    .cloned()
+                    .unwrap_or_default(),
+                t["state"].as_str().unwrap().to_string(),
+                t["reason"].as_str().map(str::to_string),
+                t.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The tracked URL with `marker` in the outbox message to `to`.
+async fn link_to(app: &TestApp, to: &str, marker: &str) -> String {
+    let outbox = app.get("/api/v1/outbox?limit=100").await.json;
+    let m = outbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["recipient"] == to)
+        .unwrap_or_else(|| panic!("no message to {to} in {outbox}"));
+    let raw = m["raw"]
+        .as_str()
+        .unwrap()
+        .replace("=\r\n", "")
+        .replace("=3D", "=");
+    let marker = format!("http://{}{marker}", app.addr);
+    let at = raw
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{marker} not in {raw}"));
+    let end = raw[at..]
+        .find(['"', '\r', '\n', ' ', '>', ']', ')'])
+        .unwrap();
+    raw[at..at + end].replace("&amp;", "&")
+}
+
+clock_test! {
+    async fn a_new_contact_gets_the_welcome_and_branches_on_opening(app: &TestApp, clock: &ManualClock) {
+        let welcome = email_template(app, "Chào mừng").await;
+        let c = campaign(app, json!({
+            "name": "Welcome", "trigger": {"kind": "created"},
+            "activities": [{"name": "Welcome", "kind": "email", "config": {"template_id": welcome}, "children": [
+                {"name": "Engaged", "kind": "action", "trigger": "opened", "delay": "1d", "config": {"action": "add_tag", "tag": "engaged"}},
+                {"name": "Cold", "kind": "action", "trigger": "not_opened", "delay": "3d", "config": {"action": "add_tag", "tag": "cold"}},
+            ]}],
+        })).await;
+        let id = c["id"].as_i64().unwrap();
+        assert_eq!(c["state"], "draft");
+        // Someone created before the launch does not enter.
+        contact(app, json!({"email": "truoc@example.vn", "name": "Lê Trước"})).await;
+        launch(app, id).await;
+        let an = contact(app, json!({"email": "an@example.vn", "name": "Nguyễn Văn An"})).await;
+        let binh = contact(app, json!({"email": "binh@example.vn", "name": "Trần Thị Bình"})).await;
+        settle(app).await;
+        let outbox = app.get("/api/v1/outbox").await.json;
+        let subjects: Vec<&str> = outbox["items"].as_array().unwrap().iter().map(|m| m["subject"].as_str().unwrap()).collect();
+        assert_eq!(subjects.len(), 2, "{outbox}");
+        assert!(subjects.contains(&"Chào mừng cho An") && subjects.contains(&"Chào mừng cho Bình"), "{subjects:?}");
+
+        // An opens (a person, not a proxy); the opened branch waits its day.
+        let pixel = link_to(app, "an@example.vn", "/t/o/").await;
+        let r = app.client.get(&pixel).header("User-Agent", "Mozilla/5.0 (Windows NT 10.0) Thunderbird/128.0").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        advance(app, clock, DAY - 60_000).await;
+        assert!(tags(app, an).await.is_empty());
+        advance(app, clock, 120_000).await;
+        assert_eq!(tags(app, an).await, vec!["engaged"]);
+        // Three days on: Bình never opened and goes cold; An's "not opened"
+        // branch is cancelled, and Bình's "opened" branch stays waiting.
+        advance(app, clock, 2 * DAY).await;
+        assert_eq!(tags(app, binh).await, vec!["cold"]);
+        assert_eq!(tags(app, an).await, vec!["engaged"]);
+        let t = traces(app, id).await;
+        let an_participant = app.get(&format!("/api/v1/campaigns/{id}/participants")).await.json["items"]
+            .as_array().unwrap().iter().find(|p| p["record_id"] == an).unwrap()["id"].clone();
+        let cancelled = t.iter().find(|(name, _, _, raw)| name == "Cold" && raw["participant_id"] == an_participant).unwrap();
+        assert_eq!(cancelled.1, "cancelled");
+        assert_eq!(cancelled.2.as_deref(), Some("parent message opened"));
+        let stats = app.get(&format!("/api/v1/campaigns/{id}/stats")).await.json;
+        let welcome_fig = stats["activities"].as_array().unwrap().iter().find(|a| a["name"] == "Welcome").unwrap();
+        assert_eq!(welcome_fig["processed"], 2, "{stats}");
+        assert_eq!(welcome_fig["sent"], 2, "{stats}");
+        assert_eq!(welcome_fig["opened"], 1, "{stats}");
+        // The waits end after 30 days: everyone completes.
+        advance(app, clock, 31 * DAY).await;
+        let p = app.get(&format!("/api/v1/campaigns/{id}/participants?state=completed")).await.json;
+        assert_eq!(p["items"].as_array().unwrap().len(), 2, "{p}");
+    }
+}
+
+clock_test! {
+    async fn an_order_going_from_pending_to_delivered_enters(app: &TestApp, clock: &ManualClock) {
+        let c = campaign(app, json!({
+            "name": "Delivered", "entity": "order",
+            "trigger": {"kind": "updated", "fields": ["status"], "from": "pending", "to": "delivered"},
+            "filter": "total >= 100000",
+            "activities": [
+                {"name": "Thank", "kind": "action", "config": {"action": "add_score", "points": 10}, "children": [
+                    {"name": "Call", "kind": "action", "delay": "2h", "config": {"action": "create_task", "title": "Hỏi thăm khách", "owner": "sale@shop.vn"}},
+                ]},
+            ],
+        })).await;
+        let id = c["id"].as_i64().unwrap();
+        launch(app, id).await;
+        let order = |ext: &str, status: &str, total: i64| json!({"external_id": ext, "total": total, "currency": "VND", "status": status, "contact_email": "khach@example.vn"});
+        for (ext, total) in [("A1", 500_000), ("A2", 500_000), ("A3", 50_000)] {
+            let r = app.post("/api/v1/records/order", order(ext, "pending", total)).await;
+            assert!(r.status == 201, "{}", r.text);
+        }
+        let patch = |ext: &str, status: &str, total: i64| app.post("/api/v1/records/order", order(ext, status, total));
+        assert_eq!(patch("A1", "delivered", 500_000).await.status, 200); // enters
+        assert_eq!(patch("A2", "cancelled", 500_000).await.status, 200); // wrong target value
+        assert_eq!(patch("A3", "delivered", 50_000).await.status, 200); // filtered out
+        settle(app).await;
+        let p = app.get(&format!("/api/v1/campaigns/{id}/participants")).await.json;
+        assert_eq!(p["items"].as_array().unwrap().len(), 1, "{p}");
+        let customer = p["items"][0]["contact_id"].as_i64().unwrap();
+        let c = app.get(&format!("/api/v1/contacts/{customer}")).await.json;
+        assert_eq!(c["score"], 10);
+        // The score change is in the change log like every change.
+        let changes = app.get(&format!("/api/v1/contacts/{customer}/changes")).await;
+        assert!(changes.text.contains("score"), "{}", changes.text);
+        assert!(app.get("/api/v1/tasks").await.json["items"].as_array().unwrap().is_empty());
+        advance(app, clock, 2 * 3600 * 1000).await;
+        let tasks = app.get("/api/v1/tasks?owner=sale@shop.vn").await.json;
+        assert_eq!(tasks["items"].as_array().unwrap().len(), 1, "{tasks}");
+        assert_eq!(tasks["items"][0]["title"], "Hỏi thăm khách");
+        // Entering is once per record: A1 going back and forth does not re-enter.
+        patch("A1", "pending", 500_000).await;
+        patch("A1", "delivered", 500_000).await;
+        settle(app).await;
+        let p = app.get(&format!("/api/v1/campaigns/{id}/participants")).await.json;
+        assert_eq!(p["items"].as_array().unwrap().len(), 1, "{p}");
+    }
+}
+
+/// A loopback HTTP server that records what it is sent and answers like an
+/// SMS provider.
+struct Receiver {
+    port: u16,
+    seen: Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>,
+}
+
+async fn receiver() -> Receiver {
+    let seen: Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>> = Arc::default();
+    let s = Arc::clone(&seen);
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+            let s = Arc::clone(&s);
+            async move {
+                s.lock()
+                    .unwrap()
+                    .push((uri.path().to_string(), headers, body));
+                axum::Json(json!({"error": 0, "data": {"msg_id": "sms-42"}}))
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver { port, seen }
+}
+
+clock_test! {
+    async fn an_inbound_webhook_enters_and_sms_and_webhooks_go_out(app: &TestApp, _clock: &ManualClock) {
+        let rx = receiver().await;
+        let r = app.put("/api/v1/channels/sms", json!({
+            "provider": {"url": format!("http://127.0.0.1:{}/sms", rx.port),
+                         "body": "{\"to\": {{ to | tojson }}, \"text\": {{ text | tojson }}}",
+                         "id_path": "/data/msg_id", "error_path": "/error"},
+            "unit_cost": 800, "currency": "VND",
+        })).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let sms = app.post("/api/v1/templates", json!({"name": "OTP", "channel": "sms", "body": "Chào {{ contact.given_name }}, xem ưu đãi https://shop.example.vn/uu-dai"})).await;
+        assert_eq!(sms.status, 201, "{}", sms.text);
+        let c = campaign(app, json!({
+            "name": "Mini app signups", "trigger": {"kind": "webhook"}, "hook_signing_secret": "s3cret",
+            "activities": [
+                {"name": "SMS", "kind": "sms", "config": {"template_id": sms.json["id"]}},
+                {"name": "Notify CRM", "kind": "webhook", "config": {"url": format!("http://127.0.0.1:{}/crm", rx.port), "secret": "crm-key"}},
+            ],
+        })).await;
+        let id = c["id"].as_i64().unwrap();
+        let hook = c["hook_url"].as_str().unwrap().to_string();
+        // Not running yet.
+        let body = json!({"phone": "0912 345 678", "name": "Phạm Minh Châu", "external_id": "zalo-1"}).to_string();
+        let post = |body: String, sig: Option<String>| {
+            let mut req = app.client.post(&hook).header("Content-Type", "application/json").body(body.clone());
+            if let Some(sig) = sig {
+                req = req.header("X-Swell-Timestamp", "1795392000").header("X-Swell-Signature", sig);
+            }
+            req.send()
+        };
+        let sign = |body: &str| swell_channels::webhook::sign(b"s3cret", "1795392000", body.as_bytes());
+        assert_eq!(post(body.clone(), Some(sign(&body))).await.unwrap().status(), 409);
+        launch(app, id).await;
+        assert_eq!(post(body.clone(), None).await.unwrap().status(), 401);
+        assert_eq!(post(body.clone(), Some(sign("something else"))).await.unwrap().status(), 401);
+        let r = post(body.clone(), Some(sign(&body))).await.unwrap();
+        assert_eq!(r.status(), 202);
+        let outcome: Value = r.json().await.unwrap();
+        assert_eq!(outcome["entered"], true, "{outcome}");
+        let wrong = app.client.post(format!("http://{}/hooks/not-a-secret", app.addr)).body("{}").send().await.unwrap();
+        assert_eq!(wrong.status(), 404);
+        settle(app).await;
+        let seen = rx.seen.lock().unwrap().clone();
+        let sms = seen.iter().find(|(p, _, _)| p == "/sms").expect("the SMS provider was called");
+        let sent: Value = serde_json::from_slice(&sms.2).unwrap();
+        assert_eq!(sent["to"], "+84912345678");
+        let text = sent["text"].as_str().unwrap();
+        assert!(text.starts_with("Chào Châu, xem ưu đãi http://"), "{text}");
+        assert!(text.contains("/t/c/"), "the link is tracked: {text}");
+        assert_eq!(sms.1["idempotency-key"].to_str().unwrap(), format!("swell-trace-{}", traces(app, id).await.iter().find(|t| t.0 == "SMS").unwrap().3["id"]));
+        let crm = seen.iter().find(|(p, _, _)| p == "/crm").expect("the webhook was called");
+        let ts = crm.1["x-swell-timestamp"].to_str().unwrap();
+        let sig = crm.1["x-swell-signature"].to_str().unwrap();
+        assert!(swell_channels::webhook::verify_signature(b"crm-key", ts, &crm.2, sig));
+        let payload: Value = serde_json::from_slice(&crm.2).unwrap();
+        assert_eq!(payload["contact"]["phone"], "+84912345678");
+        assert_eq!(payload["campaign"]["id"], id);
+        let stats = app.get(&format!("/api/v1/campaigns/{id}/stats")).await.json;
+        assert_eq!(stats["spent"], 800.0, "{stats}");
+        // A click on the SMS link is tracked like an e-mail's.
+        let link = format!("http://{}{}", app.addr, &text[text.find("/t/c/").unwrap()..]);
+        let r = app.client.get(&link).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "https://shop.example.vn/uu-dai");
+    }
+}
+
+clock_test! {
+    async fn rejection_validity_and_splits(app: &TestApp, clock: &ManualClock) {
+        let c = campaign(app, json!({
+            "name": "Rules", "trigger": {"kind": "manual"}, "filter": "email is set",
+            "activities": [
+                {"name": "VIP only", "kind": "action", "filter": "has tag \"vip\"", "config": {"action": "add_tag", "tag": "seen"}},
+                {"name": "Late", "kind": "action", "delay": "2d", "validity": "1h", "config": {"action": "add_tag", "tag": "late"}},
+                {"name": "Split", "kind": "split", "children": [
+                    {"name": "Half A", "kind": "action", "share": 50, "config": {"action": "add_tag", "tag": "a"}},
+                    {"name": "Half B", "kind": "action", "share": 50, "config": {"action": "add_tag", "tag": "b"}},
+                ]},
+            ],
+        })).await;
+        let id = c["id"].as_i64().unwrap();
+        let mut ids = Vec::new();
+        for i in 0..40 {
+            let tags = if i < 3 { json!(["vip"]) } else { json!([]) };
+            ids.push(contact(app, json!({"email": format!("p{i}@example.vn"), "tags": tags})).await);
+        }
+        contact(app, json!({"phone": "0912000111"})).await; // no e-mail: not in the audience
+        let launched = launch(app, id).await;
+        assert_eq!(launched["entered"], 40, "{launched}");
+        settle(app).await;
+        let t = traces(app, id).await;
+        let count = |name: &str, state: &str| t.iter().filter(|x| x.0 == name && x.1 == state).count();
+        assert_eq!(count("VIP only", "processed"), 3);
+        assert_eq!(count("VIP only", "rejected"), 37);
+        let (a, b) = (count("Half A", "processed"), count("Half B", "processed"));
+        assert_eq!(a + b, 40);
+        assert!(a >= 10 && b >= 10, "a 50/50 split: {a}/{b}");
+        // The worker was away for three days: "Late" missed its hour.
+        advance(app, clock, 3 * DAY).await;
+        let t = traces(app, id).await;
+        let late: Vec<_> = t.iter().filter(|x| x.0 == "Late").collect();
+        assert!(late.iter().all(|x| x.1 == "cancelled" && x.2.as_deref() == Some("validity ended")), "{late:?}");
+        assert!(!tags(app, ids[0]).await.contains(&"late".to_string()));
+        let stats = app.get(&format!("/api/v1/campaigns/{id}/stats")).await.json;
+        let vip = stats["activities"].as_array().unwrap().iter().find(|a| a["name"] == "VIP only").unwrap();
+        assert_eq!(vip["rejected"], 37, "{stats}");
+    }
+}
+
+clock_test! {
+    async fn test_mode_and_the_six_templates(app: &TestApp, _clock: &ManualClock) {
+        let list = app.get("/api/v1/campaigns/templates").await.json;
+        assert_eq!(list["items"].as_array().unwrap().len(), 6);
+        let mut made = std::collections::HashMap::new();
+        for t in list["items"].as_array().unwrap() {
+            let slug = t["slug"].as_str().unwrap();
+            let r = app.post(&format!("/api/v1/campaigns/templates/{slug}"), json!({})).await;
+            assert_eq!(r.status, 201, "{slug}: {}", r.text);
+            assert!(!r.json["activities"].as_array().unwrap().is_empty(), "{slug}");
+            made.insert(slug.to_string(), r.json["id"].as_i64().unwrap());
+        }
+        // Test mode on a draft: a chosen contact walks Tag Hot Contacts, the
+        // click is simulated, and none of it counts in the figures.
+        let hot = made["tag-hot-contacts"];
+        let lan = contact(app, json!({"email": "lan@example.vn", "name": "Lan"})).await;
+        let r = app.post(&format!("/api/v1/campaigns/{hot}/test"), json!({"records": [lan]})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let participant = r.json["participants"][0].as_i64().unwrap();
+        let r = app.post(&format!("/api/v1/campaigns/{hot}/participants/{participant}/step"), json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let sent = r.json["traces"].as_array().unwrap().iter().find(|t| t["message_id"].is_i64()).cloned().unwrap_or_else(|| panic!("the e-mail went out: {}", r.json));
+        let r = app.post(&format!("/api/v1/traces/{}/simulate", sent["id"]), json!({"action": "click"})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json["resumed"], 1);
+        settle(app).await;
+        assert_eq!(tags(app, lan).await, vec!["hot"]);
+        let stats = app.get(&format!("/api/v1/campaigns/{hot}/stats")).await.json;
+        assert!(stats["activities"].as_array().unwrap().iter().all(|a| a["processed"] == 0), "{stats}");
+
+        // Double opt-in really confirms: the click subscribes the member.
+        let optin = made["double-opt-in"];
+        launch(app, optin).await;
+        let minh = contact(app, json!({"email": "minh@example.vn", "name": "Minh"})).await;
+        settle(app).await;
+        let pending = app.get("/api/v1/lists/newsletter/members?status=pending").await.json;
+        assert!(pending.to_string().contains(&format!("\"contact_id\":{minh}")), "{pending}");
+        let confirm = link_to(app, "minh@example.vn", "/t/c/").await;
+        let r = app.client.get(&confirm).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        settle(app).await;
+        let subscribed = app.get("/api/v1/lists/newsletter/members?status=subscribed").await.json;
+        assert!(subscribed.to_string().contains(&format!("\"contact_id\":{minh}")), "{subscribed}");
+
+        // Priority Hot Leads: a big lead gets a call task at once.
+        launch(app, made["priority-hot-leads"]).await;
+        let r = app.post("/api/v1/records/lead", json!({"name": "Công ty Sao Mai", "status": "new", "value": 50000000, "contact_email": "saomai@example.vn"})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = app.post("/api/v1/records/lead", json!({"name": "Nhỏ", "status": "new", "value": 1000, "contact_email": "nho@example.vn"})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        settle(app).await;
+        let tasks = app.get("/api/v1/tasks").await.json;
+        let titles: Vec<&str> = tasks["items"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
+        assert_eq!(titles, vec!["Priority lead: call now"], "{tasks}");
+    }
+}
+
+clock_test! {
+    async fn a_recurring_campaign_runs_at_each_contacts_local_time(app: &TestApp, clock: &ManualClock) {
+        let hcm = contact(app, json!({"email": "hcm@example.vn", "timezone": "Asia/Ho_Chi_Minh"})).await;
+        let london = contact(app, json!({"email": "ldn@example.co.uk", "timezone": "Europe/London"})).await;
+        let c = campaign(app, json!({
+            "name": "Daily nine", "trigger": {"kind": "recurring", "every": "day", "at": "09:00"}, "reentry": "each",
+            "activities": [{"name": "Tick", "kind": "action", "config": {"action": "add_score", "points": 1}}],
+        })).await;
+        let id = c["id"].as_i64().unwrap();
+        launch(app, id).await; // 2026-11-23 00:00 UTC = 07:00 in Hồ Chí Minh City
+        settle(app).await;
+        let score = |id: i64| async move { app.get(&format!("/api/v1/contacts/{id}")).await.json["score"].as_i64().unwrap() };
+        assert_eq!((score(hcm).await, score(london).await), (0, 0));
+        advance(app, clock, 2 * 3600 * 1000 + 60_000).await; // 09:01 in Hồ Chí Minh City, 02:01 in London
+        assert_eq!((score(hcm).await, score(london).await), (1, 0));
+        advance(app, clock, 7 * 3600 * 1000).await; // 09:01 in London
+        assert_eq!((score(hcm).await, score(london).await), (1, 1));
+        advance(app, clock, DAY).await; // the next day, both again
+        assert_eq!((score(hcm).await, score(london).await), (2, 2));
+    }
+}
