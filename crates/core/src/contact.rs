@@ -613,29 +613,60 @@ impl Contact {
         self.diff(&before)
     }
 
+    /// The fields that differ from `before`, in the change log's order.
+    /// Fields are compared as they are; only changed ones become JSON.
     fn diff(&self, before: &Contact) -> Vec<FieldChange> {
+        fn text(v: &Option<String>) -> Value {
+            v.clone().map(Value::String).unwrap_or(Value::Null)
+        }
         let mut changes = Vec::new();
-        for field in [
-            "external_id",
-            "email",
-            "phone",
-            "name",
-            "given_name",
-            "family_name",
-            "birthday",
-            "timezone",
-            "locale",
-            "owner",
-            "score",
-            "email_optout",
-            "sms_optout",
-            "zalo_optout",
-            "tags",
-        ] {
-            let (old, new) = (before.field(field), self.field(field));
+        let texts: [(&str, &Option<String>, &Option<String>); 7] = [
+            ("external_id", &before.external_id, &self.external_id),
+            ("email", &before.email, &self.email),
+            ("phone", &before.phone, &self.phone),
+            ("name", &before.name, &self.name),
+            ("given_name", &before.given_name, &self.given_name),
+            ("family_name", &before.family_name, &self.family_name),
+            ("birthday", &before.birthday, &self.birthday),
+        ];
+        for (field, old, new) in texts {
             if old != new {
-                changes.push((field.to_string(), old, new));
+                changes.push((field.to_string(), text(old), text(new)));
             }
+        }
+        if before.timezone != self.timezone {
+            changes.push((
+                "timezone".into(),
+                Value::from(before.timezone.clone()),
+                Value::from(self.timezone.clone()),
+            ));
+        }
+        for (field, old, new) in [
+            ("locale", &before.locale, &self.locale),
+            ("owner", &before.owner, &self.owner),
+        ] {
+            if old != new {
+                changes.push((field.to_string(), text(old), text(new)));
+            }
+        }
+        if before.score != self.score {
+            changes.push(("score".into(), before.score.into(), self.score.into()));
+        }
+        for (field, old, new) in [
+            ("email_optout", before.email_optout, self.email_optout),
+            ("sms_optout", before.sms_optout, self.sms_optout),
+            ("zalo_optout", before.zalo_optout, self.zalo_optout),
+        ] {
+            if old != new {
+                changes.push((field.to_string(), old.into(), new.into()));
+            }
+        }
+        if before.tags != self.tags {
+            changes.push((
+                "tags".into(),
+                Value::from(before.tags.clone()),
+                Value::from(self.tags.clone()),
+            ));
         }
         let mut keys: Vec<&String> = before
             .attributes
@@ -645,10 +676,10 @@ impl Contact {
         keys.sort();
         keys.dedup();
         for k in keys {
-            let old = before.attributes.get(k).cloned().unwrap_or(Value::Null);
-            let new = self.attributes.get(k).cloned().unwrap_or(Value::Null);
+            let old = before.attributes.get(k).unwrap_or(&Value::Null);
+            let new = self.attributes.get(k).unwrap_or(&Value::Null);
             if old != new {
-                changes.push((format!("attr.{k}"), old, new));
+                changes.push((format!("attr.{k}"), old.clone(), new.clone()));
             }
         }
         changes

@@ -15,6 +15,7 @@ use swell_core::FieldError;
 use swell_core::contact::{Contact, ContactInput, FieldChange, Patch};
 use swell_core::text::fold;
 
+use crate::bulk::{BulkWrite, ContactRow};
 use crate::rows::RowExt;
 use crate::{BeginWrite, Result, Store, StoreError, WorkspaceId, on_db};
 
@@ -98,11 +99,9 @@ pub struct ContactQuery {
     pub limit: u32,
 }
 
-/// Upper bound of `?` variables per statement: SQLite's default limit is
-/// 32,766 and PostgreSQL's 65,535; 500 contacts of 21 columns stay well
-/// under both.
-const INSERT_CHUNK: usize = 500;
-const LOOKUP_CHUNK: usize = 900;
+/// Keys per lookup statement. Each backend binds the whole list as one
+/// value, so this bounds memory, not a parameter limit.
+const LOOKUP_CHUNK: usize = 10_000;
 
 /// The contacts a batch has read or made, and its unique keys.
 #[derive(Default)]
@@ -256,6 +255,7 @@ impl Store {
 
             // 3. Write what changed.
             if !dry_run && !plan.log.is_empty() {
+                tx.reuse_plans().await?;
                 let mut real_ids: HashMap<i64, i64> = HashMap::new();
                 if !plan.created.is_empty() {
                     let first = allocate_ids!(self, tx, "contacts", plan.created.len());
@@ -265,61 +265,24 @@ impl Store {
                 }
                 let real = |id: i64| if id < 0 { real_ids[&id] } else { id };
 
-                for chunk in plan.created.chunks(INSERT_CHUNK) {
-                    let sql = format!(
-                        "INSERT INTO contacts (workspace_id, {CONTACT_COLUMNS}, search) VALUES {}",
-                        rows_placeholders(self.backend(), chunk.len(), 21)
-                    );
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    // Values are borrowed from the batch state, not cloned:
-                    // the driver copies each one once, into the statement.
-                    for temp in chunk {
-                        let c = &state.by_id[temp];
-                        q = q.bind(ws.0).bind(real(c.id)).bind(c.external_id.as_deref()).bind(c.email.as_deref()).bind(c.phone.as_deref())
-                            .bind(c.name.as_deref()).bind(c.given_name.as_deref()).bind(c.family_name.as_deref()).bind(c.birthday.as_deref())
-                            .bind(c.timezone.as_str()).bind(c.locale.as_deref()).bind(c.owner.as_deref()).bind(c.score)
-                            .bind(sqlx::types::Json(&c.tags)).bind(sqlx::types::Json(&c.attributes))
-                            .bind(c.created_at).bind(c.updated_at).bind(c.email_optout).bind(c.sms_optout).bind(c.zalo_optout)
-                            .bind(c.search_text());
-                    }
-                    q.execute(&mut *tx).await?;
-                }
-                for id in &plan.updated {
-                    let c = &state.by_id[id];
-                    sqlx::query(
-                        "UPDATE contacts SET external_id = $3, email = $4, phone = $5, name = $6, given_name = $7,
-                            family_name = $8, birthday = $9, timezone = $10, locale = $11, owner = $12, score = $13,
-                            tags = $14, attrs = $15, updated_at = $16, search = $17, email_optout = $18,
-                            sms_optout = $19, zalo_optout = $20
-                         WHERE workspace_id = $1 AND id = $2",
-                    )
-                    .bind(ws.0).bind(c.id).bind(c.external_id.clone()).bind(c.email.clone()).bind(c.phone.clone())
-                    .bind(c.name.clone()).bind(c.given_name.clone()).bind(c.family_name.clone()).bind(c.birthday.clone())
-                    .bind(c.timezone.clone()).bind(c.locale.clone()).bind(c.owner.clone()).bind(c.score)
-                    .bind(sqlx::types::Json(c.tags.clone())).bind(sqlx::types::Json(c.attributes.clone()))
-                    .bind(c.updated_at).bind(c.search_text()).bind(c.email_optout).bind(c.sms_optout).bind(c.zalo_optout)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let rows = |ids: &[i64]| -> Vec<ContactRow> {
+                    ids.iter()
+                        .map(|id| {
+                            let c = &state.by_id[id];
+                            ContactRow { id: real(*id), contact: c, search: c.search_text() }
+                        })
+                        .collect()
+                };
+                tx.insert_contacts(ws.0, &rows(&plan.created)).await?;
+                tx.update_contacts(ws.0, &rows(&plan.updated)).await?;
                 // Tags: the contact_tags mirror of every contact whose tags changed.
-                let changed: Vec<i64> = plan.tags_changed.iter().copied().filter(|id| *id > 0).collect();
-                for chunk in changed.chunks(LOOKUP_CHUNK) {
-                    let sql = format!("DELETE FROM contact_tags WHERE contact_id IN ({})", bulk_placeholders(self.backend(), 1, chunk.len()));
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for id in chunk { q = q.bind(*id); }
-                    q.execute(&mut *tx).await?;
-                }
+                let cleared: Vec<i64> = plan.tags_changed.iter().copied().filter(|id| *id > 0).collect();
                 let tag_rows: Vec<(i64, &str)> = plan
                     .tags_changed
                     .iter()
                     .flat_map(|id| state.by_id[id].tags.iter().map(move |t| (real(*id), t.as_str())))
                     .collect();
-                for chunk in tag_rows.chunks(INSERT_CHUNK * 2) {
-                    let sql = format!("INSERT INTO contact_tags (workspace_id, contact_id, tag) VALUES {}", rows_placeholders(self.backend(), chunk.len(), 3));
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for (id, tag) in chunk { q = q.bind(ws.0).bind(*id).bind(*tag); }
-                    q.execute(&mut *tx).await?;
-                }
+                tx.replace_tags(ws.0, &cleared, &tag_rows).await?;
                 write_changes!(self, tx, ws, "contact", plan.log.iter().map(|(id, op, ch)| (real(*id), *op, ch)), now);
                 tx.commit().await?;
                 return Ok(results
@@ -546,24 +509,15 @@ pub(crate) use allocate_ids;
 /// Appends change-log entries `(record id, op, changes)` in the transaction.
 macro_rules! write_changes {
     ($store:expr, $tx:expr, $ws:expr, $entity:expr, $entries:expr, $now:expr) => {{
-        let entries: Vec<(i64, &str, &Vec<swell_core::contact::FieldChange>)> = $entries.collect();
-        for chunk in entries.chunks(500) {
-            let sql = format!(
-                "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) VALUES {}",
-                $crate::contacts::rows_placeholders($store.backend(), chunk.len(), 6)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (id, op, changes) in chunk {
-                q = q
-                    .bind($ws.get())
-                    .bind($entity.to_string())
-                    .bind(*id)
-                    .bind(op.to_string())
-                    .bind(sqlx::types::Json($crate::contacts::ChangesJson(changes)))
-                    .bind($now);
-            }
-            q.execute(&mut *$tx).await?;
-        }
+        let entries: Vec<$crate::bulk::ChangeEntry> = $entries
+            .map(
+                |(id, op, changes): (i64, &str, &Vec<swell_core::contact::FieldChange>)| {
+                    (id, op, changes.as_slice())
+                },
+            )
+            .collect();
+        $crate::bulk::BulkWrite::append_changes(&mut *$tx, $ws.get(), $entity, &entries, $now)
+            .await?;
     }};
 }
 pub(crate) use write_changes;
@@ -624,6 +578,13 @@ impl LookupRows for sqlx::SqliteConnection {
 
 impl LookupRows for sqlx::PgConnection {
     type Row = sqlx::postgres::PgRow;
+    /// One index probe per key, whatever the statistics say: `LIMIT 1`
+    /// keeps the subquery from being flattened into a join the planner may
+    /// cost badly. `column = ANY($2)` was planned, on a table grown since
+    /// its last ANALYZE, as a scan of the workspace's every contact (via
+    /// `contacts_timezone`) filtered by the array: 30 ms a lookup at 50,000
+    /// contacts and growing with the table; an import of a million rows
+    /// fell to 1,400 rows/s. This shape stays at one probe per key.
     async fn lookup_rows_impl(
         &mut self,
         ws: i64,
@@ -632,7 +593,9 @@ impl LookupRows for sqlx::PgConnection {
     ) -> sqlx::Result<Vec<Self::Row>> {
         let cast = if column == "id" { "::bigint[]" } else { "" };
         let sql = format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND {column} = ANY($2::text[]{cast})"
+            "SELECT c.* FROM unnest($2::text[]{cast}) AS k(v)
+             CROSS JOIN LATERAL (SELECT {CONTACT_COLUMNS} FROM contacts
+                                 WHERE workspace_id = $1 AND {column} = k.v LIMIT 1) c"
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(ws)

@@ -18,6 +18,7 @@ use swell_core::time::{Clock, SystemClock};
 pub mod audience;
 pub mod automation;
 pub mod bench;
+mod bulk;
 pub mod consent;
 pub mod contacts;
 pub mod events;

@@ -8,6 +8,7 @@ use swell_core::contact::Patch;
 use swell_core::entity::{ColumnType, EntityKind, EntityType};
 use swell_core::record::{ContactRef, Record, RecordInput, number_from_f64, split_columns};
 
+use crate::bulk::BulkWrite;
 use crate::contacts::{
     Outcome, Page, WriteResult, allocate_ids, paginate, placeholders, write_changes,
 };
@@ -120,6 +121,10 @@ impl Store {
         let now = self.now();
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
+            // Every lookup here is an equality on a unique key, which a
+            // reused plan serves as well as a fresh one; the foreign-key
+            // checks of each insert then stop being planned row by row.
+            tx.reuse_plans().await?;
             let mut results = Vec::with_capacity(writes.len());
             for w in writes {
                 // 1. The contact it links to, created when named by a key.
