@@ -120,7 +120,36 @@ pub struct TestApp {
     pub key: String,
     pub workspace: Workspace,
     pub client: reqwest::Client,
+    /// The sender; it runs by itself unless the app was started with
+    /// [`TestApp::start_at`], where [`TestApp::run_due_work`] drives it.
+    pub mailer: Arc<swell_engine::Mailer>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A clock that stands still until the test moves it.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn at(rfc3339: &str) -> Arc<ManualClock> {
+        let clock = Arc::new(ManualClock(std::sync::atomic::AtomicI64::new(0)));
+        clock.set(rfc3339);
+        clock
+    }
+
+    /// Moves the clock to an RFC 3339 instant.
+    pub fn set(&self, rfc3339: &str) {
+        let at: jiff::Timestamp = rfc3339.parse().expect("an RFC 3339 instant");
+        self.0
+            .store(at.as_millisecond(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl swell_core::time::Clock for ManualClock {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::from_millisecond(self.0.load(std::sync::atomic::Ordering::SeqCst))
+            .expect("a valid instant")
+    }
 }
 
 impl TestApp {
@@ -135,8 +164,31 @@ impl TestApp {
         backend: Backend,
         smtp: Option<Vec<swell_channels::SmtpServer>>,
     ) -> TestApp {
+        TestApp::start_inner(backend, smtp, None).await
+    }
+
+    /// The application on a clock the test moves, sending through SMTP
+    /// relays (or the outbox); its sender does not run by itself: drive it
+    /// with [`TestApp::run_due_work`].
+    pub async fn start_at(
+        backend: Backend,
+        smtp: Option<Vec<swell_channels::SmtpServer>>,
+        clock: Arc<dyn swell_core::time::Clock>,
+    ) -> TestApp {
+        TestApp::start_inner(backend, smtp, Some(clock)).await
+    }
+
+    async fn start_inner(
+        backend: Backend,
+        smtp: Option<Vec<swell_channels::SmtpServer>>,
+        clock: Option<Arc<dyn swell_core::time::Clock>>,
+    ) -> TestApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let db = TestDb::new(backend).await;
+        let mut db = TestDb::new(backend).await;
+        let driven = clock.is_some();
+        if let Some(clock) = clock {
+            db.store = db.store.clone().with_clock(clock);
+        }
         let workspace = db.store.ensure_workspace("test").await.expect("workspace");
         let (_, key) = db
             .store
@@ -172,10 +224,12 @@ impl TestApp {
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(Arc::clone(&mailer).run(stop_rx));
+        if !driven {
+            tokio::spawn(Arc::clone(&mailer).run(stop_rx));
+        }
         let state = swell_web::AppState {
             store: db.store.clone(),
-            mailer,
+            mailer: Arc::clone(&mailer),
         };
         tokio::spawn(async move {
             swell_web::serve(listener, state, async move {
@@ -194,8 +248,14 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
+            mailer,
             shutdown: Some(tx),
         }
+    }
+
+    /// Runs the sender until it has nothing due at the clock's time.
+    pub async fn run_due_work(&self) {
+        while self.mailer.run_once().await.expect("sender") {}
     }
 
     pub fn url(&self, path: &str) -> String {
