@@ -81,6 +81,12 @@ impl ManualClock {
     pub fn set(&self, ms: Millis) {
         self.0.store(ms, std::sync::atomic::Ordering::SeqCst);
     }
+
+    /// A clock at an RFC 3339 instant (tests).
+    pub fn at(rfc3339: &str) -> std::sync::Arc<ManualClock> {
+        let at: Timestamp = rfc3339.parse().expect("an RFC 3339 instant");
+        std::sync::Arc::new(ManualClock::new(to_millis(at)))
+    }
 }
 
 impl Clock for ManualClock {

@@ -21,7 +21,7 @@ use swell_core::email::Email;
 use swell_core::template::{CompiledEmail, EmailTemplate};
 use swell_store::mailing::{Broadcast, Claimed, Delivery, OutboxMessage, Split};
 use swell_store::{Store, StoreError, WorkspaceId};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 use crate::tokens::{Token, Tokens};
 
@@ -188,49 +188,302 @@ impl Mailer {
                 );
             }
         }
-        // Compiled when the first batch is claimed: a broadcast with
-        // nothing due (an A/B test waiting for its winner, a local-time send
-        // waiting for a zone) costs one query a poll, not a compile.
-        let mut prepared: Option<Arc<Prepared>> = None;
-        let mut sent_any = false;
-        loop {
-            // Pause and cancel are seen between batches.
-            if sent_any && self.store.broadcast(ws, id).await?.state != "sending" {
-                return Ok(true);
-            }
-            let claimed = self
-                .store
-                .claim_messages("broadcast", id, self.cfg.batch)
-                .await?;
-            if claimed.is_empty() {
-                self.settle(ws, id).await?;
-                return Ok(sent_any);
-            }
-            let p = match &prepared {
-                Some(p) => Arc::clone(p),
-                None => match self.prepare(ws, &b).await {
-                    Ok(p) => Arc::clone(prepared.insert(Arc::new(p))),
-                    Err(e) => {
-                        // Claimed rows must not stay `sending`.
-                        let failed: Vec<(i64, Delivery)> = claimed
-                            .iter()
-                            .map(|c| {
-                                (
-                                    c.id,
-                                    Delivery::Failed {
-                                        reason: e.to_string(),
-                                    },
-                                )
-                            })
-                            .collect();
-                        self.store.record_deliveries(&failed).await?;
-                        return Err(e);
-                    }
-                },
-            };
-            sent_any = true;
-            self.deliver_batch(ws, &b, &p, claimed).await?;
+        let first = self
+            .store
+            .claim_messages("broadcast", id, self.claim_size())
+            .await?;
+        if first.is_empty() {
+            self.settle(ws, id).await?;
+            return Ok(false);
         }
+        // Compiled once messages are claimed: a broadcast with nothing due
+        // (an A/B test waiting for its winner, a local-time send waiting for
+        // a zone) costs one query a poll, not a compile.
+        let prepared = match self.prepare(ws, &b).await {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                // Claimed rows must not stay `sending`.
+                let failed: Vec<(i64, Delivery)> = first
+                    .iter()
+                    .map(|c| {
+                        let reason = e.to_string();
+                        (c.id, Delivery::Failed { reason })
+                    })
+                    .collect();
+                self.store.record_deliveries(&failed).await?;
+                return Err(e);
+            }
+        };
+        if self.pump(ws, &b, prepared, first).await? == Ended::Drained {
+            self.settle(ws, id).await?;
+        }
+        Ok(true)
+    }
+
+    /// Messages claimed at a time: a quarter of the window, so the next
+    /// claim is in hand before the senders run dry.
+    fn claim_size(&self) -> u32 {
+        (self.cfg.batch / 4).max(1)
+    }
+
+    /// Sends a broadcast's due messages as a pipeline, so the SMTP
+    /// connections never wait for the store: this task claims messages
+    /// (with their contacts) ahead of the senders and records outcomes
+    /// behind them, while `concurrency` tasks render and send, one message
+    /// at a time each. At most `batch` messages are claimed and not yet
+    /// recorded (the window): that bounds memory, and what a crash can
+    /// leave `sending`. Pause and cancel are seen before each claim.
+    async fn pump(
+        &self,
+        ws: WorkspaceId,
+        b: &Broadcast,
+        prepared: Arc<Prepared>,
+        first: Vec<Claimed>,
+    ) -> Result<Ended, MailError> {
+        let window_size = self.cfg.batch.max(1) as usize;
+        let window = Semaphore::new(window_size.saturating_sub(first.len()));
+        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(window_size);
+        let jobs_rx = Arc::new(tokio::sync::Mutex::new(jobs_rx));
+        let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
+        let workers: Vec<_> = (0..self.cfg.concurrency.max(1))
+            .map(|_| {
+                let worker = Worker {
+                    builder: self.builder(b.id, Arc::clone(&prepared)),
+                    transport: self.transport.clone(),
+                    jobs: Arc::clone(&jobs_rx),
+                    done: done_tx.clone(),
+                };
+                tokio::spawn(worker.run())
+            })
+            .collect();
+        drop(done_tx);
+        let window = &window;
+        let claim = async move {
+            let jobs = jobs_tx;
+            let mut claimed = first;
+            loop {
+                self.queue(ws, claimed, &jobs).await?;
+                if self.store.broadcast(ws, b.id).await?.state != "sending" {
+                    return Ok(Ended::Stopped);
+                }
+                let size = self.claim_size();
+                // Closed when recording failed: stop claiming.
+                let Ok(permits) = window.acquire_many(size).await else {
+                    return Ok(Ended::Stopped);
+                };
+                permits.forget();
+                claimed = self.store.claim_messages("broadcast", b.id, size).await?;
+                window.add_permits(size as usize - claimed.len());
+                if claimed.is_empty() {
+                    return Ok(Ended::Drained);
+                }
+            }
+        };
+        let record = async {
+            let recorded = self.record(ws, done_rx, window).await;
+            if recorded.is_err() {
+                window.close();
+            }
+            recorded
+        };
+        let (ended, recorded) = tokio::join!(claim, record);
+        for w in workers {
+            w.await
+                .map_err(|e| MailError::Invalid(format!("sender task failed: {e}")))?;
+        }
+        recorded?;
+        ended
+    }
+
+    fn builder(&self, broadcast: i64, prepared: Arc<Prepared>) -> Builder {
+        Builder {
+            tokens: self.tokens.clone(),
+            cfg: self.cfg.clone(),
+            broadcast,
+            prepared,
+        }
+    }
+
+    /// The MIME of one of a broadcast's messages as the sender builds it
+    /// (with a new Message-ID and date), whatever its state: what
+    /// `swell bench send` measures the size of.
+    pub async fn broadcast_message(
+        &self,
+        ws: WorkspaceId,
+        broadcast: i64,
+        message: i64,
+    ) -> Result<Vec<u8>, MailError> {
+        let b = self.store.broadcast(ws, broadcast).await?;
+        let m = self.store.message(message).await?;
+        if m.workspace != ws || m.source != "broadcast" || m.source_id != broadcast {
+            return Err(StoreError::NotFound.into());
+        }
+        let contact = match m.contact_id {
+            Some(id) => self.store.contacts_by_ids(ws, &[id]).await?.pop(),
+            None => None,
+        };
+        let claimed = Claimed {
+            id: m.id,
+            contact_id: m.contact_id,
+            address: m.address.unwrap_or_default(),
+            variant: m.variant,
+            attempts: 0,
+        };
+        let prepared = Arc::new(self.prepare(ws, &b).await?);
+        let (_, _, raw, _) = self
+            .builder(broadcast, prepared)
+            .build(&claimed, contact.as_ref())
+            .map_err(MailError::Invalid)?;
+        Ok(raw)
+    }
+
+    /// Hands claimed messages, each with its contact, to the senders.
+    async fn queue(
+        &self,
+        ws: WorkspaceId,
+        claimed: Vec<Claimed>,
+        jobs: &mpsc::Sender<Job>,
+    ) -> Result<(), MailError> {
+        let ids: Vec<i64> = claimed.iter().filter_map(|c| c.contact_id).collect();
+        let mut contacts: HashMap<i64, Contact> = self
+            .store
+            .contacts_by_ids(ws, &ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        for c in claimed {
+            let contact = c.contact_id.and_then(|id| contacts.remove(&id));
+            if jobs
+                .send(Job {
+                    claimed: c,
+                    contact,
+                })
+                .await
+                .is_err()
+            {
+                // Every sender is gone, which only a failed recording does.
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what the senders report, a few hundred messages a
+    /// transaction (or whatever came within [`RECORD_AFTER`]), and gives
+    /// their places in the window back.
+    async fn record(
+        &self,
+        ws: WorkspaceId,
+        mut done: mpsc::UnboundedReceiver<Done>,
+        window: &Semaphore,
+    ) -> Result<(), MailError> {
+        let flush_at = self.claim_size() as usize;
+        let mut pending = Vec::with_capacity(flush_at);
+        let mut deadline = tokio::time::Instant::now();
+        loop {
+            let next = if pending.is_empty() {
+                done.recv().await
+            } else {
+                match tokio::time::timeout_at(deadline, done.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        self.flush(ws, &mut pending, window).await?;
+                        continue;
+                    }
+                }
+            };
+            let Some(d) = next else {
+                return self.flush(ws, &mut pending, window).await;
+            };
+            if pending.is_empty() {
+                deadline = tokio::time::Instant::now() + RECORD_AFTER;
+            }
+            pending.push(d);
+            if pending.len() >= flush_at {
+                self.flush(ws, &mut pending, window).await?;
+            }
+        }
+    }
+
+    async fn flush(
+        &self,
+        ws: WorkspaceId,
+        pending: &mut Vec<Done>,
+        window: &Semaphore,
+    ) -> Result<(), MailError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let now = self.store.now();
+        let mut outcomes = Vec::with_capacity(pending.len());
+        let mut outbox = Vec::new();
+        let mut bounces = Vec::new();
+        for d in pending.iter() {
+            let (id, attempts, result) = match d {
+                Done::Outbox(r) => {
+                    outbox.push(OutboxMessage {
+                        message_pk: Some(r.pk),
+                        message_id: &r.message_id,
+                        sender: &r.from,
+                        recipient: &r.to,
+                        subject: &r.subject,
+                        raw: &r.raw,
+                    });
+                    continue;
+                }
+                Done::Outcome {
+                    id,
+                    attempts,
+                    result,
+                } => (*id, *attempts, result),
+            };
+            let d = match result {
+                Ok(message_id) => Delivery::Sent {
+                    message_id: message_id.clone(),
+                },
+                Err(SendOutcome::Permanent(reason)) => Delivery::Failed {
+                    reason: reason.clone(),
+                },
+                Err(SendOutcome::Refused { address, reason }) => {
+                    bounces.push((id, address, reason));
+                    Delivery::Failed {
+                        reason: reason.clone(),
+                    }
+                }
+                Err(SendOutcome::Temporary(reason)) => {
+                    match self.cfg.retry.backoff(attempts as u32) {
+                        Some(wait) => Delivery::Retry {
+                            due_at: now + wait.as_millis() as i64,
+                            reason: reason.clone(),
+                        },
+                        None => Delivery::Failed {
+                            reason: format!("gave up after {attempts} attempts: {reason}"),
+                        },
+                    }
+                }
+            };
+            outcomes.push((id, d));
+        }
+        if !outbox.is_empty() {
+            self.store.deliver_to_outbox(ws, &outbox).await?;
+        }
+        self.store.record_deliveries(&outcomes).await?;
+        for (pk, address, reply) in bounces {
+            self.store
+                .record_bounce(
+                    ws,
+                    address,
+                    Some(pk),
+                    swell_store::mailing::BounceKind::Hard,
+                    None,
+                    Some(reply),
+                )
+                .await?;
+        }
+        window.add_permits(pending.len());
+        pending.clear();
+        Ok(())
     }
 
     /// With nothing due: finish the broadcast, or pick the A/B winner.
@@ -308,111 +561,6 @@ impl Mailer {
             reply_to,
             workspace: json!({"name": workspace.name}),
         })
-    }
-
-    async fn deliver_batch(
-        &self,
-        ws: WorkspaceId,
-        b: &Broadcast,
-        prepared: &Arc<Prepared>,
-        claimed: Vec<Claimed>,
-    ) -> Result<(), MailError> {
-        let ids: Vec<i64> = claimed.iter().filter_map(|c| c.contact_id).collect();
-        let contacts: HashMap<i64, Contact> = self
-            .store
-            .contacts_by_ids(ws, &ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-        let contacts = Arc::new(contacts);
-        // Render (and for SMTP, send) in a few tasks so both cores work.
-        let lanes = self.cfg.concurrency.max(1);
-        let per_lane = claimed.len().div_ceil(lanes);
-        let claimed = Arc::new(claimed);
-        let mut tasks = Vec::with_capacity(lanes);
-        for lane in 0..lanes {
-            let start = lane * per_lane;
-            if start >= claimed.len() {
-                break;
-            }
-            let end = (start + per_lane).min(claimed.len());
-            let (claimed, contacts, prepared) = (
-                Arc::clone(&claimed),
-                Arc::clone(&contacts),
-                Arc::clone(prepared),
-            );
-            let ctx = LaneContext {
-                tokens: self.tokens.clone(),
-                cfg: self.cfg.clone(),
-                transport: self.transport.clone(),
-                broadcast: b.id,
-            };
-            tasks.push(tokio::spawn(async move {
-                ctx.run(&claimed[start..end], &contacts, &prepared).await
-            }));
-        }
-        let mut outcomes = Vec::with_capacity(claimed.len());
-        let mut outbox = Vec::new();
-        let mut bounces = Vec::new();
-        for t in tasks {
-            let lane = t
-                .await
-                .map_err(|e| MailError::Invalid(format!("sender task failed: {e}")))?;
-            outcomes.extend(lane.outcomes);
-            outbox.extend(lane.outbox);
-            bounces.extend(lane.bounces);
-        }
-        if !outbox.is_empty() {
-            let msgs: Vec<OutboxMessage<'_>> = outbox
-                .iter()
-                .map(|o: &Rendered| OutboxMessage {
-                    message_pk: Some(o.pk),
-                    message_id: &o.message_id,
-                    sender: &o.from,
-                    recipient: &o.to,
-                    subject: &o.subject,
-                    raw: &o.raw,
-                })
-                .collect();
-            self.store.deliver_to_outbox(ws, &msgs).await?;
-        }
-        let now = self.store.now();
-        let outcomes: Vec<(i64, Delivery)> = outcomes
-            .into_iter()
-            .map(|(id, attempts, r)| {
-                let d = match r {
-                    Ok(message_id) => Delivery::Sent { message_id },
-                    Err(SendOutcome::Permanent(reason)) => Delivery::Failed { reason },
-                    Err(SendOutcome::Temporary(reason)) => {
-                        match self.cfg.retry.backoff(attempts as u32) {
-                            Some(wait) => Delivery::Retry {
-                                due_at: now + wait.as_millis() as i64,
-                                reason,
-                            },
-                            None => Delivery::Failed {
-                                reason: format!("gave up after {attempts} attempts: {reason}"),
-                            },
-                        }
-                    }
-                };
-                (id, d)
-            })
-            .collect();
-        self.store.record_deliveries(&outcomes).await?;
-        for (pk, address, reply) in bounces {
-            self.store
-                .record_bounce(
-                    ws,
-                    &address,
-                    Some(pk),
-                    swell_store::mailing::BounceKind::Hard,
-                    None,
-                    Some(&reply),
-                )
-                .await?;
-        }
-        Ok(())
     }
 
     /// Renders a template for one contact as its message would be, for
@@ -512,18 +660,46 @@ impl Mailer {
     }
 }
 
-/// What a lane hands back.
-#[derive(Default)]
-struct LaneResult {
-    outcomes: Vec<(i64, i64, Result<String, SendOutcome>)>,
-    outbox: Vec<Rendered>,
-    /// Permanent failures about the mailbox: (message, address, reply).
-    bounces: Vec<(i64, String, String)>,
+/// How long an outcome may wait for others to be recorded with it.
+const RECORD_AFTER: Duration = Duration::from_millis(50);
+
+/// Why a broadcast's pipeline ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// Nothing due is left.
+    Drained,
+    /// Paused or cancelled (or a recording failed).
+    Stopped,
+}
+
+/// A claimed message with its contact, for a sender.
+struct Job {
+    claimed: Claimed,
+    contact: Option<Contact>,
+}
+
+/// What a sender hands the recorder.
+enum Done {
+    /// What the relay said, or why the message could not be built:
+    /// (message, attempts, Message-ID or failure).
+    Outcome {
+        id: i64,
+        attempts: i64,
+        result: Result<String, SendOutcome>,
+    },
+    /// Rendered for the outbox, which keeps it and marks it sent at once.
+    Outbox(Rendered),
 }
 
 enum SendOutcome {
     Temporary(String),
     Permanent(String),
+    /// A permanent refusal of the mailbox itself (550-553): failed, and
+    /// the address bounced.
+    Refused {
+        address: String,
+        reason: String,
+    },
 }
 
 struct Rendered {
@@ -535,78 +711,100 @@ struct Rendered {
     raw: Vec<u8>,
 }
 
-struct LaneContext {
-    tokens: Tokens,
-    cfg: MailerConfig,
+/// One sender: takes claimed messages one at a time, renders and sends
+/// each, and reports the outcome.
+struct Worker {
+    builder: Builder,
     transport: Transport,
-    broadcast: i64,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    done: mpsc::UnboundedSender<Done>,
 }
 
-impl LaneContext {
-    async fn run(
-        &self,
-        claimed: &[Claimed],
-        contacts: &HashMap<i64, Contact>,
-        p: &Prepared,
-    ) -> LaneResult {
-        let mut out = LaneResult::default();
-        for c in claimed {
-            let contact = c.contact_id.and_then(|id| contacts.get(&id));
-            let built = self.build(c, contact, p);
-            let (message_id, subject, raw, to) = match built {
-                Ok(b) => b,
-                Err(reason) => {
-                    out.outcomes
-                        .push((c.id, c.attempts, Err(SendOutcome::Permanent(reason))));
-                    continue;
-                }
+impl Worker {
+    async fn run(self) {
+        // A closed report channel means recording failed: stop sending
+        // what could not be recorded.
+        while !self.done.is_closed() {
+            let Some(job) = self.jobs.lock().await.recv().await else {
+                return;
             };
-            match &self.transport {
-                Transport::Outbox => {
-                    out.outbox.push(Rendered {
-                        pk: c.id,
-                        message_id,
-                        from: p.from.email.as_str().to_string(),
-                        to: to.as_str().to_string(),
-                        subject,
-                        raw,
-                    });
-                }
-                Transport::Smtp(smtp) => {
-                    let r = match smtp.send_raw(&self.cfg.bounce_address, &to, &raw).await {
-                        Ok(_) => Ok(message_id),
-                        Err(SendError::Temporary { reply, code }) => {
-                            Err(SendOutcome::Temporary(match code {
-                                Some(code) => format!("{code} {reply}"),
-                                None => reply,
-                            }))
-                        }
-                        Err(SendError::Permanent { code, reply }) => {
-                            if (550..=553).contains(&code) {
-                                out.bounces.push((
-                                    c.id,
-                                    to.as_str().to_string(),
-                                    format!("{code} {reply}"),
-                                ));
-                            }
-                            Err(SendOutcome::Permanent(format!("{code} {reply}")))
-                        }
-                    };
-                    out.outcomes.push((c.id, c.attempts, r));
-                }
+            let done = self.deliver(job).await;
+            if self.done.send(done).is_err() {
+                return;
             }
         }
-        out
     }
 
+    async fn deliver(&self, job: Job) -> Done {
+        let Job {
+            claimed: c,
+            contact,
+        } = job;
+        let (message_id, subject, raw, to) = match self.builder.build(&c, contact.as_ref()) {
+            Ok(b) => b,
+            Err(reason) => {
+                return Done::Outcome {
+                    id: c.id,
+                    attempts: c.attempts,
+                    result: Err(SendOutcome::Permanent(reason)),
+                };
+            }
+        };
+        let smtp = match &self.transport {
+            Transport::Outbox => {
+                return Done::Outbox(Rendered {
+                    pk: c.id,
+                    message_id,
+                    from: self.builder.prepared.from.email.as_str().to_string(),
+                    to: to.as_str().to_string(),
+                    subject,
+                    raw,
+                });
+            }
+            Transport::Smtp(smtp) => smtp,
+        };
+        let bounce_address = &self.builder.cfg.bounce_address;
+        let result = match smtp.send_raw(bounce_address, &to, &raw).await {
+            Ok(_) => Ok(message_id),
+            Err(SendError::Temporary { reply, code }) => Err(SendOutcome::Temporary(match code {
+                Some(code) => format!("{code} {reply}"),
+                None => reply,
+            })),
+            Err(SendError::Permanent { code, reply }) if (550..=553).contains(&code) => {
+                Err(SendOutcome::Refused {
+                    address: to.as_str().to_string(),
+                    reason: format!("{code} {reply}"),
+                })
+            }
+            Err(SendError::Permanent { code, reply }) => {
+                Err(SendOutcome::Permanent(format!("{code} {reply}")))
+            }
+        };
+        Done::Outcome {
+            id: c.id,
+            attempts: c.attempts,
+            result,
+        }
+    }
+}
+
+/// What renders and builds a broadcast's messages.
+struct Builder {
+    tokens: Tokens,
+    cfg: MailerConfig,
+    broadcast: i64,
+    prepared: Arc<Prepared>,
+}
+
+impl Builder {
     /// Renders and builds one message: its Message-ID, subject, MIME and
     /// recipient.
     fn build(
         &self,
         c: &Claimed,
         contact: Option<&Contact>,
-        p: &Prepared,
     ) -> Result<(String, String, Vec<u8>, Email), String> {
+        let p = &self.prepared;
         let to = Email::parse(&c.address).map_err(|e| format!("bad address {}: {e}", c.address))?;
         let compiled = p.variants.get(c.variant as usize).unwrap_or(&p.variants[0]);
         let urls = message_urls(&self.tokens, &self.cfg.base_url, Some(c.id));

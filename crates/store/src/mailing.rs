@@ -466,9 +466,16 @@ impl Store {
         }))
     }
 
-    /// Claims up to `limit` due queued messages of a source for delivery.
-    /// People who opted out, were blocklisted or suppressed since the send
-    /// began are skipped here, at the last moment.
+    /// Claims up to `limit` due queued messages of a source for delivery,
+    /// in due order; empty only when none is due. People who opted out,
+    /// were blocklisted or suppressed since the send began are skipped
+    /// here, at the last moment.
+    ///
+    /// One statement picks the rows, reads each one's skip reason and marks
+    /// it `sending` or `skipped`, so a claim costs the rows it takes: the
+    /// reasons of the rest of the queue are read when their turn comes
+    /// (checking the whole queue at every claim made a send of N messages
+    /// cost N^2 / batch rows read).
     pub async fn claim_messages(
         &self,
         source: &str,
@@ -476,62 +483,95 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Claimed>> {
         let now = self.now();
-        let reason_here = Channel::Email.skip_reason("messages.workspace_id");
-        let reason = Channel::Email.skip_reason("m.workspace_id");
-        let skip = format!(
-            "UPDATE messages SET state = 'skipped', reason = (SELECT {reason_here} FROM contacts c WHERE c.id = messages.contact_id)
-             WHERE id IN (SELECT m.id FROM messages m JOIN contacts c ON c.id = m.contact_id
-                          WHERE m.source = $1 AND m.source_id = $2 AND m.state = 'queued' AND m.due_at <= $3
-                            AND ({reason}) IS NOT NULL)"
+        // A message whose contact was deleted has no reason to skip it: it
+        // goes to the address it was made with.
+        let reason = format!(
+            "CASE WHEN c.id IS NULL THEN NULL ELSE {} END",
+            Channel::Email.skip_reason("m.workspace_id")
         );
         let lock = match &self.db {
-            Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            Db::Postgres(_) => " FOR UPDATE OF m SKIP LOCKED",
             Db::Sqlite(_) => "",
         };
         let claim = format!(
-            "UPDATE messages SET state = 'sending', attempts = attempts + 1
-             WHERE id IN (SELECT id FROM messages WHERE source = $1 AND source_id = $2 AND state = 'queued' AND due_at <= $3
-                          ORDER BY due_at, id LIMIT $4{lock})
-             RETURNING id, contact_id, address, variant, attempts"
+            "UPDATE messages
+             SET state = CASE WHEN pick.why IS NULL THEN 'sending' ELSE 'skipped' END,
+                 reason = COALESCE(pick.why, messages.reason),
+                 attempts = messages.attempts + CASE WHEN pick.why IS NULL THEN 1 ELSE 0 END
+             FROM (SELECT m.id, {reason} AS why
+                   FROM messages m LEFT JOIN contacts c ON c.id = m.contact_id
+                   WHERE m.source = $1 AND m.source_id = $2 AND m.state = 'queued' AND m.due_at <= $3
+                   ORDER BY m.due_at, m.id LIMIT $4{lock}) AS pick
+             WHERE messages.id = pick.id
+             RETURNING messages.id, messages.contact_id, messages.address, messages.variant, messages.attempts, messages.state"
         );
-        on_db!(self, p => {
-            let mut tx = p.begin_write().await?;
-            sqlx::query(sqlx::AssertSqlSafe(skip)).bind(source).bind(source_id).bind(now).execute(&mut *tx).await?;
-            let rows = sqlx::query(sqlx::AssertSqlSafe(claim)).bind(source).bind(source_id).bind(now).bind(i64::from(limit))
-                .fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            let mut out: Vec<Claimed> = rows.iter().map(|r| Claimed {
-                id: r.int("id"),
-                contact_id: r.opt_int("contact_id"),
-                address: r.opt_text("address").unwrap_or_default(),
-                variant: r.int("variant"),
-                attempts: r.int("attempts"),
-            }).collect();
-            out.sort_by_key(|c| c.id);
-            Ok(out)
-        })
+        loop {
+            let rows = on_db!(self, p => {
+                let mut tx = p.begin_write().await?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(claim.clone())).bind(source).bind(source_id).bind(now)
+                    .bind(i64::from(limit)).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows.iter().map(|r| (r.text("state"), Claimed {
+                    id: r.int("id"),
+                    contact_id: r.opt_int("contact_id"),
+                    address: r.opt_text("address").unwrap_or_default(),
+                    variant: r.int("variant"),
+                    attempts: r.int("attempts"),
+                })).collect::<Vec<_>>()
+            });
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut out: Vec<Claimed> = rows
+                .into_iter()
+                .filter(|(state, _)| state == "sending")
+                .map(|(_, c)| c)
+                .collect();
+            // All skipped: the next rows may be sendable.
+            if !out.is_empty() {
+                out.sort_by_key(|c| c.id);
+                return Ok(out);
+            }
+        }
     }
 
-    /// Records what became of claimed messages, in one transaction.
+    /// Records what became of claimed messages: one statement per thousand
+    /// messages, all in one transaction.
     pub async fn record_deliveries(&self, outcomes: &[(i64, Delivery)]) -> Result<()> {
+        /// Rows per statement: 5 binds each, within both backends' limits.
+        const CHUNK: usize = 1000;
         if outcomes.is_empty() {
             return Ok(());
         }
         let now = self.now();
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
-            for (id, d) in outcomes {
-                let q = match d {
-                    Delivery::Sent { message_id } => sqlx::query(
-                        "UPDATE messages SET state = 'sent', message_id = $2, sent_at = $3, reason = NULL WHERE id = $1",
-                    ).bind(id).bind(message_id).bind(now),
-                    Delivery::Failed { reason } => sqlx::query(
-                        "UPDATE messages SET state = 'failed', reason = $2 WHERE id = $1",
-                    ).bind(id).bind(reason),
-                    Delivery::Retry { due_at, reason } => sqlx::query(
-                        "UPDATE messages SET state = 'queued', reason = $2, due_at = $3 WHERE id = $1",
-                    ).bind(id).bind(reason).bind(*due_at),
-                };
+            for chunk in outcomes.chunks(CHUNK) {
+                // (id, state, message_id, reason, due_at) per message; the
+                // columns of a VALUES list are column1.. on both backends.
+                let mut sql = String::from(
+                    "UPDATE messages SET state = v.column2, message_id = COALESCE(v.column3, messages.message_id),
+                         reason = v.column4, due_at = COALESCE(v.column5, messages.due_at),
+                         sent_at = CASE WHEN v.column2 = 'sent' THEN $1 ELSE messages.sent_at END
+                     FROM (VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    let b = 2 + i * 5;
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", b, b + 1, b + 2, b + 3, b + 4));
+                }
+                sql.push_str(") AS v WHERE messages.id = v.column1");
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+                for (id, d) in chunk {
+                    let (state, message_id, reason, due_at) = match d {
+                        Delivery::Sent { message_id } => ("sent", Some(message_id.as_str()), None, None),
+                        Delivery::Failed { reason } => ("failed", None, Some(reason.as_str()), None),
+                        Delivery::Retry { due_at, reason } => ("queued", None, Some(reason.as_str()), Some(*due_at)),
+                    };
+                    q = q.bind(*id).bind(state).bind(message_id).bind(reason).bind(due_at);
+                }
                 q.execute(&mut *tx).await?;
             }
             tx.commit().await?;

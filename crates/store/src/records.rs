@@ -201,7 +201,20 @@ impl Store {
                     created_at: now,
                     updated_at: now,
                 });
-                let changes = rec.apply(&w.input, contact_id);
+                // A new lead without a status starts in the pipeline's first.
+                let defaulted;
+                let input = if is_new
+                    && ty.kind == EntityKind::Builtin(swell_core::entity::Builtin::Lead)
+                    && w.input.values.get("status").is_none_or(Value::is_null)
+                {
+                    let mut i = w.input.clone();
+                    i.values.insert("status".into(), Value::from("new"));
+                    defaulted = i;
+                    &defaulted
+                } else {
+                    &w.input
+                };
+                let changes = rec.apply(input, contact_id);
                 if !is_new && changes.is_empty() {
                     results.push(Ok((Outcome::Unchanged, rec.id)));
                     continue;

@@ -123,6 +123,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The automation engine the server runs (tests drain it directly).
     pub automation: Arc<swell_engine::Automation>,
+    /// The sender; it runs by itself unless the app was started with
+    /// [`TestApp::start_at`], where [`TestApp::run_due_work`] drives it.
+    pub mailer: Arc<swell_engine::Mailer>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -138,18 +141,31 @@ impl TestApp {
         backend: Backend,
         smtp: Option<Vec<swell_channels::SmtpServer>>,
     ) -> TestApp {
-        TestApp::start_full(backend, smtp, None).await
+        TestApp::start_inner(backend, smtp, None, false).await
     }
 
-    /// The application on a clock the test moves (see [`ManualClock`]).
+    /// The application on a clock the test moves (see [`ManualClock`]);
+    /// its sender and automation engine run by themselves.
     pub async fn start_with_clock(backend: Backend, clock: Arc<ManualClock>) -> TestApp {
-        TestApp::start_full(backend, None, Some(clock)).await
+        TestApp::start_inner(backend, None, Some(clock), false).await
     }
 
-    async fn start_full(
+    /// The application on a clock the test moves, sending through SMTP
+    /// relays (or the outbox); its sender does not run by itself: drive it
+    /// with [`TestApp::run_due_work`].
+    pub async fn start_at(
         backend: Backend,
         smtp: Option<Vec<swell_channels::SmtpServer>>,
-        clock: Option<Arc<ManualClock>>,
+        clock: Arc<dyn swell_core::time::Clock>,
+    ) -> TestApp {
+        TestApp::start_inner(backend, smtp, Some(clock), true).await
+    }
+
+    async fn start_inner(
+        backend: Backend,
+        smtp: Option<Vec<swell_channels::SmtpServer>>,
+        clock: Option<Arc<dyn swell_core::time::Clock>>,
+        driven: bool,
     ) -> TestApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut db = TestDb::new(backend).await;
@@ -191,7 +207,9 @@ impl TestApp {
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(Arc::clone(&mailer).run(stop_rx.clone()));
+        if !driven {
+            tokio::spawn(Arc::clone(&mailer).run(stop_rx.clone()));
+        }
         let automation = swell_engine::Automation::new(
             db.store.clone(),
             Arc::clone(&mailer),
@@ -204,7 +222,7 @@ impl TestApp {
         tokio::spawn(Arc::clone(&automation).run(stop_rx));
         let state = swell_web::AppState {
             store: db.store.clone(),
-            mailer,
+            mailer: Arc::clone(&mailer),
             automation: Arc::clone(&automation),
         };
         tokio::spawn(async move {
@@ -225,8 +243,14 @@ impl TestApp {
                 .build()
                 .expect("client"),
             automation,
+            mailer,
             shutdown: Some(tx),
         }
+    }
+
+    /// Runs the sender until it has nothing due at the clock's time.
+    pub async fn run_due_work(&self) {
+        while self.mailer.run_once().await.expect("sender") {}
     }
 
     pub fn url(&self, path: &str) -> String {

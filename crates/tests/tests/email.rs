@@ -375,3 +375,109 @@ app_test! {
         assert!(b >= held, "the rest got B: a={a} b={b} held={held}");
     }
 }
+
+/// Who the sink has received a message for, in order of address.
+fn recipients(sink: &SmtpSink) -> Vec<String> {
+    let mut to: Vec<String> = sink
+        .messages()
+        .iter()
+        .flat_map(|m| m.recipients.clone())
+        .collect();
+    to.sort();
+    to
+}
+
+async fn a_local_time_send_reaches_each_contact_at_their_own_local_time(backend: Backend) {
+    // Wednesday 10 March 2027, 01:30 UTC: 08:30 in Hồ Chí Minh City, 10:30
+    // in Tokyo, 01:30 in London and 20:30 the evening before in New York.
+    let clock = swell_tests::ManualClock::at("2027-03-10T01:30:00Z");
+    let sink = SmtpSink::start().await;
+    let app = TestApp::start_at(backend, Some(vec![relay(sink.port())]), clock.clone()).await;
+    contacts(
+        &app,
+        &[
+            json!({"email": "an@example.vn", "timezone": "Asia/Ho_Chi_Minh", "tags": ["tet"]}),
+            json!({"email": "amelia@example.co.uk", "timezone": "Europe/London", "tags": ["tet"]}),
+            json!({"email": "jack@example.com", "timezone": "America/New_York", "tags": ["tet"]}),
+            json!({"email": "yuki@example.jp", "timezone": "Asia/Tokyo", "tags": ["tet"]}),
+        ],
+    )
+    .await;
+    let t = template(&app, "Chào buổi sáng").await;
+    let id = broadcast(&app, t, json!({"filter": "has tag \"tet\""})).await;
+
+    let r = app
+        .post(
+            &format!("/api/v1/broadcasts/{id}/send"),
+            json!({"local_time": "09:00"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.run_due_work().await;
+    let stats = app
+        .get(&format!("/api/v1/broadcasts/{id}/stats"))
+        .await
+        .json;
+    assert_eq!(
+        (
+            stats["state"].as_str(),
+            stats["recipients"].as_i64(),
+            stats["queued"].as_i64()
+        ),
+        (Some("sending"), Some(4), Some(4)),
+        "started, everyone held: {stats}"
+    );
+    assert!(recipients(&sink).is_empty(), "nobody's 09:00 has come");
+
+    let (an, amelia, jack, yuki) = (
+        "an@example.vn",
+        "amelia@example.co.uk",
+        "jack@example.com",
+        "yuki@example.jp",
+    );
+    let steps: [(&str, &[&str]); 7] = [
+        ("2027-03-10T01:59:59Z", &[]),
+        // 09:00 in Hồ Chí Minh City (UTC+7).
+        ("2027-03-10T02:00:00Z", &[an]),
+        ("2027-03-10T08:59:59Z", &[an]),
+        // 09:00 in London (GMT).
+        ("2027-03-10T09:00:00Z", &[amelia, an]),
+        ("2027-03-10T13:59:59Z", &[amelia, an]),
+        // 09:00 in New York (EST, UTC-5).
+        ("2027-03-10T14:00:00Z", &[amelia, an, jack]),
+        // Tokyo's 09:00 had passed when the send started: the next day's.
+        ("2027-03-11T00:00:00Z", &[amelia, an, jack, yuki]),
+    ];
+    for (at, expected) in steps {
+        clock.set(
+            at.parse::<jiff::Timestamp>()
+                .expect("an instant")
+                .as_millisecond(),
+        );
+        app.run_due_work().await;
+        assert_eq!(recipients(&sink), expected, "at {at}");
+    }
+    let stats = app
+        .get(&format!("/api/v1/broadcasts/{id}/stats"))
+        .await
+        .json;
+    assert_eq!(
+        (stats["state"].as_str(), stats["sent"].as_i64()),
+        (Some("sent"), Some(4)),
+        "{stats}"
+    );
+}
+
+mod a_local_time_send_reaches_each_contact_at_their_own_local_time {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        a_local_time_send_reaches_each_contact_at_their_own_local_time(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        a_local_time_send_reaches_each_contact_at_their_own_local_time(Backend::Postgres).await;
+    }
+}
