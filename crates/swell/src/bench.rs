@@ -68,6 +68,17 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 30_000)]
         raw_messages: u64,
     },
+    /// Participants through a three-activity workflow: traces per second
+    /// on SQLite and on PostgreSQL with one and two workers, and trigger
+    /// latency.
+    Engine {
+        #[arg(long, default_value_t = 1_000_000)]
+        participants: u64,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+        #[arg(long)]
+        sqlite_only: bool,
+    },
     /// One measurement, run as a child process by `bench import`.
     #[command(hide = true)]
     ImportOne {
@@ -120,6 +131,11 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
             connections,
             raw_messages,
         } => crate::bench_send::run(recipients, connections, raw_messages).await,
+        BenchWhat::Engine {
+            participants,
+            postgres,
+            sqlite_only,
+        } => crate::bench_engine::run(participants, &postgres, sqlite_only).await,
         BenchWhat::ImportOne { db, file, mode } => {
             let m = import_one(&db, &file, &mode).await?;
             println!("{}", serde_json::to_string(&m)?);

@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 mod bench;
 mod bench_audience;
+mod bench_engine;
 mod bench_send;
 mod config;
 mod demo;

@@ -1,0 +1,240 @@
+//! `swell bench engine`: participants through a three-activity workflow
+//! (an e-mail to the outbox, then two actions), traces per second on SQLite
+//! and on PostgreSQL with one and two workers, and the latency from a
+//! record update to its first trace processed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use swell_core::contact::{ContactInput, Patch};
+use swell_engine::{Automation, AutomationConfig, Mailer, MailerConfig, Tokens, Transport};
+use swell_store::automation::{ActivityInput, CampaignInput};
+use swell_store::contacts::{ContactWrite, Target};
+use swell_store::{Store, WorkspaceId};
+
+use crate::bench::{drop_pg_database, fresh_pg_database, peak_rss_mb};
+
+pub async fn run(participants: u64, postgres: &str, sqlite_only: bool) -> anyhow::Result<()> {
+    println!(
+        "swell bench engine: {participants} participants, three activities each (e-mail to the outbox, add to score, split)"
+    );
+    let dir = tempfile::tempdir()?;
+    let sqlite = dir.path().join("engine.db").to_string_lossy().into_owned();
+    let one = throughput(&sqlite, participants, 1).await?;
+    println!("SQLite, 1 worker: {:.0} traces/s", one);
+    let (p50, p99) = latency(&sqlite).await?;
+    println!(
+        "SQLite trigger latency (record update -> first trace processed): p50 {p50:.1} ms, p99 {p99:.1} ms"
+    );
+    if !sqlite_only {
+        let mut rates = Vec::new();
+        for workers in [1, 2] {
+            let url = fresh_pg_database(postgres, &format!("swell_bench_engine_{workers}")).await?;
+            let rate = throughput(&url, participants, workers).await?;
+            println!("PostgreSQL, {workers} worker(s): {rate:.0} traces/s");
+            rates.push(rate);
+            if workers == 1 {
+                let (p50, p99) = latency(&url).await?;
+                println!("PostgreSQL trigger latency: p50 {p50:.1} ms, p99 {p99:.1} ms");
+            }
+            drop_pg_database(postgres, &url).await?;
+        }
+        println!(
+            "PostgreSQL scaling, 2 workers / 1: {:.2}x",
+            rates[1] / rates[0]
+        );
+    }
+    println!("peak RSS {:.0} MB", peak_rss_mb());
+    Ok(())
+}
+
+fn engine(store: &Store, clock_free: bool) -> Arc<Automation> {
+    let from = swell_channels::Mailbox::new(
+        "Bench",
+        swell_core::email::Email::parse("bench@swell.local").expect("address"),
+    );
+    let mailer = Mailer::new(
+        store.clone(),
+        Transport::Outbox,
+        Tokens::new(b"bench"),
+        MailerConfig::new("http://127.0.0.1:8080", from),
+    );
+    let mut cfg = AutomationConfig {
+        batch: 1000,
+        concurrency: 32,
+        ..Default::default()
+    };
+    if clock_free {
+        cfg.poll = Duration::from_millis(500);
+    }
+    Automation::new(store.clone(), mailer, cfg)
+}
+
+async fn workflow(
+    store: &Store,
+    ws: WorkspaceId,
+    trigger: serde_json::Value,
+) -> anyhow::Result<i64> {
+    let t = store
+        .put_template(
+            ws,
+            None,
+            "bench",
+            "email",
+            &json!({"subject": "Chào {{ contact.given_name }}", "html": "<p>Xin chào {{ contact.name }}</p><a href=\"https://shop.example.vn/\">Xem</a>"}),
+        )
+        .await?;
+    let c = store
+        .create_campaign(
+            ws,
+            &CampaignInput {
+                name: "bench".into(),
+                entity: "contact".into(),
+                filter: None,
+                trigger,
+                reentry: "each".into(),
+                budget: None,
+                hook_key: None,
+                hook_signing: None,
+            },
+        )
+        .await?;
+    let step = |parent: Option<i64>, kind: &str, config: serde_json::Value| ActivityInput {
+        parent_id: parent,
+        name: kind.into(),
+        kind: kind.into(),
+        config,
+        trigger: if parent.is_some() {
+            "after_parent".into()
+        } else {
+            "start".into()
+        },
+        ..Default::default()
+    };
+    let a = store
+        .add_activity(ws, c.id, &step(None, "email", json!({"template_id": t.id})))
+        .await?;
+    let b = store
+        .add_activity(
+            ws,
+            c.id,
+            &step(
+                Some(a.id),
+                "action",
+                json!({"action": "add_score", "points": 1}),
+            ),
+        )
+        .await?;
+    store
+        .add_activity(ws, c.id, &step(Some(b.id), "split", json!({})))
+        .await?;
+    Ok(c.id)
+}
+
+/// Traces per second of `workers` engines draining one campaign.
+async fn throughput(db: &str, participants: u64, workers: usize) -> anyhow::Result<f64> {
+    let store = Store::open(db).await?;
+    let ws = store.ensure_workspace("bench").await?.id;
+    swell_store::bench::generate_contacts(&store, ws, participants).await?;
+    let id = workflow(&store, ws, json!({"kind": "manual"})).await?;
+    let first = engine(&store, false);
+    let started = Instant::now();
+    let entered = first.launch(ws, id).await?;
+    println!(
+        "  entered {entered} participants in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let e = engine(&store, false);
+        tasks.push(tokio::spawn(async move { e.drain().await }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let done = store
+        .activity_figures(ws, id)
+        .await?
+        .values()
+        .map(|f| f.processed)
+        .sum::<i64>();
+    println!("  {done} traces processed in {secs:.1} s");
+    store.close().await;
+    Ok(done as f64 / secs)
+}
+
+/// Milliseconds from a contact's update to the first trace of the
+/// campaign it triggers being processed, with the engine running as in
+/// `swell serve`: p50 and p99 over 200 updates.
+async fn latency(db: &str) -> anyhow::Result<(f64, f64)> {
+    let store = Store::open(db).await?;
+    let ws = store.ensure_workspace("latency").await?.id;
+    swell_store::bench::generate_contacts(&store, ws, 200).await?;
+    let id = workflow(&store, ws, json!({"kind": "updated", "fields": ["locale"]})).await?;
+    let e = engine(&store, true);
+    e.launch(ws, id).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn(Arc::clone(&e).run(stop_rx));
+    let contacts: Vec<i64> = store
+        .audience_ids(
+            ws,
+            &swell_core::entity::EntityKind::Contact,
+            &swell_core::filter::Filter::parse("email is set")?,
+            &store.catalog(ws).await?,
+            0,
+            200,
+        )
+        .await?;
+    let mut samples = Vec::new();
+    for (i, contact) in contacts.iter().enumerate() {
+        let input = ContactInput {
+            locale: Patch::Set(if i % 2 == 0 { "en".into() } else { "vi".into() }),
+            ..Default::default()
+        };
+        let before = store
+            .activity_figures(ws, id)
+            .await?
+            .values()
+            .map(|f| f.processed)
+            .sum::<i64>();
+        let t = Instant::now();
+        store
+            .write_contacts(
+                ws,
+                &[ContactWrite {
+                    target: Target::Id(*contact),
+                    input,
+                }],
+                false,
+            )
+            .await?;
+        e.wake();
+        loop {
+            let now = store
+                .activity_figures(ws, id)
+                .await?
+                .values()
+                .map(|f| f.processed)
+                .sum::<i64>();
+            if now > before {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                anyhow::bail!("no trace processed 10 s after an update");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        // Let the rest of the workflow finish before the next update.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = runner.await;
+    store.close().await;
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    Ok((at(0.5), at(0.99)))
+}
