@@ -58,12 +58,7 @@ fn audience_request(
     const KEYS: &[&str] = &[
         "entity", "filter", "lists", "segments", "exclude", "channel", "limit",
     ];
-    if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(ApiError::field(
-            k.clone(),
-            format!("unknown field ({})", KEYS.join(", ")),
-        ));
-    }
+    super::only_keys(obj, KEYS, "")?;
     let entity = match obj
         .get("entity")
         .and_then(Value::as_str)

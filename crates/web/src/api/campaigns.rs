@@ -103,12 +103,7 @@ async fn campaign_input(
         "hook_signing_secret",
         "activities",
     ];
-    if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(ApiError::field(
-            k.clone(),
-            format!("unknown field ({})", KEYS.join(", ")),
-        ));
-    }
+    super::only_keys(obj, KEYS, "")?;
     let name = obj
         .get("name")
         .and_then(Value::as_str)
@@ -268,12 +263,7 @@ async fn activity_input(
             format!("{at}.{k}")
         }
     };
-    if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(ApiError::field(
-            field(k),
-            format!("unknown field ({})", KEYS.join(", ")),
-        ));
-    }
+    super::only_keys(obj, KEYS, at)?;
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     if !KINDS.contains(&kind) {
         return Err(ApiError::field(

@@ -408,12 +408,7 @@ async fn create_broadcast(
         "local_time",
         "ab",
     ];
-    if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(ApiError::field(
-            k.clone(),
-            format!("unknown field ({})", KEYS.join(", ")),
-        ));
-    }
+    super::only_keys(&obj, KEYS, "")?;
     let name = obj
         .get("name")
         .and_then(Value::as_str)

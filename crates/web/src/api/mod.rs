@@ -87,6 +87,26 @@ pub(crate) fn json_object(
     }
 }
 
+/// Refuses a body with a field outside `known`, naming it (under `at`,
+/// when the object is nested) and listing the fields there are.
+pub(crate) fn only_keys(
+    obj: &Map<String, Value>,
+    known: &[&str],
+    at: &str,
+) -> Result<(), ApiError> {
+    match obj.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => Err(ApiError::field(
+            if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            },
+            format!("unknown field ({})", known.join(", ")),
+        )),
+    }
+}
+
 /// Parses an id from the path; anything but a positive integer is simply
 /// not found.
 pub(crate) fn path_id(raw: &str) -> Result<i64, ApiError> {
