@@ -248,7 +248,10 @@ impl Mailer {
         let workers: Vec<_> = (0..self.cfg.concurrency.max(1))
             .map(|_| {
                 let worker = Worker {
-                    builder: self.builder(b.id, Arc::clone(&prepared)),
+                    builder: self.builder(
+                        ("X-Swell-Broadcast", b.id.to_string()),
+                        Arc::clone(&prepared),
+                    ),
                     transport: self.transport.clone(),
                     jobs: Arc::clone(&jobs_rx),
                     done: done_tx.clone(),
@@ -295,11 +298,13 @@ impl Mailer {
         ended
     }
 
-    fn builder(&self, broadcast: i64, prepared: Arc<Prepared>) -> Builder {
+    /// A builder of messages that carry `header` (which broadcast or
+    /// campaign sent them).
+    fn builder(&self, header: (&str, String), prepared: Arc<Prepared>) -> Builder {
         Builder {
             tokens: self.tokens.clone(),
             cfg: self.cfg.clone(),
-            broadcast,
+            header: (header.0.to_string(), header.1),
             prepared,
         }
     }
@@ -331,8 +336,8 @@ impl Mailer {
         };
         let prepared = Arc::new(self.prepare(ws, &b).await?);
         let (_, _, raw, _) = self
-            .builder(broadcast, prepared)
-            .build(&claimed, contact.as_ref())
+            .builder(("X-Swell-Broadcast", broadcast.to_string()), prepared)
+            .build(&claimed, contact.as_ref(), None)
             .map_err(MailError::Invalid)?;
         Ok(raw)
     }
@@ -529,7 +534,27 @@ impl Mailer {
     }
 
     async fn prepare(&self, ws: WorkspaceId, b: &Broadcast) -> Result<Prepared, MailError> {
-        let t = self.store.template(ws, b.template_id).await?;
+        self.prepared(ws, b.template_id, &b.sender, &b.name, b.ab.as_ref())
+            .await
+    }
+
+    /// Loads and compiles an e-mail template (and its A/B variants) with
+    /// its sender, for messages sent under `name`.
+    async fn prepared(
+        &self,
+        ws: WorkspaceId,
+        template_id: i64,
+        sender: &Value,
+        name: &str,
+        ab: Option<&Value>,
+    ) -> Result<Prepared, MailError> {
+        let t = self.store.template(ws, template_id).await?;
+        if t.channel != "email" {
+            return Err(MailError::Template {
+                id: t.id,
+                reason: format!("a {} template, not an e-mail one", t.channel),
+            });
+        }
         let base: EmailTemplate =
             serde_json::from_value(t.content.clone()).map_err(|e| MailError::Template {
                 id: t.id,
@@ -546,17 +571,17 @@ impl Mailer {
             })
         };
         let mut variants = vec![compile(&base)?];
-        if let Some(ab) = &b.ab {
+        if let Some(ab) = ab {
             for v in ab["variants"].as_array().into_iter().flatten() {
                 variants.push(compile(&variant_of(&base, v))?);
             }
         }
-        let (from, reply_to) = sender_of(&b.sender, &self.cfg.from)?;
+        let (from, reply_to) = sender_of(sender, &self.cfg.from)?;
         let workspace = self.store.workspace(ws).await?;
         Ok(Prepared {
             variants,
-            name: b.name.clone(),
-            utm_campaign: utm_slug(&b.name),
+            name: name.to_string(),
+            utm_campaign: utm_slug(name),
             from,
             reply_to,
             workspace: json!({"name": workspace.name}),
@@ -691,15 +716,16 @@ enum Done {
     Outbox(Rendered),
 }
 
-enum SendOutcome {
+/// Why a message did not go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// May work later (a 4xx reply, a connection failure).
     Temporary(String),
+    /// Will not work (a 5xx reply, a template that does not render).
     Permanent(String),
     /// A permanent refusal of the mailbox itself (550-553): failed, and
     /// the address bounced.
-    Refused {
-        address: String,
-        reason: String,
-    },
+    Refused { address: String, reason: String },
 }
 
 struct Rendered {
@@ -740,7 +766,7 @@ impl Worker {
             claimed: c,
             contact,
         } = job;
-        let (message_id, subject, raw, to) = match self.builder.build(&c, contact.as_ref()) {
+        let (message_id, subject, raw, to) = match self.builder.build(&c, contact.as_ref(), None) {
             Ok(b) => b,
             Err(reason) => {
                 return Done::Outcome {
@@ -763,23 +789,9 @@ impl Worker {
             }
             Transport::Smtp(smtp) => smtp,
         };
-        let bounce_address = &self.builder.cfg.bounce_address;
-        let result = match smtp.send_raw(bounce_address, &to, &raw).await {
-            Ok(_) => Ok(message_id),
-            Err(SendError::Temporary { reply, code }) => Err(SendOutcome::Temporary(match code {
-                Some(code) => format!("{code} {reply}"),
-                None => reply,
-            })),
-            Err(SendError::Permanent { code, reply }) if (550..=553).contains(&code) => {
-                Err(SendOutcome::Refused {
-                    address: to.as_str().to_string(),
-                    reason: format!("{code} {reply}"),
-                })
-            }
-            Err(SendError::Permanent { code, reply }) => {
-                Err(SendOutcome::Permanent(format!("{code} {reply}")))
-            }
-        };
+        let result = send_smtp(smtp, &self.builder.cfg.bounce_address, &to, &raw)
+            .await
+            .map(|()| message_id);
         Done::Outcome {
             id: c.id,
             attempts: c.attempts,
@@ -788,27 +800,56 @@ impl Worker {
     }
 }
 
-/// What renders and builds a broadcast's messages.
+/// Sends one built message through SMTP, sorting the failures.
+async fn send_smtp(
+    smtp: &SmtpTransport,
+    bounce_address: &Email,
+    to: &Email,
+    raw: &[u8],
+) -> Result<(), SendOutcome> {
+    match smtp.send_raw(bounce_address, to, raw).await {
+        Ok(_) => Ok(()),
+        Err(SendError::Temporary { reply, code }) => Err(SendOutcome::Temporary(match code {
+            Some(code) => format!("{code} {reply}"),
+            None => reply,
+        })),
+        Err(SendError::Permanent { code, reply }) if (550..=553).contains(&code) => {
+            Err(SendOutcome::Refused {
+                address: to.as_str().to_string(),
+                reason: format!("{code} {reply}"),
+            })
+        }
+        Err(SendError::Permanent { code, reply }) => {
+            Err(SendOutcome::Permanent(format!("{code} {reply}")))
+        }
+    }
+}
+
+/// What renders and builds messages of one template.
 struct Builder {
     tokens: Tokens,
     cfg: MailerConfig,
-    broadcast: i64,
+    header: (String, String),
     prepared: Arc<Prepared>,
 }
 
 impl Builder {
     /// Renders and builds one message: its Message-ID, subject, MIME and
-    /// recipient.
+    /// recipient. `extra` adds template variables (a campaign's `record`).
     fn build(
         &self,
         c: &Claimed,
         contact: Option<&Contact>,
+        extra: Option<&Value>,
     ) -> Result<(String, String, Vec<u8>, Email), String> {
         let p = &self.prepared;
         let to = Email::parse(&c.address).map_err(|e| format!("bad address {}: {e}", c.address))?;
         let compiled = p.variants.get(c.variant as usize).unwrap_or(&p.variants[0]);
         let urls = message_urls(&self.tokens, &self.cfg.base_url, Some(c.id));
-        let ctx = context(contact, &p.workspace, &p.name, &urls);
+        let mut ctx = context(contact, &p.workspace, &p.name, &urls);
+        if let (Some(Value::Object(extra)), Value::Object(ctx)) = (extra, &mut ctx) {
+            ctx.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         let mut rewrite = |index: usize, url: &str| {
             track_url(
                 &self.tokens,
@@ -846,7 +887,7 @@ impl Builder {
             message_id: message_id.clone(),
             // The same signed URL the template's `unsubscribe_url` shows.
             list_unsubscribe: Some(urls.0),
-            headers: vec![("X-Swell-Broadcast".into(), self.broadcast.to_string())],
+            headers: vec![self.header.clone()],
         };
         let raw = build_mime(&email, self.cfg.dkim.as_deref()).map_err(|e| e.to_string())?;
         Ok((message_id, email.subject, raw, to))
@@ -1039,127 +1080,66 @@ pub fn template_value(ctx: &Value) -> swell_core::template::Value {
     swell_core::template::Value::from(minijinja::value::Serde(ctx))
 }
 
-/// Why one message outside a broadcast did not go out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SingleError {
-    /// May work later (a 4xx reply, a connection failure).
-    Temporary(String),
-    /// Will not work (a 5xx reply, a template that does not render).
-    Permanent(String),
-    /// A 550-553 reply: the mailbox does not exist; the address bounced.
-    Bounced(String),
-}
+/// An e-mail template ready to send many times outside a broadcast (a
+/// campaign step): compiled once, with its sender and workspace.
+#[derive(Clone)]
+pub struct PreparedEmail(Arc<Prepared>);
 
 impl Mailer {
+    /// Prepares template `template_id` for messages of campaign `campaign`.
+    pub async fn prepare_email(
+        &self,
+        ws: WorkspaceId,
+        template_id: i64,
+        sender: &Value,
+        campaign: &str,
+    ) -> Result<PreparedEmail, MailError> {
+        let p = self
+            .prepared(ws, template_id, sender, campaign, None)
+            .await?;
+        Ok(PreparedEmail(Arc::new(p)))
+    }
+
     /// Renders and delivers one message a campaign step made (`message_pk`
-    /// is its row), tracked like a broadcast's: open pixel, tracked links,
-    /// one-click unsubscribe. `extra` adds template variables (`record`).
-    /// Returns the Message-ID.
-    #[allow(clippy::too_many_arguments)]
+    /// is its row), built and tracked as a broadcast's are. `extra` adds
+    /// template variables (`record`). Returns the Message-ID.
     pub async fn send_single(
         &self,
         ws: WorkspaceId,
+        prepared: &PreparedEmail,
         message_pk: i64,
-        compiled: &CompiledEmail,
         contact: &Contact,
-        sender: &Value,
-        campaign: &str,
         extra: Option<&Value>,
-    ) -> Result<String, SingleError> {
-        let address = contact
-            .email
-            .as_deref()
-            .ok_or_else(|| SingleError::Permanent("the contact has no e-mail address".into()))?;
-        let to = Email::parse(address)
-            .map_err(|e| SingleError::Permanent(format!("bad address {address}: {e}")))?;
-        let workspace = match self.store.workspace(ws).await {
-            Ok(w) => json!({"name": w.name}),
-            Err(e) => return Err(SingleError::Temporary(e.to_string())),
+    ) -> Result<String, SendOutcome> {
+        let claimed = Claimed {
+            id: message_pk,
+            contact_id: Some(contact.id),
+            address: contact.email.clone().unwrap_or_default(),
+            variant: 0,
+            attempts: 0,
         };
-        let (from, reply_to) =
-            sender_of(sender, &self.cfg.from).map_err(|e| SingleError::Permanent(e.to_string()))?;
-        let urls = message_urls(&self.tokens, &self.cfg.base_url, Some(message_pk));
-        let mut ctx = context(Some(contact), &workspace, campaign, &urls);
-        if let (Some(Value::Object(extra)), Value::Object(ctx)) = (extra, &mut ctx) {
-            for (k, v) in extra {
-                ctx.insert(k.clone(), v.clone());
-            }
-        }
-        let utm_campaign = utm_slug(campaign);
-        let mut rewrite = |index: usize, url: &str| {
-            track_url(
-                &self.tokens,
-                &self.cfg.base_url,
-                message_pk,
-                index,
-                url,
-                &utm_campaign,
-            )
-        };
-        let r = compiled
-            .render(&template_value(&ctx), &mut rewrite)
-            .map_err(|e| SingleError::Permanent(e.to_string()))?;
-        let pixel = format!(
-            "<img src=\"{}/t/o/{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px\">",
-            self.cfg.base_url,
-            self.tokens.sign(&Token::Open {
-                message: message_pk
-            })
-        );
-        let html = match r.html.rfind("</body>") {
-            Some(at) => format!("{}{pixel}{}", &r.html[..at], &r.html[at..]),
-            None => format!("{}{pixel}", r.html),
-        };
-        let message_id = swell_channels::new_message_id(&self.cfg.message_domain);
-        let email = OutgoingEmail {
-            from: from.clone(),
-            reply_to,
-            to: match &contact.name {
-                Some(n) => Mailbox::new(n.clone(), to.clone()),
-                None => Mailbox::address(to.clone()),
-            },
-            subject: r.subject,
-            html,
-            text: r.text,
-            message_id: message_id.clone(),
-            list_unsubscribe: Some(urls.0),
-            headers: vec![("X-Swell-Campaign".into(), utm_campaign.clone())],
-        };
-        let raw = build_mime(&email, self.cfg.dkim.as_deref())
-            .map_err(|e| SingleError::Permanent(e.to_string()))?;
+        let header = ("X-Swell-Campaign", prepared.0.utm_campaign.clone());
+        let (message_id, subject, raw, to) = self
+            .builder(header, Arc::clone(&prepared.0))
+            .build(&claimed, Some(contact), extra)
+            .map_err(SendOutcome::Permanent)?;
         match &self.transport {
-            Transport::Outbox => {
-                self.store
-                    .deliver_to_outbox(
-                        ws,
-                        &[OutboxMessage {
-                            message_pk: Some(message_pk),
-                            message_id: &message_id,
-                            sender: from.email.as_str(),
-                            recipient: to.as_str(),
-                            subject: &email.subject,
-                            raw: &raw,
-                        }],
-                    )
-                    .await
-                    .map_err(|e| SingleError::Temporary(e.to_string()))?;
-            }
-            Transport::Smtp(smtp) => match smtp.send_raw(&self.cfg.bounce_address, &to, &raw).await
-            {
-                Ok(_) => {}
-                Err(SendError::Temporary { reply, code }) => {
-                    return Err(SingleError::Temporary(match code {
-                        Some(code) => format!("{code} {reply}"),
-                        None => reply,
-                    }));
-                }
-                Err(SendError::Permanent { code, reply }) if (550..=553).contains(&code) => {
-                    return Err(SingleError::Bounced(format!("{code} {reply}")));
-                }
-                Err(SendError::Permanent { code, reply }) => {
-                    return Err(SingleError::Permanent(format!("{code} {reply}")));
-                }
-            },
+            Transport::Outbox => self
+                .store
+                .deliver_to_outbox(
+                    ws,
+                    &[OutboxMessage {
+                        message_pk: Some(message_pk),
+                        message_id: &message_id,
+                        sender: prepared.0.from.email.as_str(),
+                        recipient: to.as_str(),
+                        subject: &subject,
+                        raw: &raw,
+                    }],
+                )
+                .await
+                .map_err(|e| SendOutcome::Temporary(e.to_string()))?,
+            Transport::Smtp(smtp) => send_smtp(smtp, &self.cfg.bounce_address, &to, &raw).await?,
         }
         Ok(message_id)
     }

@@ -316,11 +316,13 @@ impl Automation {
             runnable.push((t, a, c));
         }
 
+        let shared = run::Shared::default();
+        let shared = &shared;
         let ran: Vec<TraceOutcome> =
             futures::stream::iter(runnable.into_iter().map(|(t, a, c)| {
                 let tree = cx.trees.get(&c.id).cloned().unwrap_or_default();
                 async move {
-                    let mut o = self.execute(&t, &a, &c).await;
+                    let mut o = self.execute(shared, &t, &a, &c).await;
                     o.version = Some(a.version);
                     if o.state == "processed" {
                         o.children.extend(self.children(&t, &a, &tree, &o));

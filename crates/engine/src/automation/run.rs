@@ -8,14 +8,17 @@
 //! never by e-mail. Server actions that are not idempotent (adding to a
 //! score, creating a task or lead) happen in the outcome's transaction.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde_json::{Map, Value, json};
 use swell_channels::http::{HttpProvider, ProviderConfig, ProviderRequest};
 use swell_channels::webhook::Webhook;
 use swell_channels::{ChannelKind, DeliveryError};
 use swell_core::contact::{Contact, ContactInput, ParseContext, Patch};
 use swell_core::record::RecordInput;
-use swell_core::template::{CompiledEmail, EmailTemplate, SmsTemplate, ZnsTemplate};
-use swell_store::automation::extras::NewInApp;
+use swell_core::template::{SmsTemplate, ZnsTemplate};
+use swell_store::automation::extras::{ChannelSetting, NewInApp};
 use swell_store::automation::queue::{ClaimedTrace, TraceOutcome, TxAction};
 use swell_store::automation::{Activity, Campaign};
 use swell_store::consent::Channel;
@@ -25,7 +28,7 @@ use swell_store::records::RecordWrite;
 use swell_store::{StoreError, WorkspaceId};
 
 use super::{Automation, EngineError};
-use crate::mailer::{SingleError, contact_value, template_value};
+use crate::mailer::{MailError, PreparedEmail, SendOutcome, contact_value, template_value};
 use crate::tokens::Token;
 
 /// The reason of a processed trace whose message bounced at once.
@@ -54,15 +57,81 @@ enum Ran {
     End,
 }
 
+/// What the traces of one batch share, loaded at most once per batch:
+/// each workspace's channel settings (providers, unit costs) and each
+/// e-mail step's prepared template.
+#[derive(Default)]
+pub(super) struct Shared {
+    settings: Mutex<HashMap<WorkspaceId, Arc<Vec<ChannelSetting>>>>,
+    emails: Mutex<HashMap<(i64, i64), PreparedEmail>>,
+}
+
 impl Automation {
+    /// A workspace's channel settings, read once per batch.
+    async fn settings(
+        &self,
+        sh: &Shared,
+        ws: WorkspaceId,
+    ) -> Result<Arc<Vec<ChannelSetting>>, EngineError> {
+        if let Some(s) = sh.settings.lock().expect("settings cache").get(&ws) {
+            return Ok(Arc::clone(s));
+        }
+        let loaded = Arc::new(self.store.channel_settings(ws).await?);
+        sh.settings
+            .lock()
+            .expect("settings cache")
+            .insert(ws, Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    /// An e-mail step's template, compiled once per batch (per step, since
+    /// the step's sender and campaign go with it).
+    async fn email(
+        &self,
+        sh: &Shared,
+        t: &ClaimedTrace,
+        c: &Campaign,
+        config: &Value,
+    ) -> Result<PreparedEmail, EngineError> {
+        let id = config
+            .get("template_id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| EngineError::Invalid("the activity names no template_id".into()))?;
+        let key = (t.activity_id, id);
+        if let Some(p) = sh.emails.lock().expect("template cache").get(&key) {
+            return Ok(p.clone());
+        }
+        let sender = config.get("sender").cloned().unwrap_or(Value::Null);
+        let prepared = match self
+            .mailer
+            .prepare_email(t.workspace, id, &sender, &c.name)
+            .await
+        {
+            Ok(p) => p,
+            Err(MailError::Store(StoreError::NotFound)) => {
+                return Err(EngineError::Invalid(format!(
+                    "template {id} does not exist"
+                )));
+            }
+            Err(MailError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(EngineError::Invalid(e.to_string())),
+        };
+        sh.emails
+            .lock()
+            .expect("template cache")
+            .insert(key, prepared.clone());
+        Ok(prepared)
+    }
+
     /// Runs one trace's activity and says how it ended.
     pub(super) async fn execute(
         &self,
+        sh: &Shared,
         t: &ClaimedTrace,
         a: &Activity,
         c: &Campaign,
     ) -> TraceOutcome {
-        let ran = match self.run_kind(t, a, c, &a.kind, &a.config).await {
+        let ran = match self.run_kind(sh, t, a, c, &a.kind, &a.config).await {
             Ok(r) => r,
             Err(EngineError::Store(StoreError::Backend(e))) => Ran::Retry(e.to_string()),
             Err(e) => Ran::Failed(e.to_string()),
@@ -108,6 +177,7 @@ impl Automation {
 
     async fn run_kind(
         &self,
+        sh: &Shared,
         t: &ClaimedTrace,
         a: &Activity,
         c: &Campaign,
@@ -115,11 +185,11 @@ impl Automation {
         config: &Value,
     ) -> Result<Ran, EngineError> {
         match kind {
-            "email" => self.send_email(t, c, config).await,
-            "sms" => self.send_sms(t, c, config, Channel::Sms).await,
-            "zalo" => self.send_sms(t, c, config, Channel::Zalo).await,
-            "inapp" => self.send_inapp(t, c, config).await,
-            "message" => self.send_first_reachable(t, a, c, config).await,
+            "email" => self.send_email(sh, t, c, config).await,
+            "sms" => self.send_sms(sh, t, c, config, Channel::Sms).await,
+            "zalo" => self.send_sms(sh, t, c, config, Channel::Zalo).await,
+            "inapp" => self.send_inapp(sh, t, c, config).await,
+            "message" => self.send_first_reachable(sh, t, a, c, config).await,
             "webhook" => self.call_webhook(t, a, c, config).await,
             "action" => self.act(t, c, config).await,
             "split" => Ok(Ran::Done),
@@ -190,19 +260,9 @@ impl Automation {
         })
     }
 
-    async fn unit_cost(&self, ws: WorkspaceId, channel: &str) -> Result<f64, EngineError> {
-        Ok(self
-            .store
-            .channel_settings(ws)
-            .await?
-            .into_iter()
-            .find(|s| s.channel == channel)
-            .map(|s| s.unit_cost)
-            .unwrap_or(0.0))
-    }
-
     async fn send_email(
         &self,
+        sh: &Shared,
         t: &ClaimedTrace,
         c: &Campaign,
         config: &Value,
@@ -217,20 +277,7 @@ impl Automation {
         {
             return Ok(Ran::Rejected(why));
         }
-        let template = self
-            .template::<EmailTemplate>(t.workspace, config, "email")
-            .await?;
-        let compiled = match CompiledEmail::compile(&template) {
-            Ok(c) => c,
-            Err(errs) => {
-                return Ok(Ran::Failed(
-                    errs.iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ));
-            }
-        };
+        let prepared = self.email(sh, t, c, config).await?;
         let (contact, extra) = self.variables(t, c).await?;
         let Some(contact) = contact else {
             return Ok(Ran::Rejected("the contact was deleted".into()));
@@ -242,72 +289,69 @@ impl Automation {
             Ok(pk) => pk,
             Err(done) => return Ok(done),
         };
-        let sender = config.get("sender").cloned().unwrap_or(Value::Null);
         let sent = self
             .mailer
-            .send_single(
-                t.workspace,
-                pk,
-                &compiled,
-                &contact,
-                &sender,
-                &c.name,
-                Some(&extra),
-            )
+            .send_single(t.workspace, &prepared, pk, &contact, Some(&extra))
             .await;
-        self.settle(t, pk, "email", sent).await
+        self.settle(sh, t, pk, "email", sent).await
     }
 
     /// Records a send's result on its message row and turns it into a step
     /// result.
     async fn settle(
         &self,
+        sh: &Shared,
         t: &ClaimedTrace,
         pk: i64,
         channel: &str,
-        sent: Result<String, SingleError>,
+        sent: Result<String, SendOutcome>,
     ) -> Result<Ran, EngineError> {
         match sent {
             Ok(provider_id) => {
                 self.store
                     .finish_trace_message(pk, "sent", Some(&provider_id), None)
                     .await?;
-                let cost = self.unit_cost(t.workspace, channel).await?;
+                let cost = self
+                    .settings(sh, t.workspace)
+                    .await?
+                    .iter()
+                    .find(|s| s.channel == channel)
+                    .map_or(0.0, |s| s.unit_cost);
                 Ok(Ran::Sent {
                     channel: channel.into(),
                     message_pk: Some(pk),
                     cost,
                 })
             }
-            Err(SingleError::Temporary(why)) => {
+            Err(SendOutcome::Temporary(why)) => {
                 self.store
                     .finish_trace_message(pk, "queued", None, Some(&why))
                     .await?;
                 Ok(Ran::Retry(why))
             }
-            Err(SingleError::Permanent(why)) => {
+            Err(SendOutcome::Permanent(why)) => {
                 self.store
                     .finish_trace_message(pk, "failed", None, Some(&why))
                     .await?;
                 Ok(Ran::Failed(why))
             }
-            Err(SingleError::Bounced(why)) => {
+            Err(SendOutcome::Refused {
+                address,
+                reason: why,
+            }) => {
                 self.store
                     .finish_trace_message(pk, "failed", None, Some(&why))
                     .await?;
-                let m = self.store.message(pk).await?;
-                if let Some(address) = &m.address {
-                    self.store
-                        .record_bounce(
-                            t.workspace,
-                            address,
-                            Some(pk),
-                            swell_store::mailing::BounceKind::Hard,
-                            None,
-                            Some(&why),
-                        )
-                        .await?;
-                }
+                self.store
+                    .record_bounce(
+                        t.workspace,
+                        &address,
+                        Some(pk),
+                        swell_store::mailing::BounceKind::Hard,
+                        None,
+                        Some(&why),
+                    )
+                    .await?;
                 // The step ran and its message bounced: the "bounced"
                 // branch goes on at once (see `Automation::children`).
                 Ok(Ran::Bounced {
@@ -322,6 +366,7 @@ impl Automation {
     /// SMS and Zalo ZNS through the workspace's HTTP provider.
     async fn send_sms(
         &self,
+        sh: &Shared,
         t: &ClaimedTrace,
         c: &Campaign,
         config: &Value,
@@ -338,13 +383,8 @@ impl Automation {
             return Ok(Ran::Rejected(why));
         }
         let name = channel.as_str();
-        let Some(setting) = self
-            .store
-            .channel_settings(t.workspace)
-            .await?
-            .into_iter()
-            .find(|s| s.channel == name)
-        else {
+        let settings = self.settings(sh, t.workspace).await?;
+        let Some(setting) = settings.iter().find(|s| s.channel == name) else {
             return Ok(Ran::Failed(format!("no {name} provider is configured")));
         };
         let provider_config: ProviderConfig = match serde_json::from_value(setting.config.clone()) {
@@ -409,7 +449,7 @@ impl Automation {
             .await
             .map(|r| r.provider_id.unwrap_or_default())
             .map_err(single_error);
-        self.settle(t, pk, name, sent).await
+        self.settle(sh, t, pk, name, sent).await
     }
 
     /// Links in an SMS become tracked links, so "SMS clicked" branches and
@@ -438,6 +478,7 @@ impl Automation {
     /// A banner or pop-up shown the next time the person opens the app.
     async fn send_inapp(
         &self,
+        sh: &Shared,
         t: &ClaimedTrace,
         c: &Campaign,
         config: &Value,
@@ -502,13 +543,15 @@ impl Automation {
                 },
             )
             .await?;
-        self.settle(t, pk, "inapp", Ok(format!("inapp-{pk}"))).await
+        self.settle(sh, t, pk, "inapp", Ok(format!("inapp-{pk}")))
+            .await
     }
 
     /// A message with a channel order, cheapest first: the first channel
     /// the person can receive is used.
     async fn send_first_reachable(
         &self,
+        sh: &Shared,
         t: &ClaimedTrace,
         a: &Activity,
         c: &Campaign,
@@ -561,7 +604,7 @@ impl Automation {
                 Value::Number(id) => json!({"template_id": id}),
                 other => other.clone(),
             };
-            return Box::pin(self.run_kind(t, a, c, channel, &sub)).await;
+            return Box::pin(self.run_kind(sh, t, a, c, channel, &sub)).await;
         }
         Ok(Ran::Rejected(format!(
             "no reachable channel ({})",
@@ -829,10 +872,10 @@ impl Automation {
     }
 }
 
-fn single_error(e: DeliveryError) -> SingleError {
+fn single_error(e: DeliveryError) -> SendOutcome {
     match e {
-        DeliveryError::Temporary { reason } => SingleError::Temporary(reason),
-        other => SingleError::Permanent(other.to_string()),
+        DeliveryError::Temporary { reason } => SendOutcome::Temporary(reason),
+        other => SendOutcome::Permanent(other.to_string()),
     }
 }
 
