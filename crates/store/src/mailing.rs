@@ -815,9 +815,10 @@ impl Store {
         }))
     }
 
-    /// Records an open or a click, and the matching event
-    /// (`email_opened`, `email_clicked`) so filters see it. Machine opens
-    /// are kept, flagged.
+    /// Records an open, a click or a reply, and the matching event
+    /// (`email_opened`, `email_clicked`, `message_replied`) so filters see
+    /// it; machine opens are kept, flagged. Campaign branches waiting for
+    /// it go on: returns how many.
     pub async fn record_engagement(
         &self,
         m: &MessageRow,
@@ -825,7 +826,7 @@ impl Store {
         link: Option<(i64, &str)>,
         machine: bool,
         detail: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let now = self.now();
         on_db!(self, p => {
             sqlx::query(
@@ -835,8 +836,9 @@ impl Store {
             .bind(m.workspace.0).bind(m.id).bind(kind).bind(link.map(|l| l.0)).bind(link.map(|l| l.1))
             .bind(machine).bind(detail).bind(now).execute(p).await?;
         });
+        let resumed = self.resume_waiting(m.id, kind, machine, now).await?;
         let Some(contact) = m.contact_id else {
-            return Ok(());
+            return Ok(resumed);
         };
         let (name, mut props) = match kind {
             "open" => ("email_opened", json!({"machine": machine})),
@@ -844,7 +846,8 @@ impl Store {
                 "email_clicked",
                 json!({"link": link.map(|l| l.0), "url": link.map(|l| l.1)}),
             ),
-            _ => return Ok(()),
+            "reply" => ("message_replied", json!({})),
+            _ => return Ok(resumed),
         };
         props[m.source.as_str()] = json!(m.source_id);
         props["message"] = json!(m.id);
@@ -859,7 +862,7 @@ impl Store {
             }],
         )
         .await?;
-        Ok(())
+        Ok(resumed)
     }
 
     /// One-click unsubscribe: the contact opts out of e-mail (through the
@@ -941,6 +944,9 @@ impl Store {
             tx.commit().await?;
             soft
         });
+        if let Some(pk) = pk {
+            self.resume_waiting(pk, "bounce", false, now).await?;
+        }
         let suppressed = self.is_suppressed(ws, &address).await?;
         Ok(BounceOutcome {
             address,

@@ -27,6 +27,16 @@ pub struct AppState {
     pub automation: std::sync::Arc<swell_engine::Automation>,
 }
 
+impl AppState {
+    /// Wakes the automation engine when something resumed campaign steps
+    /// (an open, click, reply or bounce let waiting branches go on).
+    pub(crate) fn woke(&self, resumed: u64) {
+        if resumed > 0 {
+            self.automation.wake();
+        }
+    }
+}
+
 /// The whole application's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()

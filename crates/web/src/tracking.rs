@@ -61,17 +61,13 @@ async fn open(
         return not_found();
     };
     let ua = user_agent(&headers);
-    let machine = machine_open(ua);
-    if let Err(e) = state
+    match state
         .store
-        .record_engagement(&m, "open", None, machine, ua)
+        .record_engagement(&m, "open", None, machine_open(ua), ua)
         .await
     {
-        tracing::error!(error = %e, message = m.id, "recording an open");
-    }
-    // A campaign's "opened" branches go on for people, not proxies.
-    if !machine && let Err(e) = crate::api::campaigns::resume(&state, m.id, "opened").await {
-        tracing::error!(error = ?e, message = m.id, "resuming opened branches");
+        Ok(resumed) => state.woke(resumed),
+        Err(e) => tracing::error!(error = %e, message = m.id, "recording an open"),
     }
     (
         [
@@ -93,15 +89,13 @@ async fn click(
     else {
         return not_found();
     };
-    if let Err(e) = state
+    match state
         .store
         .record_engagement(&m, "click", Some((link, &url)), false, user_agent(&headers))
         .await
     {
-        tracing::error!(error = %e, message = m.id, "recording a click");
-    }
-    if let Err(e) = crate::api::campaigns::resume(&state, m.id, "clicked").await {
-        tracing::error!(error = ?e, message = m.id, "resuming clicked branches");
+        Ok(resumed) => state.woke(resumed),
+        Err(e) => tracing::error!(error = %e, message = m.id, "recording a click"),
     }
     Redirect::to(&url).into_response()
 }

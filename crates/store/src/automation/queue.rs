@@ -467,21 +467,37 @@ impl Store {
         Ok(done)
     }
 
-    /// Something happened to a message a trace sent (an open, a click, a
-    /// reply, a bounce): the children waiting for it are scheduled, after
-    /// their delay. Returns how many.
-    pub async fn resume_waiting(&self, message_pk: i64, trigger: &str, at: Millis) -> Result<u64> {
+    /// Something happened to a message (`open`, `click`, `reply`,
+    /// `bounce`): if a campaign step sent it, the branches waiting for that
+    /// are scheduled after their delay. A click also proves an open (and
+    /// serves SMS links); machine opens prove nothing. Returns how many.
+    pub(crate) async fn resume_waiting(
+        &self,
+        message_pk: i64,
+        kind: &str,
+        machine: bool,
+        at: Millis,
+    ) -> Result<u64> {
+        let triggers: &[&str] = match kind {
+            "open" if !machine => &["opened"],
+            "click" => &["clicked", "sms_clicked", "opened"],
+            "reply" => &["replied"],
+            "bounce" => &["bounced"],
+            _ => return Ok(0),
+        };
+        let sql = format!(
+            "UPDATE traces SET state = 'scheduled',
+                due_at = $2 + (SELECT a.delay_ms FROM activities a WHERE a.id = traces.activity_id)
+             WHERE state = 'waiting'
+               AND parent_id = (SELECT source_id FROM messages WHERE id = $1 AND source = 'trace')
+               AND activity_id IN (SELECT id FROM activities WHERE trigger IN ({}))",
+            placeholders(3, triggers.len())
+        );
         let n = on_db!(self, p => {
             let mut tx = p.begin_write().await?;
-            let n = sqlx::query(
-                "UPDATE traces SET state = 'scheduled',
-                    due_at = $3 + (SELECT a.delay_ms FROM activities a WHERE a.id = traces.activity_id)
-                 WHERE state = 'waiting'
-                   AND parent_id IN (SELECT id FROM traces WHERE message_pk = $1)
-                   AND activity_id IN (SELECT id FROM activities WHERE trigger = $2)",
-            )
-            .bind(message_pk).bind(trigger).bind(at)
-            .execute(&mut *tx).await?.rows_affected();
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(message_pk).bind(at);
+            for t in triggers { q = q.bind(*t); }
+            let n = q.execute(&mut *tx).await?.rows_affected();
             if n > 0 {
                 notify_workers!(tx, self.backend());
             }
@@ -682,34 +698,5 @@ impl Store {
             .bind(ws.0).bind(contact).bind(name).bind(since).fetch_one(p).await?
         });
         Ok(n > 0)
-    }
-}
-
-impl Store {
-    /// Records that a person replied to a message (an integration reports
-    /// it, or test mode pretends), with a `message_replied` event.
-    pub async fn record_reply(
-        &self,
-        m: &crate::mailing::MessageRow,
-        detail: Option<&str>,
-    ) -> Result<()> {
-        let now = self.now();
-        on_db!(self, p => {
-            sqlx::query("INSERT INTO message_events (workspace_id, message_pk, kind, detail, at) VALUES ($1, $2, 'reply', $3, $4)")
-                .bind(m.workspace.0).bind(m.id).bind(detail).bind(now).execute(p).await?;
-        });
-        if let Some(contact) = m.contact_id {
-            self.append_events(
-                m.workspace,
-                &[crate::events::NewEvent {
-                    name: "message_replied".into(),
-                    contact: Some(swell_core::record::ContactRef::Id(contact)),
-                    at: now,
-                    properties: json!({"message": m.id}),
-                }],
-            )
-            .await?;
-        }
-        Ok(())
     }
 }

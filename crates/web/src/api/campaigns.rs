@@ -1048,48 +1048,18 @@ async fn simulate(
         return Err(ApiError::Conflict("this trace sent no message".into()));
     };
     let m = state.store.message(pk).await?;
-    let trigger = match action {
-        "open" => {
-            state
-                .store
-                .record_engagement(&m, "open", None, false, Some("test mode"))
-                .await?;
-            "opened"
-        }
-        "click" => {
-            state
-                .store
-                .record_engagement(&m, "click", Some((0, "test")), false, Some("test mode"))
-                .await?;
-            "clicked"
-        }
-        "reply" => {
-            state.store.record_reply(&m, Some("test mode")).await?;
-            "replied"
-        }
+    let (kind, link) = match action {
+        "open" => ("open", None),
+        "click" => ("click", Some((0, "test"))),
+        "reply" => ("reply", None),
         _ => return Err(ApiError::field("action", "must be open, click or reply")),
     };
-    let resumed = resume(&state, pk, trigger).await?;
+    let resumed = state
+        .store
+        .record_engagement(&m, kind, link, false, Some("test mode"))
+        .await?;
+    state.woke(resumed);
     Ok(Json(json!({"resumed": resumed})))
-}
-
-/// Wakes the branches waiting for something to happen to a message; a
-/// click also counts as an open.
-pub(crate) async fn resume(state: &AppState, message: i64, trigger: &str) -> Result<u64, ApiError> {
-    let now = state.store.now();
-    let mut n = state.store.resume_waiting(message, trigger, now).await?;
-    if trigger == "clicked" {
-        // The same link tracking serves SMS; a click also proves an open.
-        n += state
-            .store
-            .resume_waiting(message, "sms_clicked", now)
-            .await?;
-        n += state.store.resume_waiting(message, "opened", now).await?;
-    }
-    if n > 0 {
-        state.automation.wake();
-    }
-    Ok(n)
 }
 
 /// An integration reports that a person replied to a message.
@@ -1102,8 +1072,11 @@ async fn reply(
     if m.workspace != auth.0.id {
         return Err(ApiError::NotFound("not found".into()));
     }
-    state.store.record_reply(&m, None).await?;
-    let resumed = resume(&state, m.id, "replied").await?;
+    let resumed = state
+        .store
+        .record_engagement(&m, "reply", None, false, None)
+        .await?;
+    state.woke(resumed);
     Ok(Json(json!({"resumed": resumed})))
 }
 
@@ -1177,19 +1150,17 @@ async fn inapp_action(
         let row = state.store.message(pk).await?;
         match action.as_str() {
             "view" => {
-                state
+                resumed = state
                     .store
                     .record_engagement(&row, "open", None, false, Some("in-app view"))
                     .await?;
-                resumed = resume(&state, pk, "opened").await?;
             }
             "click" => {
                 let url = m.url.clone().unwrap_or_default();
-                state
+                resumed = state
                     .store
                     .record_engagement(&row, "click", Some((0, &url)), false, Some("in-app click"))
                     .await?;
-                resumed = resume(&state, pk, "clicked").await?;
             }
             _ => {}
         }
@@ -1211,6 +1182,7 @@ async fn inapp_action(
             }],
         )
         .await?;
+    state.woke(resumed);
     Ok(Json(json!({"message": m, "resumed": resumed})))
 }
 

@@ -734,9 +734,8 @@ async fn bounce(
                 r.diagnostic.as_deref(),
             )
             .await?;
-        if let Some(m) = &m {
-            crate::api::campaigns::resume(&state, m.id, "bounced").await?;
-        }
+        // A bounce may have let a campaign's "bounced" branch go on.
+        state.automation.wake();
         out.push(serde_json::to_value(outcome).unwrap_or_default());
     }
     Ok(Json(json!({"processed": out})))
