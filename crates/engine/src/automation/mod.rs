@@ -19,9 +19,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use swell_channels::Retry;
-use swell_core::entity::{Builtin, EntityKind, EntityType};
+use swell_core::entity::{EntityKind, EntityType};
 use swell_core::filter::Filter;
-use swell_core::schema::Schema;
 use swell_store::automation::queue::{ClaimedTrace, NewTrace, TraceOutcome};
 use swell_store::automation::{Activity, Campaign};
 use swell_store::{Store, StoreError, WorkspaceId};
@@ -285,13 +284,25 @@ impl Automation {
         // Activity filters, one query per activity for the whole batch.
         let mut passed: HashMap<i64, HashSet<i64>> = HashMap::new();
         let mut filtered: HashMap<i64, (WorkspaceId, String, Filter, Vec<i64>)> = HashMap::new();
+        // A stored filter that no longer reads fails its traces, saying why.
+        let mut broken: HashMap<i64, String> = HashMap::new();
         for (t, a, c) in &to_run {
-            if let Some(f) = &a.filter {
-                let entry = filtered.entry(a.id).or_insert_with(|| {
-                    let filter = Filter::from_json(f)
-                        .unwrap_or_else(|_| Filter::parse("id < 0").expect("a valid filter"));
-                    (t.workspace, c.entity.clone(), filter, Vec::new())
-                });
+            let Some(f) = &a.filter else { continue };
+            if broken.contains_key(&a.id) {
+                continue;
+            }
+            if !filtered.contains_key(&a.id) {
+                match Filter::from_json(f) {
+                    Ok(filter) => {
+                        filtered.insert(a.id, (t.workspace, c.entity.clone(), filter, Vec::new()));
+                    }
+                    Err(e) => {
+                        broken.insert(a.id, format!("the activity's filter is invalid: {e}"));
+                        continue;
+                    }
+                }
+            }
+            if let Some(entry) = filtered.get_mut(&a.id) {
                 entry.3.push(t.record_id);
             }
         }
@@ -306,6 +317,10 @@ impl Automation {
         }
         let mut runnable = Vec::new();
         for (t, a, c) in to_run {
+            if let Some(why) = broken.get(&a.id) {
+                outcomes.push(TraceOutcome::new(t.id, "failed").because(why.clone()));
+                continue;
+            }
             if a.filter.is_some() && !passed.get(&a.id).is_some_and(|s| s.contains(&t.record_id)) {
                 outcomes.push(
                     TraceOutcome::new(t.id, "rejected")
@@ -403,19 +418,10 @@ impl Automation {
     }
 
     async fn entity_type(&self, ws: WorkspaceId, entity: &str) -> Result<EntityType, EngineError> {
-        match self.store.entity_type(ws, entity).await? {
-            Some(t) => Ok(t),
-            None => match Builtin::from_name(entity) {
-                Some(b) => Ok(EntityType {
-                    kind: EntityKind::Builtin(b),
-                    label: None,
-                    schema: Schema::default(),
-                }),
-                None => Err(EngineError::Invalid(format!(
-                    "unknown entity type {entity}"
-                ))),
-            },
-        }
+        self.store
+            .entity_type(ws, entity)
+            .await?
+            .ok_or_else(|| EngineError::Invalid(format!("unknown entity type {entity}")))
     }
 }
 

@@ -296,21 +296,8 @@ impl Automation {
         records: &[i64],
     ) -> Result<Vec<i64>, EngineError> {
         let c = self.store.campaign(ws, id).await?;
-        let contacts = self
-            .store
-            .record_contacts(ws, self.entity_kind(ws, &c.entity).await?.table(), records)
-            .await?;
-        let stamp = self.store.now();
-        let entries: Vec<Entry> = records
-            .iter()
-            .filter_map(|r| {
-                contacts.get(r).map(|contact| Entry {
-                    record_id: *r,
-                    contact_id: *contact,
-                    key: format!("test:{stamp}"),
-                })
-            })
-            .collect();
+        let key = format!("test:{}", self.store.now());
+        let entries = self.entries(&c, records, |_| key.clone()).await?;
         if entries.len() != records.len() {
             return Err(EngineError::Invalid(format!(
                 "some of the records {records:?} do not exist in this workspace"
@@ -329,12 +316,28 @@ impl Automation {
         key: impl Fn(i64) -> String,
         test: bool,
     ) -> Result<usize, EngineError> {
+        let entries = self.entries(c, ids, key).await?;
+        Ok(self
+            .store
+            .enter_campaign(c.workspace, c.id, &entries, test)
+            .await?
+            .len())
+    }
+
+    /// The entries of the records that exist, each with its contact and
+    /// the key of what let it in.
+    async fn entries(
+        &self,
+        c: &Campaign,
+        ids: &[i64],
+        key: impl Fn(i64) -> String,
+    ) -> Result<Vec<Entry>, EngineError> {
         let kind = self.entity_kind(c.workspace, &c.entity).await?;
         let contacts = self
             .store
             .record_contacts(c.workspace, kind.table(), ids)
             .await?;
-        let entries: Vec<Entry> = ids
+        Ok(ids
             .iter()
             .filter_map(|id| {
                 contacts.get(id).map(|contact| Entry {
@@ -343,12 +346,7 @@ impl Automation {
                     key: key(*id),
                 })
             })
-            .collect();
-        Ok(self
-            .store
-            .enter_campaign(c.workspace, c.id, &entries, test)
-            .await?
-            .len())
+            .collect())
     }
 
     /// One round of every running campaign's triggers. Returns how many
@@ -651,16 +649,8 @@ impl Automation {
         } else {
             String::new()
         };
-        let contacts = self
-            .store
-            .record_contacts(ws, kind.table(), &[record_id])
-            .await?;
-        let entry = Entry {
-            record_id,
-            contact_id: contacts.get(&record_id).copied().flatten(),
-            key,
-        };
-        let ids = self.store.enter_campaign(ws, c.id, &[entry], false).await?;
+        let entries = self.entries(&c, &[record_id], |_| key.clone()).await?;
+        let ids = self.store.enter_campaign(ws, c.id, &entries, false).await?;
         self.wake();
         Ok(HookOutcome {
             campaign: c.id,
@@ -676,12 +666,8 @@ impl Automation {
 
 /// A campaign's entry filter; everyone when it has none.
 fn campaign_filter(c: &Campaign) -> Result<Filter, EngineError> {
-    match &c.filter {
-        Some(f) => {
-            Filter::from_json(f).map_err(|e| EngineError::Invalid(format!("campaign filter: {e}")))
-        }
-        None => Ok(Filter::from_expr(Expr::And(Vec::new()))),
-    }
+    c.entry_filter()
+        .map_err(|e| EngineError::Invalid(format!("campaign filter: {e}")))
 }
 
 /// Whether `date`'s anniversary falls on `day` (29 February on 28 February

@@ -17,6 +17,7 @@ pub mod views;
 use serde::Serialize;
 use serde_json::Value;
 use swell_core::FieldError;
+use swell_core::filter::{Expr, Filter, FilterError};
 use swell_core::time::Millis;
 
 use crate::rows::RowExt;
@@ -57,6 +58,16 @@ pub struct Campaign {
     pub updated_at: Millis,
     #[serde(serialize_with = "swell_core::time::serialize_opt_millis")]
     pub launched_at: Option<Millis>,
+}
+
+impl Campaign {
+    /// The entry filter; everyone of the entity when the campaign has none.
+    pub fn entry_filter(&self) -> std::result::Result<Filter, FilterError> {
+        match &self.filter {
+            Some(f) => Filter::from_json(f),
+            None => Ok(Filter::from_expr(Expr::And(Vec::new()))),
+        }
+    }
 }
 
 /// What a campaign is made from (create and replace).
@@ -494,15 +505,6 @@ impl Store {
             for id in ids { q = q.bind(*id); }
             q.fetch_all(p).await?.iter().map(activity_from_row).collect()
         }))
-    }
-
-    /// An activity as it was at `version`.
-    pub async fn activity_version(&self, id: i64, version: i64) -> Result<Value> {
-        on_db!(self, p => {
-            sqlx::query("SELECT definition FROM activity_versions WHERE activity_id = $1 AND version = $2")
-                .bind(id).bind(version).fetch_optional(p).await?
-                .map(|r| r.json("definition")).ok_or(StoreError::NotFound)
-        })
     }
 }
 

@@ -618,24 +618,24 @@ impl Store {
         }))
     }
 
-    /// The contact each record links to (a contact is its own).
+    /// The contact each existing record links to (a contact is its own);
+    /// ids that do not exist in the workspace are left out.
     pub async fn record_contacts(
         &self,
         ws: WorkspaceId,
         table: &str,
         ids: &[i64],
     ) -> Result<HashMap<i64, Option<i64>>> {
-        if table == "contacts" {
-            return Ok(ids.iter().map(|i| (*i, Some(*i))).collect());
-        }
-        let table = match table {
-            "companies" | "leads" | "orders" | "records" => table,
+        // Table and column names come from this fixed list, never input.
+        let (table, contact) = match table {
+            "contacts" => ("contacts", "id"),
+            "companies" | "leads" | "orders" | "records" => (table, "contact_id"),
             _ => return Ok(HashMap::new()),
         };
         let mut out = HashMap::new();
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT id, contact_id FROM {table} WHERE workspace_id = $1 AND id IN ({})",
+                "SELECT id, {contact} AS contact_id FROM {table} WHERE workspace_id = $1 AND id IN ({})",
                 placeholders(2, chunk.len())
             );
             let rows: Vec<(i64, Option<i64>)> = on_db!(self, p => {

@@ -192,8 +192,7 @@ impl Store {
         let now = self.now();
         Ok(on_db!(self, p => {
             sqlx::query_scalar(
-                "SELECT COUNT(*) FROM traces WHERE state IN ('waiting', 'scheduled', 'running') AND due_at <= $1
-                   AND state <> 'waiting' OR state = 'running'",
+                "SELECT COUNT(*) FROM traces WHERE state = 'running' OR (state = 'scheduled' AND due_at <= $1)",
             )
             .bind(now).fetch_one(p).await?
         }))

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
-use swell_core::entity::{Builtin, EntityKind};
+use swell_core::entity::EntityKind;
 use swell_core::filter::Filter;
 use swell_engine::automation::{EngineError, TriggerSpec, templates};
 use swell_store::WorkspaceId;
@@ -75,15 +75,12 @@ async fn entity_kind(
     ws: WorkspaceId,
     name: &str,
 ) -> Result<EntityKind, ApiError> {
-    if name == "contact" {
-        return Ok(EntityKind::Contact);
-    }
-    match state.store.entity_type(ws, name).await? {
-        Some(t) => Ok(t.kind),
-        None => Builtin::from_name(name)
-            .map(EntityKind::Builtin)
-            .ok_or_else(|| ApiError::field("entity", format!("unknown entity type {name:?}"))),
-    }
+    state
+        .store
+        .entity_type(ws, name)
+        .await?
+        .map(|t| t.kind)
+        .ok_or_else(|| ApiError::field("entity", format!("unknown entity type {name:?}")))
 }
 
 /// Reads and checks a campaign body (create and replace). Returns the
@@ -132,18 +129,11 @@ async fn campaign_input(
         .cloned()
         .unwrap_or(json!({"kind": "manual"}));
     let spec = TriggerSpec::parse(&trigger).map_err(|e| ApiError::field("trigger", e))?;
-    if matches!(
-        spec,
-        TriggerSpec::Recurring { .. } | TriggerSpec::Anniversary { .. }
-    ) {
-        if let TriggerSpec::Anniversary { .. } = spec {
-            if kind != EntityKind::Contact {
-                return Err(ApiError::field(
-                    "trigger",
-                    "anniversary triggers are for contact campaigns",
-                ));
-            }
-        }
+    if matches!(spec, TriggerSpec::Anniversary { .. }) && kind != EntityKind::Contact {
+        return Err(ApiError::field(
+            "trigger",
+            "anniversary triggers are for contact campaigns",
+        ));
     }
     let reentry = obj
         .get("reentry")
@@ -238,7 +228,7 @@ fn duration_ms(v: &Value, field: &str) -> Result<i64, ApiError> {
 async fn activity_input(
     state: &AppState,
     ws: WorkspaceId,
-    campaign: &Campaign,
+    entity: &str,
     parent: Option<i64>,
     obj: &Map<String, Value>,
     at: &str,
@@ -305,7 +295,7 @@ async fn activity_input(
         Some(v) => {
             let f = Filter::from_json_or_text(v)
                 .map_err(|e| ApiError::field(field("filter"), e.to_string()))?;
-            let k = entity_kind(state, ws, &campaign.entity).await?;
+            let k = entity_kind(state, ws, entity).await?;
             let catalog = state.store.catalog(ws).await?;
             f.validate(&catalog, &k)
                 .map_err(|e| ApiError::field(field("filter"), e.to_string()))?;
@@ -472,65 +462,62 @@ async fn check_config(
     }
 }
 
-/// Creates a tree of activities under `parent`, depth first.
-async fn create_tree(
-    state: &AppState,
-    ws: WorkspaceId,
-    campaign: &Campaign,
-    parent: Option<i64>,
-    items: &[Value],
-    at: &str,
-) -> Result<(), ApiError> {
-    for (i, item) in items.iter().enumerate() {
-        let at = format!("{at}[{i}]");
-        let obj = item
-            .as_object()
-            .ok_or_else(|| ApiError::field(at.clone(), "must be an object"))?;
-        let input = activity_input(state, ws, campaign, parent, obj, &at).await?;
-        let a = state.store.add_activity(ws, campaign.id, &input).await?;
-        if let Some(Value::Array(kids)) = obj.get("children") {
-            Box::pin(create_tree(
-                state,
-                ws,
-                campaign,
-                Some(a.id),
-                kids,
-                &format!("{at}.children"),
-            ))
-            .await?;
-        }
-    }
-    Ok(())
+/// An activity of a tree given in one body, checked, with its children.
+struct Node {
+    input: ActivityInput,
+    children: Vec<Node>,
 }
 
-/// Checks a tree before anything is stored, so a bad tree leaves nothing
-/// half-made.
-async fn check_tree(
+/// Reads and checks a tree of activities before anything is stored, so a
+/// bad tree leaves nothing half-made. Children are read as children
+/// (their parent's id is filled in when stored).
+async fn read_tree(
     state: &AppState,
     ws: WorkspaceId,
-    campaign: &Campaign,
-    parent: Option<i64>,
+    entity: &str,
+    top: bool,
     items: &[Value],
     at: &str,
-) -> Result<(), ApiError> {
+) -> Result<Vec<Node>, ApiError> {
+    let mut nodes = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let at = format!("{at}[{i}]");
         let obj = item
             .as_object()
             .ok_or_else(|| ApiError::field(at.clone(), "must be an object"))?;
-        activity_input(state, ws, campaign, parent, obj, &at).await?;
-        if let Some(Value::Array(kids)) = obj.get("children") {
-            // Children are checked as children (any id marks "has a parent").
-            Box::pin(check_tree(
-                state,
-                ws,
-                campaign,
-                Some(0),
-                kids,
-                &format!("{at}.children"),
-            ))
-            .await?;
-        }
+        let parent = if top { None } else { Some(0) };
+        let input = activity_input(state, ws, entity, parent, obj, &at).await?;
+        let children = match obj.get("children") {
+            Some(Value::Array(kids)) => {
+                Box::pin(read_tree(
+                    state,
+                    ws,
+                    entity,
+                    false,
+                    kids,
+                    &format!("{at}.children"),
+                ))
+                .await?
+            }
+            _ => Vec::new(),
+        };
+        nodes.push(Node { input, children });
+    }
+    Ok(nodes)
+}
+
+/// Stores a checked tree under `parent`, depth first.
+async fn store_tree(
+    state: &AppState,
+    ws: WorkspaceId,
+    campaign: i64,
+    parent: Option<i64>,
+    nodes: Vec<Node>,
+) -> Result<(), ApiError> {
+    for mut node in nodes {
+        node.input.parent_id = parent;
+        let a = state.store.add_activity(ws, campaign, &node.input).await?;
+        Box::pin(store_tree(state, ws, campaign, Some(a.id), node.children)).await?;
     }
     Ok(())
 }
@@ -565,36 +552,14 @@ async fn create(
     let ws = auth.0.id;
     let obj = json_object(&headers, &body)?;
     let (input, tree, secret) = campaign_input(&state, ws, &obj).await?;
-    let probe = Campaign {
-        id: 0,
-        workspace: ws,
-        name: input.name.clone(),
-        entity: input.entity.clone(),
-        filter: None,
-        trigger: input.trigger.clone(),
-        reentry: input.reentry.clone(),
-        state: "draft".into(),
-        reason: None,
-        budget: None,
-        spent: 0.0,
-        has_hook: false,
-        hook_signing: None,
-        schedule: Value::Null,
-        next_run_at: None,
-        change_cursor: 0,
-        created_at: 0,
-        updated_at: 0,
-        launched_at: None,
+    let tree = match &tree {
+        Some(items) => read_tree(&state, ws, &input.entity, true, items, "activities").await?,
+        None => Vec::new(),
     };
-    if let Some(tree) = &tree {
-        check_tree(&state, ws, &probe, None, tree, "activities").await?;
-    }
     let c = state.store.create_campaign(ws, &input).await?;
-    if let Some(tree) = &tree {
-        if let Err(e) = create_tree(&state, ws, &c, None, tree, "activities").await {
-            let _ = state.store.delete_campaign(ws, c.id).await;
-            return Err(e);
-        }
+    if let Err(e) = store_tree(&state, ws, c.id, None, tree).await {
+        let _ = state.store.delete_campaign(ws, c.id).await;
+        return Err(e);
     }
     let mut v = campaign_json(&state, ws, &c).await?;
     if let Some(secret) = secret {
@@ -758,7 +723,7 @@ async fn add_activity(
     let c = state.store.campaign(ws, path_id(&id)?).await?;
     let obj = json_object(&headers, &body)?;
     let parent = obj.get("parent_id").and_then(Value::as_i64);
-    let input = activity_input(&state, ws, &c, parent, &obj, "").await?;
+    let input = activity_input(&state, ws, &c.entity, parent, &obj, "").await?;
     let a = state.store.add_activity(ws, c.id, &input).await?;
     Ok((StatusCode::CREATED, Json(a)))
 }
@@ -789,7 +754,7 @@ async fn edit_activity(
             "an activity cannot move; remove it and add a new one",
         ));
     }
-    let input = activity_input(&state, ws, &c, before.parent_id, &obj, "").await?;
+    let input = activity_input(&state, ws, &c.entity, before.parent_id, &obj, "").await?;
     Ok(Json(
         state.store.update_activity(ws, before.id, &input).await?,
     ))
@@ -899,14 +864,6 @@ async fn estimate(
     let ws = auth.0.id;
     let id = path_id(&id)?;
     let c = state.store.campaign(ws, id).await?;
-    if c.entity != "contact"
-        && c.filter.is_none()
-        && !matches!(c.entity.as_str(), "lead" | "order" | "company")
-    {
-        return Err(ApiError::BadRequest(
-            "estimates are for contact and built-in record campaigns".into(),
-        ));
-    }
     let settings = state.store.channel_settings(ws).await?;
     let cost_of = |ch: &str| {
         settings
@@ -914,22 +871,16 @@ async fn estimate(
             .find(|s| s.channel == ch)
             .map(|s| (s.unit_cost, s.currency.clone()))
     };
-    let filter = match &c.filter {
-        Some(f) => Some(Filter::from_json(f).map_err(|e| ApiError::BadRequest(e.to_string()))?),
-        None => None,
-    };
+    let entry = c
+        .entry_filter()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let kind = entity_kind(&state, ws, &c.entity).await?;
     let catalog = state.store.catalog(ws).await?;
-    let audience = match &filter {
-        Some(f) => state.store.count_audience(ws, &kind, f, &catalog).await?,
-        None => {
-            let everyone = Filter::from_expr(swell_core::filter::Expr::And(vec![]));
-            state
-                .store
-                .count_audience(ws, &kind, &everyone, &catalog)
-                .await?
-        }
-    };
+    let audience = state
+        .store
+        .count_audience(ws, &kind, &entry, &catalog)
+        .await?;
+    let filter = c.filter.is_some().then_some(entry);
     let mut per_channel: Map<String, Value> = Map::new();
     let mut total = 0.0;
     let mut currency = "VND".to_string();
