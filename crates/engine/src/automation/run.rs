@@ -223,6 +223,29 @@ impl Automation {
         Ok((contact, Value::Object(extra)))
     }
 
+    /// The contact a message step reaches, with the template variables,
+    /// or why it cannot: no contact, unreachable on `channel` (no address,
+    /// opted out, blocklisted, suppressed), deleted.
+    async fn recipient(
+        &self,
+        t: &ClaimedTrace,
+        c: &Campaign,
+        channel: Option<Channel>,
+    ) -> Result<Result<(Contact, Value), Ran>, EngineError> {
+        let Some(contact_id) = t.contact_id else {
+            return Ok(Err(Ran::Rejected("the participant has no contact".into())));
+        };
+        if let Some(ch) = channel
+            && let Some(why) = self.store.skip_reason(t.workspace, contact_id, ch).await?
+        {
+            return Ok(Err(Ran::Rejected(why)));
+        }
+        match self.variables(t, c).await? {
+            (Some(contact), extra) => Ok(Ok((contact, extra))),
+            (None, _) => Ok(Err(Ran::Rejected("the contact was deleted".into()))),
+        }
+    }
+
     /// The message row of a trace: None when it was already sent (nothing
     /// to do) or when resending could send it twice.
     async fn message_row(
@@ -267,21 +290,11 @@ impl Automation {
         c: &Campaign,
         config: &Value,
     ) -> Result<Ran, EngineError> {
-        let Some(contact_id) = t.contact_id else {
-            return Ok(Ran::Rejected("no contact to e-mail".into()));
+        let (contact, extra) = match self.recipient(t, c, Some(Channel::Email)).await? {
+            Ok(r) => r,
+            Err(rejected) => return Ok(rejected),
         };
-        if let Some(why) = self
-            .store
-            .skip_reason(t.workspace, contact_id, Channel::Email)
-            .await?
-        {
-            return Ok(Ran::Rejected(why));
-        }
         let prepared = self.email(sh, t, c, config).await?;
-        let (contact, extra) = self.variables(t, c).await?;
-        let Some(contact) = contact else {
-            return Ok(Ran::Rejected("the contact was deleted".into()));
-        };
         let pk = match self
             .message_row(t, "email", contact.email.as_deref(), false)
             .await?
@@ -372,16 +385,10 @@ impl Automation {
         config: &Value,
         channel: Channel,
     ) -> Result<Ran, EngineError> {
-        let Some(contact_id) = t.contact_id else {
-            return Ok(Ran::Rejected("no contact to message".into()));
+        let (contact, extra) = match self.recipient(t, c, Some(channel)).await? {
+            Ok(r) => r,
+            Err(rejected) => return Ok(rejected),
         };
-        if let Some(why) = self
-            .store
-            .skip_reason(t.workspace, contact_id, channel)
-            .await?
-        {
-            return Ok(Ran::Rejected(why));
-        }
         let name = channel.as_str();
         let settings = self.settings(sh, t.workspace).await?;
         let Some(setting) = settings.iter().find(|s| s.channel == name) else {
@@ -394,10 +401,6 @@ impl Automation {
                     "the {name} provider is misconfigured: {e}"
                 )));
             }
-        };
-        let (contact, extra) = self.variables(t, c).await?;
-        let Some(contact) = contact else {
-            return Ok(Ran::Rejected("the contact was deleted".into()));
         };
         let phone = contact.phone.clone().unwrap_or_default();
         let pk = match self.message_row(t, name, Some(&phone), true).await? {
@@ -483,12 +486,9 @@ impl Automation {
         c: &Campaign,
         config: &Value,
     ) -> Result<Ran, EngineError> {
-        let Some(contact_id) = t.contact_id else {
-            return Ok(Ran::Rejected("no contact to show it to".into()));
-        };
-        let (contact, extra) = self.variables(t, c).await?;
-        let Some(contact) = contact else {
-            return Ok(Ran::Rejected("the contact was deleted".into()));
+        let (contact, extra) = match self.recipient(t, c, None).await? {
+            Ok(r) => r,
+            Err(rejected) => return Ok(rejected),
         };
         let mut ctx = json!({"contact": contact_value(&contact)});
         merge(&mut ctx, &extra);
@@ -522,7 +522,7 @@ impl Automation {
             .put_inapp(
                 t.workspace,
                 &NewInApp {
-                    contact_id,
+                    contact_id: contact.id,
                     message_pk: Some(pk),
                     kind: config
                         .get("kind")
