@@ -964,20 +964,25 @@ async fn step(
         ));
     }
     let hurried = state.store.hurry_participant(ws, p.id).await?;
-    state.automation.drain().await?;
-    // Another worker may have taken the step: wait (briefly) for it.
+    // Run what is due now; another worker may have taken a step (or put
+    // it back for a retry): wait, briefly, until none is in flight.
     let query = TraceQuery {
         participant: Some(p.id),
         limit: 1000,
         ..Default::default()
     };
-    let mut traces = state.store.traces(ws, id, &query).await?;
+    let mut traces = Vec::new();
     for _ in 0..100 {
-        if !traces.iter().any(|t| t.state == "running") {
+        state.automation.drain().await?;
+        traces = state.store.traces(ws, id, &query).await?;
+        let now = state.store.now();
+        let in_flight = |t: &&swell_store::automation::views::Trace| {
+            t.state == "running" || (t.state == "scheduled" && t.due_at.is_some_and(|d| d <= now))
+        };
+        if !traces.iter().any(|t| in_flight(&t)) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        traces = state.store.traces(ws, id, &query).await?;
     }
     Ok(Json(json!({"ran": hurried, "traces": traces})))
 }
