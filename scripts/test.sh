@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs Swell's whole test suite: unit, property and integration tests on
-# SQLite and PostgreSQL. Starts (or installs, then starts) PostgreSQL when it
-# is not running, and fails loudly when it cannot: no test is ever skipped
-# for want of a database.
+# SQLite and PostgreSQL, and the web app's tests in headless Chromium.
+# Starts (or installs, then starts) PostgreSQL when it is not running, and
+# installs Chromium when missing; fails loudly when it cannot: no test is
+# ever skipped for want of a database or a browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +55,18 @@ if ! psql "$SWELL_TEST_PG" -qAtc 'SELECT 1' >/dev/null 2>&1; then
 fi
 if ! psql "$SWELL_TEST_PG" -qAtc 'SELECT 1' >/dev/null 2>&1; then
   echo "test.sh: FATAL: cannot log in to PostgreSQL as postgres at $SWELL_TEST_PG" >&2
+  exit 1
+fi
+
+# The web app's browser tests drive Debian's headless Chromium through
+# chromedriver; install them when missing, as for PostgreSQL.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "test.sh: installing chromium and chromium-driver for the browser tests"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+fi
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "test.sh: FATAL: /usr/bin/chromium and /usr/bin/chromedriver are needed by the browser tests" >&2
   exit 1
 fi
 

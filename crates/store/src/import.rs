@@ -63,7 +63,7 @@ impl ImportReport {
         self.created + self.updated + self.unchanged + self.failed
     }
 
-    fn fail(&mut self, row: u64, column: Option<String>, reason: String) {
+    pub(crate) fn fail(&mut self, row: u64, column: Option<String>, reason: String) {
         self.failed += 1;
         if self.errors.len() < MAX_LISTED_ERRORS {
             self.errors.push(RowError {
@@ -76,7 +76,7 @@ impl ImportReport {
         }
     }
 
-    fn count(&mut self, outcome: &Outcome) {
+    pub(crate) fn count(&mut self, outcome: &Outcome) {
         match outcome {
             Outcome::Created => self.created += 1,
             Outcome::Updated => self.updated += 1,
@@ -86,7 +86,7 @@ impl ImportReport {
 }
 
 /// A parsed row: its line and its input, or why it could not be parsed.
-type Parsed<T> = (u64, std::result::Result<T, FieldError>);
+pub(crate) type Parsed<T> = (u64, std::result::Result<T, FieldError>);
 
 /// How a header column maps to the input.
 #[derive(Clone)]
@@ -95,12 +95,12 @@ enum ContactColumn {
     Attribute(String),
 }
 
-fn header_error(reason: String) -> StoreError {
+pub(crate) fn header_error(reason: String) -> StoreError {
     StoreError::Invalid(vec![FieldError::new("header", reason)])
 }
 
 /// Parses the file on a blocking thread and sends batches of rows.
-fn spawn_parser<T: Send + 'static>(
+pub(crate) fn spawn_parser<T: Send + 'static>(
     reader: impl Read + Send + 'static,
     batch_size: usize,
     check_header: impl FnOnce(&csv::StringRecord) -> Result<()> + Send + 'static,
@@ -386,7 +386,7 @@ impl Store {
     }
 }
 
-fn column_of(e: &FieldError) -> Option<String> {
+pub(crate) fn column_of(e: &FieldError) -> Option<String> {
     if e.field.is_empty() {
         None
     } else {
@@ -394,7 +394,7 @@ fn column_of(e: &FieldError) -> Option<String> {
     }
 }
 
-fn row_reason(e: &FieldError) -> String {
+pub(crate) fn row_reason(e: &FieldError) -> String {
     if e.field.is_empty() {
         format!("the row {}", e.reason)
     } else {

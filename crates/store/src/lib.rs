@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 };
 use swell_core::time::{Clock, SystemClock};
 
+pub mod access;
 pub mod audience;
 pub mod automation;
 pub mod bench;
@@ -25,8 +26,12 @@ pub mod events;
 pub mod import;
 pub mod lists;
 pub mod mailing;
+pub mod marketing;
+mod overview;
+pub use overview::{ContactCampaign, ContactList, DayFigures};
 mod migrate;
 pub mod records;
+pub mod reports;
 pub(crate) mod rows;
 pub mod schema;
 pub mod segments;

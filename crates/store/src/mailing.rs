@@ -50,6 +50,8 @@ pub struct Broadcast {
     pub started_at: Option<i64>,
     #[serde(serialize_with = "swell_core::time::serialize_opt_millis")]
     pub finished_at: Option<i64>,
+    /// The marketing campaign it belongs to.
+    pub marketing_campaign_id: Option<i64>,
 }
 
 impl Broadcast {
@@ -60,7 +62,7 @@ impl Broadcast {
 }
 
 const BROADCAST_COLUMNS: &str = "id, name, template_id, audience, sender, state, send_at, local_time, ab, \
-     recipients, created_at, updated_at, started_at, finished_at";
+     recipients, created_at, updated_at, started_at, finished_at, marketing_campaign_id";
 
 fn broadcast_from_row(r: &impl RowExt) -> Broadcast {
     let ab = r.json("ab");
@@ -79,6 +81,7 @@ fn broadcast_from_row(r: &impl RowExt) -> Broadcast {
         updated_at: r.int("updated_at"),
         started_at: r.opt_int("started_at"),
         finished_at: r.opt_int("finished_at"),
+        marketing_campaign_id: r.opt_int("marketing_campaign_id"),
     }
 }
 
@@ -92,6 +95,7 @@ pub struct NewBroadcast {
     pub send_at: Option<Millis>,
     pub local_time: Option<Time>,
     pub ab: Option<Value>,
+    pub marketing_campaign_id: Option<i64>,
 }
 
 /// How the recipients of a send are split for an A/B test.
@@ -137,6 +141,9 @@ pub struct MessageRow {
     pub workspace: WorkspaceId,
     pub source: String,
     pub source_id: i64,
+    /// email, sms, zalo or inapp: a tracked click becomes `email_clicked`,
+    /// `sms_clicked` or `zalo_clicked`.
+    pub channel: String,
     pub contact_id: Option<i64>,
     pub address: Option<String>,
     pub variant: i64,
@@ -256,12 +263,12 @@ impl Store {
         let id: i64 = on_db!(self, p => {
             sqlx::query_scalar(
                 "INSERT INTO broadcasts (workspace_id, name, template_id, audience, sender, state, send_at, local_time, ab,
-                     created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+                     created_at, updated_at, marketing_campaign_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id",
             )
             .bind(ws.0).bind(&b.name).bind(b.template_id)
             .bind(sqlx::types::Json(b.audience.to_json())).bind(sqlx::types::Json(&b.sender))
-            .bind(state).bind(b.send_at).bind(local).bind(b.ab.as_ref().map(sqlx::types::Json)).bind(now)
+            .bind(state).bind(b.send_at).bind(local).bind(b.ab.as_ref().map(sqlx::types::Json)).bind(now).bind(b.marketing_campaign_id)
             .fetch_one(p).await?
         });
         self.broadcast(ws, id).await
@@ -776,7 +783,7 @@ impl Store {
     /// signed, so the id in one is trusted.
     pub async fn message(&self, id: i64) -> Result<MessageRow> {
         on_db!(self, p => {
-            sqlx::query("SELECT id, workspace_id, source, source_id, contact_id, address, variant, state, message_id FROM messages WHERE id = $1")
+            sqlx::query("SELECT id, workspace_id, source, source_id, channel, contact_id, address, variant, state, message_id FROM messages WHERE id = $1")
                 .bind(id).fetch_optional(p).await?.map(|r| message_from_row(&r)).ok_or(StoreError::NotFound)
         })
     }
@@ -789,8 +796,7 @@ impl Store {
         message_id: Option<&str>,
         address: Option<&str>,
     ) -> Result<Option<MessageRow>> {
-        let cols =
-            "id, workspace_id, source, source_id, contact_id, address, variant, state, message_id";
+        let cols = "id, workspace_id, source, source_id, channel, contact_id, address, variant, state, message_id";
         if let Some(mid) = message_id {
             let mid = mid.trim().trim_start_matches('<').trim_end_matches('>');
             let bracketed = format!("<{mid}>");
@@ -816,7 +822,8 @@ impl Store {
     }
 
     /// Records an open, a click or a reply, and the matching event
-    /// (`email_opened`, `email_clicked`, `message_replied`) so filters see
+    /// (`email_opened`, `email_clicked` or the message channel's
+    /// `sms_clicked` / `zalo_clicked`, `message_replied`) so filters see
     /// it; machine opens are kept, flagged. Campaign branches waiting for
     /// it go on: returns how many.
     pub async fn record_engagement(
@@ -843,7 +850,11 @@ impl Store {
         let (name, mut props) = match kind {
             "open" => ("email_opened", json!({"machine": machine})),
             "click" => (
-                "email_clicked",
+                match m.channel.as_str() {
+                    "sms" => "sms_clicked",
+                    "zalo" => "zalo_clicked",
+                    _ => "email_clicked",
+                },
                 json!({"link": link.map(|l| l.0), "url": link.map(|l| l.1)}),
             ),
             "reply" => ("message_replied", json!({})),
@@ -1009,6 +1020,7 @@ fn message_from_row(r: &impl RowExt) -> MessageRow {
         workspace: WorkspaceId(r.int("workspace_id")),
         source: r.text("source"),
         source_id: r.int("source_id"),
+        channel: r.text("channel"),
         contact_id: r.opt_int("contact_id"),
         address: r.opt_text("address"),
         variant: r.int("variant"),

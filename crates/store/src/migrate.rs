@@ -28,6 +28,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_fast_fold"),
     migration!(5, "0005_email"),
     migration!(6, "0006_automation"),
+    migration!(7, "0007_sales"),
+    migration!(9, "0009_access"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

@@ -36,7 +36,7 @@ pub struct ApiKey {
     pub prefix: String,
 }
 
-fn workspace_from_row(r: &impl RowExt) -> Workspace {
+pub(crate) fn workspace_from_row(r: &impl RowExt) -> Workspace {
     Workspace {
         id: WorkspaceId(r.int("id")),
         name: r.text("name"),

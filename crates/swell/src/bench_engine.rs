@@ -89,6 +89,7 @@ async fn workflow(
         .create_campaign(
             ws,
             &CampaignInput {
+                marketing_campaign_id: None,
                 name: "bench".into(),
                 entity: "contact".into(),
                 filter: None,

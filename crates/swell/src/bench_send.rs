@@ -92,6 +92,7 @@ pub async fn run(recipients: u64, connections: usize, raw_messages: u64) -> anyh
         .create_broadcast(
             ws.id,
             &NewBroadcast {
+                marketing_campaign_id: None,
                 name: "Bench".into(),
                 template_id: t.id,
                 audience: AudienceSpec {

@@ -15,6 +15,7 @@ mod bench_send;
 mod config;
 mod demo;
 mod sending;
+mod users;
 
 use config::{Config, Overrides};
 
@@ -52,6 +53,10 @@ enum Command {
         /// outbox). Env: SWELL_SMTP_URL.
         #[arg(long)]
         smtp: Option<String>,
+        /// Serve HTTP only: leave campaigns and broadcasts to `swell
+        /// worker` processes sharing the database.
+        #[arg(long)]
+        no_worker: bool,
     },
     /// Send a broadcast to the end, with a progress bar.
     Send {
@@ -69,6 +74,10 @@ enum Command {
         /// SMTP relays as URLs, comma-separated. Env: SWELL_SMTP_URL.
         #[arg(long)]
         smtp: Option<String>,
+        /// Seconds a claimed campaign step stays this worker's before
+        /// another may take it (when this one died). Default 300.
+        #[arg(long)]
+        lease: Option<u64>,
     },
     /// Bring the database schema up to date and exit.
     Migrate,
@@ -82,7 +91,13 @@ enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
-    /// Create a demo workspace with realistic data, print its key, and serve.
+    /// Manage the people who sign in to the web app.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Create a demo workspace with realistic data, print its key and its
+    /// users' sign-ins, and serve.
     Demo {
         #[arg(long)]
         bind: Option<String>,
@@ -124,6 +139,27 @@ enum ImportWhat {
 }
 
 #[derive(Subcommand)]
+enum UserAction {
+    /// Create a user who signs in with a password, creating the workspace
+    /// if needed. Without --password-stdin a password is generated and
+    /// printed.
+    Create {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// admin, marketer or sales.
+        #[arg(long)]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeyAction {
     /// Create an API key, creating the workspace if needed; prints the key last.
     Create {
@@ -142,7 +178,7 @@ fn main() -> anyhow::Result<()> {
         _ => None,
     };
     let smtp_url = match &cli.command {
-        Command::Serve { smtp, .. } | Command::Send { smtp, .. } | Command::Worker { smtp } => {
+        Command::Serve { smtp, .. } | Command::Send { smtp, .. } | Command::Worker { smtp, .. } => {
             smtp.clone()
         }
         _ => None,
@@ -176,13 +212,17 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { .. } => {
+        Command::Serve { no_worker, .. } => {
             let store = open(&config).await?;
-            serve(store, &config).await
+            serve(store, &config, !no_worker).await
         }
-        Command::Worker { .. } => {
+        Command::Worker { lease, .. } => {
             let store = open(&config).await?;
-            worker(store, &config).await
+            let mut cfg = swell_engine::AutomationConfig::default();
+            if let Some(secs) = lease {
+                cfg.lease = std::time::Duration::from_secs(secs.max(1));
+            }
+            worker(store, &config, cfg).await
         }
         Command::Migrate => {
             open(&config).await?;
@@ -202,6 +242,38 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 ws.id.get()
             );
             println!("{secret}");
+            Ok(())
+        }
+        Command::User {
+            action:
+                UserAction::Create {
+                    workspace,
+                    email,
+                    name,
+                    role,
+                    password_stdin,
+                },
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
+            let store = open(&config).await?;
+            let ws = store.ensure_workspace(&workspace).await?;
+            let password =
+                users::create(&store, ws.id, &name, &email, &role, password.as_deref()).await?;
+            eprintln!(
+                "created {role} {} in workspace '{}'",
+                email.trim().to_lowercase(),
+                ws.name
+            );
+            if !password_stdin {
+                eprintln!("their password is shown only now:");
+                println!("{password}");
+            }
             Ok(())
         }
         Command::Import { what } => {
@@ -276,10 +348,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 config.bind
             );
             println!("  API key:  {secret}");
+            println!("  Web app:  http://{}/  sign in as:", config.bind);
+            for (role, email, password) in users::demo(&store, ws.id).await? {
+                println!("    {role:<9} {email}  password: {password}");
+            }
             if no_serve {
                 return Ok(());
             }
-            serve(store, &config).await
+            serve(store, &config, true).await
         }
         Command::Send {
             broadcast,
@@ -299,7 +375,9 @@ async fn open(config: &Config) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot open database {}", redact(&config.db)))
 }
 
-async fn serve(store: Store, config: &Config) -> anyhow::Result<()> {
+/// Serves HTTP; with `work`, also runs the sender and the automation
+/// engine in this process.
+async fn serve(store: Store, config: &Config, work: bool) -> anyhow::Result<()> {
     let bind = &config.bind;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -311,13 +389,17 @@ async fn serve(store: Store, config: &Config) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://{addr}"));
     let mailer = sending::mailer(&store, config, &base).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sender = tokio::spawn(std::sync::Arc::clone(&mailer).run(stop_rx.clone()));
     let automation = swell_engine::Automation::new(
         store.clone(),
         std::sync::Arc::clone(&mailer),
         swell_engine::AutomationConfig::default(),
     );
-    let engine = tokio::spawn(std::sync::Arc::clone(&automation).run(stop_rx));
+    let workers = work.then(|| {
+        (
+            tokio::spawn(std::sync::Arc::clone(&mailer).run(stop_rx.clone())),
+            tokio::spawn(std::sync::Arc::clone(&automation).run(stop_rx)),
+        )
+    });
     // The last line a script starting us waits for.
     eprintln!("swell is listening on http://{addr}");
     let shutdown = async {
@@ -330,20 +412,28 @@ async fn serve(store: Store, config: &Config) -> anyhow::Result<()> {
             store: store.clone(),
             mailer,
             automation,
+            // Cookies are Secure when the app is reached over https.
+            access: swell_web::ui::Access::new(base.starts_with("https://")),
         },
         shutdown,
     )
     .await?;
     let _ = stop_tx.send(true);
-    let _ = sender.await;
-    let _ = engine.await;
+    if let Some((sender, engine)) = workers {
+        let _ = sender.await;
+        let _ = engine.await;
+    }
     store.close().await;
     Ok(())
 }
 
 /// Runs the automation engine (and the broadcast sender) without HTTP
 /// until interrupted.
-async fn worker(store: Store, config: &Config) -> anyhow::Result<()> {
+async fn worker(
+    store: Store,
+    config: &Config,
+    cfg: swell_engine::AutomationConfig,
+) -> anyhow::Result<()> {
     let base = config
         .base_url
         .clone()
@@ -351,11 +441,7 @@ async fn worker(store: Store, config: &Config) -> anyhow::Result<()> {
     let mailer = sending::mailer(&store, config, &base).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sender = tokio::spawn(std::sync::Arc::clone(&mailer).run(stop_rx.clone()));
-    let automation = swell_engine::Automation::new(
-        store.clone(),
-        mailer,
-        swell_engine::AutomationConfig::default(),
-    );
+    let automation = swell_engine::Automation::new(store.clone(), mailer, cfg);
     let engine = tokio::spawn(automation.run(stop_rx));
     eprintln!("swell worker is running");
     let _ = tokio::signal::ctrl_c().await;

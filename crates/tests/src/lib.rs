@@ -12,8 +12,10 @@ use sqlx::Connection;
 pub use swell_core::time::ManualClock;
 use swell_store::{Store, Workspace};
 
+pub mod browser;
 pub mod dkim;
 pub mod smtp_sink;
+pub mod ui;
 
 /// The PostgreSQL server tests create their databases on. The test script
 /// makes sure one is running; a test that cannot reach it fails, it never
@@ -224,6 +226,7 @@ impl TestApp {
             store: db.store.clone(),
             mailer: Arc::clone(&mailer),
             automation: Arc::clone(&automation),
+            access: swell_web::ui::Access::new(false),
         };
         tokio::spawn(async move {
             swell_web::serve(listener, state, async move {

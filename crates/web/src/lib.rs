@@ -12,6 +12,7 @@ mod auth;
 mod error;
 mod hooks;
 pub mod tracking;
+pub mod ui;
 
 pub use error::ApiError;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     /// The automation engine: launches, test mode and inbound webhooks go
     /// through it, and changes wake it.
     pub automation: std::sync::Arc<swell_engine::Automation>,
+    /// The web app's cookie settings and sign-in limits.
+    pub access: std::sync::Arc<ui::Access>,
 }
 
 impl AppState {
@@ -41,7 +44,14 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .nest("/api/v1", api::router())
+        .nest(
+            "/api/v1",
+            api::router().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                ui::api_layer,
+            )),
+        )
+        .merge(ui::router(state.clone()))
         .merge(tracking::router())
         .merge(hooks::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -56,7 +66,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "serving");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

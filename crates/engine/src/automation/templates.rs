@@ -297,6 +297,7 @@ pub async fn create(
         .create_campaign(
             ws,
             &CampaignInput {
+                marketing_campaign_id: None,
                 name: name.to_string(),
                 entity: entity.to_string(),
                 filter,

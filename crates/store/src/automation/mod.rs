@@ -58,6 +58,8 @@ pub struct Campaign {
     pub updated_at: Millis,
     #[serde(serialize_with = "swell_core::time::serialize_opt_millis")]
     pub launched_at: Option<Millis>,
+    /// The marketing campaign it belongs to.
+    pub marketing_campaign_id: Option<i64>,
 }
 
 impl Campaign {
@@ -82,6 +84,9 @@ pub struct CampaignInput {
     /// SHA-256 of the inbound webhook secret, when the trigger is a webhook.
     pub hook_key: Option<String>,
     pub hook_signing: Option<String>,
+    /// The marketing campaign it belongs to; on update, `None` keeps the
+    /// current one (taking it out is the marketing campaign's business).
+    pub marketing_campaign_id: Option<i64>,
 }
 
 /// One step of a campaign's tree.
@@ -144,7 +149,8 @@ pub const KINDS: &[&str] = &[
 ];
 
 const CAMPAIGN_COLUMNS: &str = "id, workspace_id, name, entity, filter, trigger, reentry, state, reason, hook_key, \
-     hook_signing, budget, spent, change_cursor, schedule, next_run_at, created_at, updated_at, launched_at";
+     hook_signing, budget, spent, change_cursor, schedule, next_run_at, created_at, updated_at, launched_at, \
+     marketing_campaign_id";
 
 fn campaign_from_row(r: &impl RowExt) -> Campaign {
     Campaign {
@@ -167,6 +173,7 @@ fn campaign_from_row(r: &impl RowExt) -> Campaign {
         created_at: r.int("created_at"),
         updated_at: r.int("updated_at"),
         launched_at: r.opt_int("launched_at"),
+        marketing_campaign_id: r.opt_int("marketing_campaign_id"),
     }
 }
 
@@ -201,11 +208,11 @@ impl Store {
         let now = self.now();
         let id: i64 = on_db!(self, p => {
             sqlx::query_scalar(
-                "INSERT INTO campaigns (workspace_id, name, entity, filter, trigger, reentry, state, hook_key, hook_signing, budget, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $10) RETURNING id",
+                "INSERT INTO campaigns (workspace_id, name, entity, filter, trigger, reentry, state, hook_key, hook_signing, budget, created_at, updated_at, marketing_campaign_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $10, $11) RETURNING id",
             )
             .bind(ws.0).bind(&c.name).bind(&c.entity).bind(opt_json(&c.filter)).bind(sqlx::types::Json(&c.trigger))
-            .bind(&c.reentry).bind(&c.hook_key).bind(&c.hook_signing).bind(c.budget).bind(now)
+            .bind(&c.reentry).bind(&c.hook_key).bind(&c.hook_signing).bind(c.budget).bind(now).bind(c.marketing_campaign_id)
             .fetch_one(p).await?
         });
         self.campaign(ws, id).await
@@ -224,11 +231,11 @@ impl Store {
             sqlx::query(
                 "UPDATE campaigns SET name = $3, entity = $4, filter = $5, trigger = $6, reentry = $7,
                     hook_key = COALESCE($8, hook_key), hook_signing = COALESCE($9, hook_signing), budget = $10,
-                    next_run_at = NULL, updated_at = $11
+                    next_run_at = NULL, updated_at = $11, marketing_campaign_id = COALESCE($12, marketing_campaign_id)
                  WHERE workspace_id = $1 AND id = $2",
             )
             .bind(ws.0).bind(id).bind(&c.name).bind(&c.entity).bind(opt_json(&c.filter)).bind(sqlx::types::Json(&c.trigger))
-            .bind(&c.reentry).bind(&c.hook_key).bind(&c.hook_signing).bind(c.budget).bind(now)
+            .bind(&c.reentry).bind(&c.hook_key).bind(&c.hook_signing).bind(c.budget).bind(now).bind(c.marketing_campaign_id)
             .execute(p).await?.rows_affected()
         });
         if n == 0 {

@@ -99,6 +99,7 @@ async fn campaign_input(
         "budget",
         "hook_signing_secret",
         "activities",
+        "marketing_campaign_id",
     ];
     super::only_keys(obj, KEYS, "")?;
     let name = obj
@@ -184,6 +185,7 @@ async fn campaign_input(
             budget,
             hook_key,
             hook_signing,
+            marketing_campaign_id: super::marketing::member_of(state, ws, obj).await?,
         },
         activities,
         secret,

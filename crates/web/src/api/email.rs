@@ -212,17 +212,13 @@ async fn preview(
     let workspace = json!({"name": ws.name});
     let ctx = json!({"contact": contact.as_ref().map(contact_value), "workspace": workspace});
     match t.channel.as_str() {
-        "email" => {
-            let compiled =
-                CompiledEmail::compile(&template_content(&t.content)?).map_err(template_errors)?;
-            let r =
-                state
-                    .mailer
-                    .render_for(&compiled, contact.as_ref(), &workspace, &t.name, None)?;
-            Ok(Json(
-                json!({"subject": r.subject, "html": r.html, "text": r.text}),
-            ))
-        }
+        "email" => Ok(Json(email_preview(
+            &state,
+            ws,
+            &template_content(&t.content)?,
+            &t.name,
+            contact.as_ref(),
+        )?)),
         "sms" => {
             let r = render_sms(&template_content(&t.content)?, &template_value(&ctx))
                 .map_err(|e| ApiError::field("body", e.to_string()))?;
@@ -235,6 +231,23 @@ async fn preview(
             Ok(Json(json!({"template_id": template_id, "params": params})))
         }
     }
+}
+
+/// An e-mail template rendered for a contact (or with its fallbacks):
+/// `{"subject", "html", "text"}`. The API's preview of a stored template
+/// and the editor's preview of unsaved content both come from here.
+pub(crate) fn email_preview(
+    state: &AppState,
+    ws: &Workspace,
+    template: &EmailTemplate,
+    name: &str,
+    contact: Option<&swell_core::contact::Contact>,
+) -> Result<Value, ApiError> {
+    let compiled = CompiledEmail::compile(template).map_err(template_errors)?;
+    let r = state
+        .mailer
+        .render_for(&compiled, contact, &json!({"name": ws.name}), name, None)?;
+    Ok(json!({"subject": r.subject, "html": r.html, "text": r.text}))
 }
 
 fn addresses(obj: &Map<String, Value>) -> Result<Vec<Email>, ApiError> {
@@ -407,6 +420,7 @@ async fn create_broadcast(
         "send_at",
         "local_time",
         "ab",
+        "marketing_campaign_id",
     ];
     super::only_keys(&obj, KEYS, "")?;
     let name = obj
@@ -458,6 +472,7 @@ async fn create_broadcast(
     }
     let (send_at, local_time) = schedule(&obj)?;
     let ab = ab_body(obj.get("ab"))?;
+    let marketing_campaign_id = super::marketing::member_of(&state, ws.id, &obj).await?;
     let b = state
         .store
         .create_broadcast(
@@ -470,6 +485,7 @@ async fn create_broadcast(
                 send_at,
                 local_time,
                 ab,
+                marketing_campaign_id,
             },
         )
         .await?;

@@ -11,11 +11,13 @@ use crate::{ApiError, AppState};
 mod audiences;
 pub(crate) mod campaigns;
 mod contacts;
-mod email;
+pub(crate) mod email;
 mod events;
+pub(crate) mod marketing;
 mod openapi;
 pub use openapi::OPENAPI_JSON;
 mod records;
+mod reports;
 mod schema;
 
 pub fn router() -> Router<AppState> {
@@ -26,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .merge(email::router())
         .merge(records::router())
         .merge(events::router())
+        .merge(marketing::router())
+        .merge(reports::router())
         .merge(schema::router())
         .merge(openapi::router())
 }
@@ -121,18 +125,19 @@ pub(crate) struct Params(pub std::collections::HashMap<String, String>);
 
 impl Params {
     pub fn from_uri(uri: &axum::http::Uri) -> Params {
-        let pairs = uri
-            .query()
-            .map(|q| {
-                q.split('&')
-                    .filter(|p| !p.is_empty())
-                    .map(|p| {
-                        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                        (decode(k), decode(v))
-                    })
-                    .collect()
+        Params::parse(uri.query().unwrap_or(""))
+    }
+
+    /// Reads `a=1&b=two` (a query string or a urlencoded form body).
+    pub fn parse(query: &str) -> Params {
+        let pairs = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (decode(k), decode(v))
             })
-            .unwrap_or_default();
+            .collect();
         Params(pairs)
     }
 

@@ -343,6 +343,10 @@ clock_test! {
         let r = app.client.get(&link).send().await.unwrap();
         assert_eq!(r.status(), 303);
         assert_eq!(r.headers()["location"], "https://shop.example.vn/uu-dai");
+        // ... and it is an SMS click to filters, not an e-mail click.
+        let count = |f: &'static str| async move { app.post("/api/v1/audiences/count", json!({"filter": f})).await.json["count"].clone() };
+        assert_eq!(count("exists(event \"sms_clicked\")").await, 1);
+        assert_eq!(count("exists(event \"email_clicked\")").await, 0);
     }
 }
 

@@ -15,8 +15,8 @@ use swell_tests::dkim;
 use swell_tests::smtp_sink::{SinkTls, SmtpSink, closed_port};
 
 const WAIT: Duration = Duration::from_secs(10);
-const DKIM_KEY: &str = include_str!("../fixtures/dkim_test_key.pem");
-const DKIM_PUBLIC_KEY: &str = include_str!("../fixtures/dkim_test_key.pub.pem");
+const DKIM_KEY: &str = include_str!("../../fixtures/dkim_test_key.pem");
+const DKIM_PUBLIC_KEY: &str = include_str!("../../fixtures/dkim_test_key.pub.pem");
 
 fn address(raw: &str) -> Email {
     Email::parse(raw).expect("valid test address")

@@ -1,0 +1,16 @@
+//! The integration suite in one test binary: each module is one area of the
+//! product, run against the real server and both stores. One binary links
+//! once instead of a dozen times.
+
+mod api_audiences;
+mod api_contacts;
+mod api_records_events;
+mod automation;
+mod email;
+mod filter_sql;
+mod import;
+mod reports;
+mod smtp;
+mod store;
+mod ui_browser;
+mod ui_http;

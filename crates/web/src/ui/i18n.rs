@@ -1,0 +1,492 @@
+//! The web app's languages: one table of strings in English and
+//! Vietnamese, and numbers, money and dates written the way each locale
+//! writes them.
+//!
+//! A page asks for a string by key (`shell.t("nav.contacts")`); a key the
+//! table lacks shows as itself, and a unit test reads every template and
+//! fails on any key missing from the table, so that never ships.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+/// A language the app speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locale {
+    Vi,
+    En,
+}
+
+impl Locale {
+    /// Reads `vi`, `vi-VN`, `en`, `en-US`, ...; anything else is not a
+    /// language the app speaks.
+    pub fn parse(s: &str) -> Option<Locale> {
+        let lang = s.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match lang.as_str() {
+            "vi" => Some(Locale::Vi),
+            "en" => Some(Locale::En),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Locale::Vi => "vi",
+            Locale::En => "en",
+        }
+    }
+
+    /// The string for `key`, or the key itself when the table lacks it.
+    pub fn t<'a>(self, key: &'a str) -> &'a str {
+        lookup(self, key).unwrap_or(key)
+    }
+
+    fn group_separator(self) -> char {
+        match self {
+            Locale::Vi => '.',
+            Locale::En => ',',
+        }
+    }
+
+    /// A whole number with the locale's thousands separator:
+    /// `1.234.567` (vi), `1,234,567` (en).
+    pub fn int(self, n: i64) -> String {
+        let digits = n.unsigned_abs().to_string();
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+        if n < 0 {
+            out.push('-');
+        }
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(self.group_separator());
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// An amount of đồng, rounded to the đồng: `1.234.567 ₫` (vi),
+    /// `1,234,567 ₫` (en).
+    pub fn vnd(self, amount: f64) -> String {
+        format!("{} ₫", self.int(amount.round() as i64))
+    }
+
+    /// A ratio as a percentage with one decimal: `12,5%` (vi), `12.5%` (en).
+    pub fn percent(self, ratio: f64) -> String {
+        let s = format!("{:.1}", ratio * 100.0);
+        match self {
+            Locale::Vi => format!("{}%", s.replace('.', ",")),
+            Locale::En => format!("{s}%"),
+        }
+    }
+
+    /// A date in a zone: `05/01/2026` (vi), `Jan 5, 2026` (en).
+    pub fn date(self, millis: i64, zone: &str) -> String {
+        match zoned(millis, zone) {
+            Some(z) => match self {
+                Locale::Vi => z.strftime("%d/%m/%Y").to_string(),
+                Locale::En => z.strftime("%b %-d, %Y").to_string(),
+            },
+            None => String::new(),
+        }
+    }
+
+    /// A date and time in a zone: `05/01/2026 14:05` (vi),
+    /// `Jan 5, 2026, 2:05 PM` (en).
+    pub fn datetime(self, millis: i64, zone: &str) -> String {
+        match zoned(millis, zone) {
+            Some(z) => match self {
+                Locale::Vi => z.strftime("%d/%m/%Y %H:%M").to_string(),
+                Locale::En => z.strftime("%b %-d, %Y, %-I:%M %p").to_string(),
+            },
+            None => String::new(),
+        }
+    }
+}
+
+/// The string for a key made at run time, if the table has it.
+pub fn lookup(locale: Locale, key: &str) -> Option<&'static str> {
+    TABLE.get(key).map(|(en, vi)| match locale {
+        Locale::En => *en,
+        Locale::Vi => *vi,
+    })
+}
+
+fn zoned(millis: i64, zone: &str) -> Option<jiff::Zoned> {
+    let ts = jiff::Timestamp::from_millisecond(millis).ok()?;
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    Some(ts.to_zoned(tz))
+}
+
+static TABLE: LazyLock<HashMap<&'static str, (&'static str, &'static str)>> =
+    LazyLock::new(|| STRINGS.iter().map(|(k, en, vi)| (*k, (*en, *vi))).collect());
+
+/// Every string the app shows: key, English, Vietnamese.
+static STRINGS: &[(&str, &str, &str)] = &[
+    // The shell.
+    ("app.name", "Swell", "Swell"),
+    ("nav.dashboard", "Dashboard", "Tổng quan"),
+    ("nav.contacts", "Contacts", "Liên hệ"),
+    ("nav.import", "Import", "Nhập dữ liệu"),
+    ("nav.segments", "Segments", "Phân khúc"),
+    ("nav.lists", "Lists", "Danh sách"),
+    ("nav.templates", "Templates", "Mẫu email"),
+    ("nav.broadcasts", "Broadcasts", "Chiến dịch gửi"),
+    ("nav.outbox", "Outbox", "Hộp thư đi"),
+    ("nav.settings", "Settings", "Cài đặt"),
+    ("nav.audit", "Audit log", "Nhật ký thay đổi"),
+    ("nav.menu", "Menu", "Menu"),
+    ("shell.signed_in_as", "Signed in as", "Đăng nhập với"),
+    ("shell.logout", "Sign out", "Đăng xuất"),
+    ("shell.language", "Language", "Ngôn ngữ"),
+    ("role.admin", "Admin", "Quản trị"),
+    ("role.marketer", "Marketer", "Marketing"),
+    ("role.sales", "Sales", "Kinh doanh"),
+    // Common words.
+    ("common.save", "Save", "Lưu"),
+    ("common.create", "Create", "Tạo"),
+    ("common.delete", "Delete", "Xoá"),
+    ("common.search", "Search", "Tìm kiếm"),
+    ("common.next", "Next page", "Trang sau"),
+    ("common.first", "First page", "Trang đầu"),
+    ("common.none", "Nothing here yet.", "Chưa có gì."),
+    ("common.name", "Name", "Tên"),
+    ("common.email", "Email", "Email"),
+    ("common.phone", "Phone", "Điện thoại"),
+    ("common.status", "Status", "Trạng thái"),
+    ("common.created", "Created", "Ngày tạo"),
+    ("common.when", "When", "Thời điểm"),
+    ("common.count", "Count", "Số lượng"),
+    ("common.back", "Back", "Quay lại"),
+    ("common.saved", "Saved.", "Đã lưu."),
+    ("common.yes", "yes", "có"),
+    ("common.no", "no", "không"),
+    ("common.actions", "Actions", "Thao tác"),
+    ("common.subject", "Subject", "Tiêu đề"),
+    ("common.slug", "Slug", "Mã"),
+    ("common.description", "Description", "Mô tả"),
+    // Sign in.
+    ("login.title", "Sign in", "Đăng nhập"),
+    ("login.email", "Email", "Email"),
+    ("login.password", "Password", "Mật khẩu"),
+    ("login.submit", "Sign in", "Đăng nhập"),
+    (
+        "login.failed",
+        "Wrong email or password.",
+        "Sai email hoặc mật khẩu.",
+    ),
+    (
+        "login.limited",
+        "Too many attempts. Wait a minute and try again.",
+        "Thử quá nhiều lần. Vui lòng đợi một phút rồi thử lại.",
+    ),
+    (
+        "login.expired",
+        "The form expired. Please sign in again.",
+        "Biểu mẫu đã hết hạn. Vui lòng đăng nhập lại.",
+    ),
+    // Errors.
+    ("error.forbidden", "Not allowed", "Không được phép"),
+    (
+        "error.forbidden_text",
+        "Your role cannot open this page. Ask an admin if you need it.",
+        "Vai trò của bạn không được mở trang này. Hãy hỏi quản trị viên nếu bạn cần.",
+    ),
+    ("error.not_found", "Not found", "Không tìm thấy"),
+    (
+        "error.invalid",
+        "Please check the input",
+        "Vui lòng kiểm tra dữ liệu",
+    ),
+    ("error.internal", "Something went wrong", "Đã có lỗi xảy ra"),
+    (
+        "error.csrf",
+        "The form expired; reload the page and try again.",
+        "Biểu mẫu đã hết hạn; hãy tải lại trang rồi thử lại.",
+    ),
+    // Dashboard.
+    ("dash.title", "This week", "Tuần này"),
+    ("dash.sends", "Sends", "Đã gửi"),
+    ("dash.opens", "Opens", "Lượt mở"),
+    ("dash.clicks", "Clicks", "Lượt nhấp"),
+    ("dash.leads", "New leads", "Khách hàng tiềm năng mới"),
+    ("dash.revenue", "Revenue", "Doanh thu"),
+    ("dash.contacts", "Contacts", "Liên hệ"),
+    ("dash.per_day", "Per day", "Theo ngày"),
+    ("dash.since", "Since", "Từ"),
+    // Contacts.
+    ("contacts.title", "Contacts", "Liên hệ"),
+    (
+        "contacts.search_hint",
+        "Name, email or phone (accents optional)",
+        "Tên, email hoặc số điện thoại (không cần dấu)",
+    ),
+    ("contacts.tags", "Tags", "Thẻ"),
+    ("contacts.attributes", "Attributes", "Thuộc tính"),
+    ("contacts.lists", "List memberships", "Thuộc danh sách"),
+    ("contacts.consent", "Consent", "Đồng ý nhận tin"),
+    ("contacts.events", "Events", "Sự kiện"),
+    ("contacts.campaigns", "Campaigns", "Chiến dịch"),
+    (
+        "contacts.none_found",
+        "No contact matches.",
+        "Không có liên hệ phù hợp.",
+    ),
+    ("contacts.city", "City", "Thành phố"),
+    ("contacts.locale", "Locale", "Ngôn ngữ"),
+    ("contacts.zone", "Time zone", "Múi giờ"),
+    ("contacts.birthday", "Birthday", "Ngày sinh"),
+    ("contacts.score", "Score", "Điểm"),
+    ("contacts.changes", "Changes", "Lịch sử thay đổi"),
+    // Import.
+    ("import.title", "Import contacts", "Nhập liên hệ"),
+    (
+        "import.intro",
+        "Choose a CSV file with a header row; you map its columns next.",
+        "Chọn tệp CSV có dòng tiêu đề; bước sau bạn ghép các cột.",
+    ),
+    ("import.file", "CSV file", "Tệp CSV"),
+    (
+        "import.upload",
+        "Upload and map columns",
+        "Tải lên và ghép cột",
+    ),
+    ("import.mapping", "Map the columns", "Ghép các cột"),
+    ("import.column", "Column in the file", "Cột trong tệp"),
+    ("import.sample", "First value", "Giá trị đầu tiên"),
+    ("import.field", "Swell field", "Trường trong Swell"),
+    ("import.skip", "(skip)", "(bỏ qua)"),
+    ("import.attribute", "attribute", "thuộc tính"),
+    ("import.run", "Import", "Nhập"),
+    (
+        "import.dry_run",
+        "Check only (keep nothing)",
+        "Chỉ kiểm tra (không lưu)",
+    ),
+    ("import.report", "Import report", "Kết quả nhập"),
+    ("import.created", "Created", "Tạo mới"),
+    ("import.updated", "Updated", "Cập nhật"),
+    ("import.unchanged", "Unchanged", "Không đổi"),
+    ("import.failed", "Failed", "Lỗi"),
+    ("import.errors", "Rows with errors", "Các dòng bị lỗi"),
+    ("import.row", "Row", "Dòng"),
+    ("import.reason", "Reason", "Lý do"),
+    (
+        "import.expired",
+        "The uploaded file is gone; upload it again.",
+        "Tệp đã tải lên không còn; hãy tải lại.",
+    ),
+    // Segments.
+    ("segments.title", "Segments", "Phân khúc"),
+    ("segments.new", "New segment", "Phân khúc mới"),
+    ("segments.builder", "Conditions", "Điều kiện"),
+    ("segments.text", "Filter", "Bộ lọc"),
+    ("segments.match_all", "all of", "tất cả"),
+    ("segments.match_any", "any of", "bất kỳ"),
+    ("segments.add_row", "Add condition", "Thêm điều kiện"),
+    ("segments.add_group", "Add group", "Thêm nhóm"),
+    ("segments.remove", "Remove", "Bỏ"),
+    ("segments.count", "Matching contacts", "Số liên hệ phù hợp"),
+    ("segments.members", "Members", "Thành viên"),
+    (
+        "segments.text_only",
+        "This filter is too rich for the builder; edit it as text.",
+        "Bộ lọc này phức tạp hơn trình tạo; hãy sửa dạng văn bản.",
+    ),
+    // Lists.
+    ("lists.title", "Marketing lists", "Danh sách tiếp thị"),
+    ("lists.new", "New list", "Danh sách mới"),
+    ("lists.kind", "Kind", "Loại"),
+    ("lists.members", "Members", "Thành viên"),
+    ("lists.subscribed", "Subscribed", "Đã đăng ký"),
+    ("lists.unsubscribed", "Unsubscribed", "Đã huỷ đăng ký"),
+    ("lists.rule", "Rule", "Quy tắc"),
+    // Templates.
+    ("templates.title", "Email templates", "Mẫu email"),
+    ("templates.new", "New template", "Mẫu mới"),
+    ("templates.html", "HTML body", "Nội dung HTML"),
+    (
+        "templates.text",
+        "Text body (optional)",
+        "Nội dung văn bản (tuỳ chọn)",
+    ),
+    ("templates.preview", "Preview", "Xem trước"),
+    (
+        "templates.preview_for",
+        "Preview for contact id",
+        "Xem trước cho liên hệ có id",
+    ),
+    ("templates.test_send", "Send a test", "Gửi thử"),
+    ("templates.test_to", "Send the test to", "Gửi thử tới"),
+    ("templates.test_sent", "Test sent.", "Đã gửi thử."),
+    // Broadcasts.
+    ("broadcasts.title", "Broadcasts", "Chiến dịch gửi"),
+    ("broadcasts.new", "New broadcast", "Chiến dịch mới"),
+    ("broadcasts.template", "Template", "Mẫu"),
+    ("broadcasts.audience", "Audience", "Đối tượng"),
+    (
+        "broadcasts.audience_hint",
+        "Segments and lists, or a filter",
+        "Phân khúc và danh sách, hoặc bộ lọc",
+    ),
+    ("broadcasts.recipients", "Recipients", "Người nhận"),
+    (
+        "broadcasts.schedule",
+        "Send at (optional)",
+        "Gửi lúc (tuỳ chọn)",
+    ),
+    ("broadcasts.send", "Send now", "Gửi ngay"),
+    ("broadcasts.pause", "Pause", "Tạm dừng"),
+    ("broadcasts.resume", "Resume", "Tiếp tục"),
+    ("broadcasts.cancel", "Cancel", "Huỷ"),
+    ("broadcasts.progress", "Progress", "Tiến độ"),
+    ("broadcasts.stats", "Results", "Kết quả"),
+    ("broadcasts.sent", "Sent", "Đã gửi"),
+    ("broadcasts.failed", "Failed", "Thất bại"),
+    ("broadcasts.skipped", "Skipped", "Bỏ qua"),
+    ("broadcasts.queued", "Queued", "Đang chờ"),
+    ("broadcasts.opens", "Opens", "Lượt mở"),
+    ("broadcasts.clicks", "Clicks", "Lượt nhấp"),
+    (
+        "broadcasts.links",
+        "Clicks per link",
+        "Lượt nhấp theo liên kết",
+    ),
+    ("broadcasts.link", "Link", "Liên kết"),
+    // Outbox.
+    ("outbox.title", "Outbox", "Hộp thư đi"),
+    (
+        "outbox.intro",
+        "Messages the built-in transport kept instead of sending, as the recipient would see them.",
+        "Các thư được giữ lại thay vì gửi đi, hiển thị như người nhận sẽ thấy.",
+    ),
+    ("outbox.to", "To", "Đến"),
+    ("outbox.open", "Open", "Mở"),
+    // Settings.
+    ("settings.title", "Settings", "Cài đặt"),
+    ("settings.workspace", "Workspace", "Không gian làm việc"),
+    ("settings.timezone", "Time zone", "Múi giờ"),
+    ("settings.locale", "Default language", "Ngôn ngữ mặc định"),
+    ("settings.users", "Users", "Người dùng"),
+    ("settings.role", "Role", "Vai trò"),
+    ("settings.password", "Password", "Mật khẩu"),
+    ("settings.add_user", "Add user", "Thêm người dùng"),
+    ("settings.keys", "API keys", "Khoá API"),
+    ("settings.key_label", "Label", "Nhãn"),
+    ("settings.key_prefix", "Starts with", "Bắt đầu bằng"),
+    ("settings.new_key", "Create key", "Tạo khoá"),
+    ("settings.revoke", "Revoke", "Thu hồi"),
+    (
+        "settings.key_once",
+        "Copy the key now: it is shown only once.",
+        "Hãy sao chép khoá ngay: nó chỉ hiện một lần.",
+    ),
+    ("settings.channels", "Channels", "Kênh gửi"),
+    ("settings.channel", "Channel", "Kênh"),
+    ("settings.config", "Configuration (JSON)", "Cấu hình (JSON)"),
+    ("settings.active", "Active", "Hoạt động"),
+    // States of broadcasts, messages, campaigns and participants.
+    ("state.draft", "draft", "bản nháp"),
+    ("state.scheduled", "scheduled", "đã lên lịch"),
+    ("state.sending", "sending", "đang gửi"),
+    ("state.paused", "paused", "tạm dừng"),
+    ("state.sent", "sent", "đã gửi xong"),
+    ("state.cancelled", "cancelled", "đã huỷ"),
+    ("state.failed", "failed", "thất bại"),
+    ("state.skipped", "skipped", "bỏ qua"),
+    ("state.queued", "queued", "đang chờ"),
+    ("state.held", "held", "giữ lại"),
+    ("state.running", "running", "đang chạy"),
+    ("state.completed", "completed", "hoàn tất"),
+    ("state.exited", "exited", "đã thoát"),
+    ("state.subscribed", "subscribed", "đã đăng ký"),
+    ("state.unsubscribed", "unsubscribed", "đã huỷ đăng ký"),
+    ("state.pending", "pending", "chờ xác nhận"),
+    // Audit.
+    ("audit.title", "Audit log", "Nhật ký thay đổi"),
+    ("audit.who", "Who", "Người thực hiện"),
+    ("audit.action", "Action", "Hành động"),
+    ("audit.entity", "What", "Đối tượng"),
+    ("audit.detail", "Detail", "Chi tiết"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_money_are_written_per_locale() {
+        assert_eq!(Locale::Vi.int(1234567), "1.234.567");
+        assert_eq!(Locale::En.int(1234567), "1,234,567");
+        assert_eq!(Locale::En.int(-1000), "-1,000");
+        assert_eq!(Locale::Vi.int(999), "999");
+        assert_eq!(Locale::Vi.vnd(1234567.4), "1.234.567 ₫");
+        assert_eq!(Locale::En.vnd(1234567.6), "1,234,568 ₫");
+        assert_eq!(Locale::Vi.percent(0.125), "12,5%");
+        assert_eq!(Locale::En.percent(0.125), "12.5%");
+    }
+
+    #[test]
+    fn dates_are_written_per_locale_in_the_workspace_zone() {
+        // 2026-01-04T18:05:00Z is 5 January 01:05 in Hồ Chí Minh City.
+        let ms = 1_767_549_900_000;
+        assert_eq!(Locale::Vi.date(ms, "Asia/Ho_Chi_Minh"), "05/01/2026");
+        assert_eq!(Locale::En.date(ms, "Asia/Ho_Chi_Minh"), "Jan 5, 2026");
+        assert_eq!(
+            Locale::Vi.datetime(ms, "Asia/Ho_Chi_Minh"),
+            "05/01/2026 01:05"
+        );
+        assert_eq!(
+            Locale::En.datetime(ms, "Asia/Ho_Chi_Minh"),
+            "Jan 5, 2026, 1:05 AM"
+        );
+    }
+
+    #[test]
+    fn locales_parse_from_tags() {
+        assert_eq!(Locale::parse("vi-VN"), Some(Locale::Vi));
+        assert_eq!(Locale::parse("EN_us"), Some(Locale::En));
+        assert_eq!(Locale::parse("fr"), None);
+    }
+
+    #[test]
+    fn the_table_has_no_duplicate_keys() {
+        assert_eq!(TABLE.len(), STRINGS.len());
+    }
+
+    /// Every key a template or page asks the table for is in it.
+    #[test]
+    fn every_key_the_templates_use_is_in_the_table() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut missing = Vec::new();
+        let mut files = Vec::new();
+        for dir in ["templates", "src/ui"] {
+            collect(&root.join(dir), &mut files);
+        }
+        assert!(!files.is_empty());
+        for f in files {
+            let text = std::fs::read_to_string(&f).expect("read");
+            for (i, _) in text.match_indices("t(\"") {
+                let rest = &text[i + 3..];
+                let key = &rest[..rest.find('"').expect("closing quote")];
+                if key.contains('.') && !TABLE.contains_key(key) {
+                    missing.push(format!("{}: {key}", f.display()));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "keys missing from the table: {missing:?}"
+        );
+    }
+
+    fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                collect(&p, out);
+            } else if p.extension().is_some_and(|x| x == "html" || x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The pages, one module per screen, and the routes of each role's group
+//! (the group's guard does the signing in, role and CSRF checks).
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::AppState;
+
+mod broadcasts;
+mod contacts;
+mod dashboard;
+mod import;
+mod lists;
+mod outbox;
+mod segments;
+mod settings;
+mod templates;
+
+/// Pages anyone signed in may open.
+pub(super) fn any_routes() -> Router<AppState> {
+    Router::new().route("/", get(dashboard::page))
+}
+
+/// Marketers' (and admins') pages. Every route here refuses sales reps.
+pub(super) fn marketer_routes() -> Router<AppState> {
+    Router::new()
+        .route("/contacts", get(contacts::list))
+        .route("/contacts/{id}", get(contacts::detail))
+        .route("/import", get(import::form).post(import::upload))
+        .route("/import/run", post(import::run))
+        .route("/segments", get(segments::list))
+        .route("/segments/new", get(segments::new))
+        .route("/segments/{slug}", get(segments::edit))
+        .route("/filter", post(segments::convert))
+        .route("/lists", get(lists::list))
+        .route("/lists/{slug}", get(lists::detail))
+        .route("/templates", get(templates::list))
+        .route("/templates/new", get(templates::new))
+        .route("/templates/{id}", get(templates::edit))
+        .route("/templates/preview", post(templates::preview))
+        .route("/broadcasts", get(broadcasts::list))
+        .route("/broadcasts/new", get(broadcasts::new))
+        .route("/broadcasts/{id}", get(broadcasts::detail))
+        .route("/broadcasts/{id}/progress", get(broadcasts::progress))
+        .route("/outbox", get(outbox::list))
+        .route("/outbox/{id}", get(outbox::show))
+}
+
+/// Admins' pages.
+pub(super) fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route("/settings", get(settings::page))
+        .route("/settings/workspace", post(settings::workspace))
+        .route("/settings/users", post(settings::add_user))
+        .route("/settings/keys", post(settings::create_key))
+        .route("/settings/keys/{id}/revoke", post(settings::revoke_key))
+        .route("/audit", get(super::audit::page))
+}
+
+/// Every page route with the role it needs, for tests and docs: the
+/// method, the path (with sample ids) and the need.
+pub fn route_table() -> Vec<(&'static str, &'static str, super::Need)> {
+    use super::Need::*;
+    vec![
+        ("GET", "/", Any),
+        ("GET", "/contacts", Marketer),
+        ("GET", "/contacts/1", Marketer),
+        ("GET", "/import", Marketer),
+        ("POST", "/import", Marketer),
+        ("POST", "/import/run", Marketer),
+        ("GET", "/segments", Marketer),
+        ("GET", "/segments/new", Marketer),
+        ("GET", "/segments/any", Marketer),
+        ("POST", "/filter", Marketer),
+        ("GET", "/lists", Marketer),
+        ("GET", "/lists/any", Marketer),
+        ("GET", "/templates", Marketer),
+        ("GET", "/templates/new", Marketer),
+        ("GET", "/templates/1", Marketer),
+        ("POST", "/templates/preview", Marketer),
+        ("GET", "/broadcasts", Marketer),
+        ("GET", "/broadcasts/new", Marketer),
+        ("GET", "/broadcasts/1", Marketer),
+        ("GET", "/broadcasts/1/progress", Marketer),
+        ("GET", "/outbox", Marketer),
+        ("GET", "/outbox/1", Marketer),
+        ("GET", "/settings", Admin),
+        ("POST", "/settings/workspace", Admin),
+        ("POST", "/settings/users", Admin),
+        ("POST", "/settings/keys", Admin),
+        ("POST", "/settings/keys/1/revoke", Admin),
+        ("GET", "/audit", Admin),
+    ]
+}
