@@ -9,7 +9,7 @@
 //! self-signed certificate (`fixtures/smtp_sink_cert.pem`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -52,6 +52,11 @@ struct State {
     received: watch::Sender<usize>,
     connections: AtomicUsize,
     reject_rcpt: RwLock<Option<Box<RcptFilter>>>,
+    /// Whether EHLO offers PIPELINING.
+    offer_pipelining: AtomicBool,
+    /// `MAIL` commands that arrived with the next command already behind
+    /// them in the same read: a pipelining client's.
+    pipelined: AtomicUsize,
 }
 
 /// One message as it arrived: the envelope and the bytes after `DATA`,
@@ -82,6 +87,8 @@ impl SmtpSink {
             received: watch::channel(0).0,
             connections: AtomicUsize::new(0),
             reject_rcpt: RwLock::new(None),
+            offer_pipelining: AtomicBool::new(true),
+            pipelined: AtomicUsize::new(0),
         });
         let acceptor = (tls != SinkTls::None).then(acceptor);
         let (close, close_requests) = mpsc::unbounded_channel();
@@ -107,6 +114,17 @@ impl SmtpSink {
     /// Every message received so far, in order of arrival.
     pub fn messages(&self) -> Vec<ReceivedMessage> {
         self.state.messages.lock().unwrap().clone()
+    }
+
+    /// Offers PIPELINING in EHLO replies from now on, or stops offering it.
+    pub fn offer_pipelining(&self, offer: bool) {
+        self.state.offer_pipelining.store(offer, Ordering::SeqCst);
+    }
+
+    /// How many `MAIL` commands came pipelined with the commands after
+    /// them.
+    pub fn pipelined(&self) -> usize {
+        self.state.pipelined.load(Ordering::SeqCst)
     }
 
     /// How many connections clients have opened.
@@ -312,7 +330,12 @@ async fn dialogue(
         let (verb, argument) = command.split_once(' ').unwrap_or((command, ""));
         let reply: String = match verb.to_ascii_uppercase().as_str() {
             "EHLO" => format!(
-                "250-sink.swell.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n{}250 SMTPUTF8",
+                "250-sink.swell.test\r\n{}250-8BITMIME\r\n{}250 SMTPUTF8",
+                if state.offer_pipelining.load(Ordering::SeqCst) {
+                    "250-PIPELINING\r\n"
+                } else {
+                    ""
+                },
                 if offer_starttls {
                     "250-STARTTLS\r\n"
                 } else {
@@ -325,6 +348,9 @@ async fn dialogue(
                 return Ok(End::StartTls(connection.into_inner()));
             }
             "MAIL" => {
+                if !connection.buffer().is_empty() {
+                    state.pipelined.fetch_add(1, Ordering::SeqCst);
+                }
                 from = Some(path(argument));
                 recipients.clear();
                 "250 2.1.0 Ok".into()

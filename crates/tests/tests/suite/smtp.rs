@@ -219,6 +219,49 @@ async fn a_451_on_one_relay_tries_the_next() {
 }
 
 #[tokio::test]
+async fn a_relay_that_pipelines_gets_mail_rcpt_and_data_in_one_write() {
+    let sink = SmtpSink::start().await;
+    let transport = transport(vec![relay("main", sink.port(), 1)]);
+
+    for i in 0..3 {
+        send(&transport, &format!("an{i}@example.com"))
+            .await
+            .unwrap();
+    }
+
+    let messages = sink.wait_for(3, WAIT).await;
+    assert_eq!(messages[2].recipients, vec!["an2@example.com".to_string()]);
+    assert_eq!(sink.pipelined(), 3, "every MAIL came with RCPT and DATA");
+    assert_eq!(sink.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_relay_without_pipelining_gets_one_command_at_a_time_and_refusals_keep_the_connection() {
+    let sink = SmtpSink::start().await;
+    sink.offer_pipelining(false);
+    sink.reject_rcpt_with(|address| {
+        (address == "gone@example.com").then(|| (550, "5.1.1 no such user".into()))
+    });
+    let transport = transport(vec![relay("main", sink.port(), 1)]);
+
+    send(&transport, "an@example.com").await.unwrap();
+    let error = send(&transport, "gone@example.com").await.unwrap_err();
+    send(&transport, "binh@example.com").await.unwrap();
+
+    assert_eq!(
+        error,
+        SendError::Permanent {
+            code: 550,
+            reply: "5.1.1 no such user".into()
+        }
+    );
+    let messages = sink.wait_for(2, WAIT).await;
+    assert_eq!(messages[1].recipients, vec!["binh@example.com".to_string()]);
+    assert_eq!(sink.pipelined(), 0);
+    assert_eq!(sink.connections(), 1);
+}
+
+#[tokio::test]
 async fn a_550_is_permanent_with_the_relays_reply_and_no_other_relay_is_tried() {
     let (strict, other) = (SmtpSink::start().await, SmtpSink::start().await);
     strict.reject_rcpt_with(|address| {
