@@ -129,6 +129,33 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Calls the JSON API as the app's scripts do: the session cookie and,
+    /// with `csrf`, the `X-CSRF-Token` header. Returns the status and the
+    /// JSON body (null when there is none).
+    pub async fn ui_api(
+        &self,
+        s: &Session,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+        csrf: bool,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("cookie", format!("swell_session={}", s.cookie))
+            .json(&body);
+        if csrf {
+            req = req.header("x-csrf-token", &s.csrf);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let json = resp.json().await.unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+}
+
 /// A cookie's value from a response's `Set-Cookie` headers.
 pub fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
     resp.headers()

@@ -13,4 +13,5 @@ mod reports;
 mod smtp;
 mod store;
 mod ui_browser;
+mod ui_campaigns;
 mod ui_http;
