@@ -122,6 +122,12 @@ app_test!(
         assert_eq!(body.matches("class=\"node\"").count(), 3, "{body}");
         assert_eq!(body.matches("data-depth=\"1\"").count(), 2);
         assert!(body.contains("Đã mở email") && body.contains("Chưa mở email"));
+        // No filter: the estimate counts everyone (here, no one).
+        let estimate = section(&body, "estimate");
+        assert!(
+            estimate.contains("id=\"estimate-audience\">0<"),
+            "{estimate}"
+        );
     }
 );
 

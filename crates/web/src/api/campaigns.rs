@@ -889,7 +889,14 @@ pub(crate) async fn cost_estimate(
         .store
         .count_audience(ws, &kind, &entry, &catalog)
         .await?;
-    let filter = c.filter.is_some().then_some(entry);
+    // The resolver wants a filter, and an empty one does not validate: a
+    // campaign without one takes every contact, which this one says.
+    let filter = match c.filter {
+        Some(_) => entry,
+        None => Filter::parse("created_at is set")
+            .map_err(|e| ApiError::Internal(Box::new(std::io::Error::other(e.to_string()))))?,
+    };
+    let filter = Some(filter);
     let mut per_channel: Map<String, Value> = Map::new();
     let mut total = 0.0;
     let mut currency = "VND".to_string();

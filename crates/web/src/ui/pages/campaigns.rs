@@ -191,6 +191,8 @@ struct DetailPage {
     nodes: Vec<Node>,
     participants: BTreeMap<String, i64>,
     estimate: Value,
+    /// Why there is no estimate, when there is none.
+    estimate_error: Option<String>,
     templates: Vec<TemplateChoice>,
     tests: Vec<(Participant, Vec<Trace>)>,
     names: BTreeMap<i64, String>,
@@ -294,10 +296,12 @@ pub(super) async fn detail(ctx: Ctx, Path(id): Path<String>) -> Result<Response,
     let names = activities.iter().map(|a| (a.id, a.name.clone())).collect();
     let figures = ctx.store().activity_figures(ws, id).await?;
     // An estimate that cannot be made (a filter that no longer reads)
-    // shows as none rather than hiding the page.
-    let estimate = crate::api::campaigns::cost_estimate(&ctx.state, ws, id)
-        .await
-        .unwrap_or(Value::Null);
+    // shows why in its card rather than hiding the page.
+    let (estimate, estimate_error) =
+        match crate::api::campaigns::cost_estimate(&ctx.state, ws, id).await {
+            Ok(v) => (v, None),
+            Err(e) => (Value::Null, Some(shown_reason(e.into()))),
+        };
     let templates = ctx
         .store()
         .templates(ws)
@@ -326,6 +330,7 @@ pub(super) async fn detail(ctx: Ctx, Path(id): Path<String>) -> Result<Response,
         shell: ctx.shell("/campaigns"),
         c,
         estimate,
+        estimate_error,
         templates,
         tests,
         names,
@@ -360,6 +365,19 @@ async fn test_records(ctx: &Ctx, c: &Campaign) -> Result<Vec<(i64, String)>, UiE
             (c.id, label)
         })
         .collect())
+}
+
+/// What a page may say of an error: the reason of a refusal; an internal
+/// error is logged and shown as a dash.
+fn shown_reason(e: UiError) -> String {
+    match e {
+        UiError::Invalid(m) => m,
+        UiError::Internal(cause) => {
+            tracing::error!(error = %cause, "a campaign's cost estimate failed");
+            "—".into()
+        }
+        _ => "—".into(),
+    }
 }
 
 #[derive(Deserialize)]
