@@ -429,3 +429,44 @@ app_test!(
         );
     }
 );
+
+app_test!(
+    async fn settings_say_messages_go_to_the_outbox_without_a_relay(app: &TestApp) {
+        let s = app.signed_in("admin").await;
+        let body = page(app, &s, "/settings").await;
+        assert!(body.contains("id=\"smtp-outbox\""), "no relay: the outbox");
+    }
+);
+
+/// An admin sees each relay the server sends through, its password only as
+/// "set".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_page_lists_smtp_relays_and_hides_their_passwords() {
+    let relay = swell_channels::SmtpServer {
+        name: "ses-ap".into(),
+        host: "email-smtp.ap-southeast-1.amazonaws.com".into(),
+        port: 587,
+        tls: swell_channels::Tls::StartTls,
+        accept_invalid_certs: false,
+        username: Some("AKIA-SWELL".into()),
+        password: Some(swell_channels::smtp::Password::new("very-secret-pass")),
+        weight: 3,
+        max_connections: 8,
+        rate_per_second: Some(14),
+    };
+    let app = TestApp::start_with(swell_tests::Backend::Sqlite, Some(vec![relay])).await;
+    let s = app.signed_in("admin").await;
+    let body = page(&app, &s, "/settings").await;
+    let relays = section(&body, "smtp-relays");
+    for shown in [
+        "ses-ap",
+        "email-smtp.ap-southeast-1.amazonaws.com:587",
+        "STARTTLS",
+        "AKIA-SWELL",
+        "đã đặt",
+        "14/s",
+    ] {
+        assert!(relays.contains(shown), "{shown} in {relays}");
+    }
+    assert!(!body.contains("very-secret-pass"));
+}

@@ -405,6 +405,29 @@ static STRINGS: &[(&str, &str, &str)] = &[
     ("state.processed", "processed", "đã xử lý"),
     ("state.rejected", "rejected", "bị loại"),
     ("state.stopped", "stopped", "đã dừng"),
+    // Settings: the SMTP relays.
+    (
+        "settings.smtp",
+        "E-mail relays (SMTP)",
+        "Máy chủ gửi email (SMTP)",
+    ),
+    (
+        "settings.smtp_outbox",
+        "No SMTP relay is configured: every message goes to the built-in outbox.",
+        "Chưa cấu hình máy chủ SMTP: mọi thư được giữ trong hộp thư đi có sẵn.",
+    ),
+    (
+        "settings.smtp_hint",
+        "Relays are the server's configuration ([[smtp]] in swell.toml or SWELL_SMTP_URL), read at start; passwords are never shown.",
+        "Máy chủ SMTP thuộc cấu hình của máy chủ ([[smtp]] trong swell.toml hoặc SWELL_SMTP_URL), được đọc khi khởi động; mật khẩu không bao giờ được hiển thị.",
+    ),
+    ("settings.smtp_host", "Host", "Máy chủ"),
+    ("settings.smtp_user", "User", "Tài khoản"),
+    ("settings.smtp_password_set", "set", "đã đặt"),
+    ("settings.smtp_weight", "Weight", "Trọng số"),
+    ("settings.smtp_connections", "Connections", "Kết nối"),
+    ("settings.smtp_rate", "Rate", "Tốc độ"),
+    ("settings.unit_cost", "Unit cost", "Đơn giá"),
     // Automated campaigns.
     ("nav.campaigns", "Automations", "Tự động hoá"),
     (
