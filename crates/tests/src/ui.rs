@@ -101,6 +101,23 @@ impl TestApp {
         )
     }
 
+    /// GET with a session in a language (the `swell_lang` cookie): the
+    /// body.
+    pub async fn ui_get_lang(&self, s: &Session, path: &str, lang: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .header(
+                "cookie",
+                format!("swell_session={}; swell_lang={lang}", s.cookie),
+            )
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+
     /// POSTs a form with a session; `csrf` adds the session's token.
     pub async fn ui_post(
         &self,

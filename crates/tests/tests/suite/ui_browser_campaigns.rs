@@ -150,18 +150,6 @@ async fn a_template_card_makes_a_campaign_a_step_is_added_and_a_test_record_walk
     b.quit().await;
 }
 
-/// Runs the automation engine until nothing is due and nothing in flight.
-async fn settle(app: &TestApp) {
-    for _ in 0..500 {
-        app.automation.drain().await.expect("engine");
-        if app.store().traces_in_flight().await.expect("store") == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the engine did not settle");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_marketing_campaign_made_in_the_app_rolls_up_its_automated_campaign() {
     let (app, b) = app_and_browser().await;
@@ -191,7 +179,7 @@ async fn a_marketing_campaign_made_in_the_app_rolls_up_its_automated_campaign() 
         .unwrap();
     app.post(&format!("/api/v1/campaigns/{c}/launch"), json!({}))
         .await;
-    settle(&app).await;
+    app.settle_campaigns().await;
 
     let (email, password) = app.create_user("marketer").await;
     b.sign_in(&email, &password).await;

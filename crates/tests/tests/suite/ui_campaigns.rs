@@ -10,18 +10,6 @@ use serde_json::{Value, json};
 use swell_tests::ui::Session;
 use swell_tests::{TestApp, app_test};
 
-/// Runs the automation engine until nothing is due and nothing in flight.
-async fn settle(app: &TestApp) {
-    for _ in 0..500 {
-        app.automation.drain().await.expect("engine");
-        if app.store().traces_in_flight().await.expect("store") == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the engine did not settle");
-}
-
 async fn contact(app: &TestApp, email: &str) -> i64 {
     let r = app
         .post("/api/v1/contacts", json!({"email": email, "tags": ["moi"]}))
@@ -42,6 +30,19 @@ async fn email_template(app: &TestApp) -> i64 {
         .await;
     assert_eq!(t.status, 201, "{}", t.text);
     t.json["id"].as_i64().unwrap()
+}
+
+/// The welcome-flow card's call, as app.js makes it: with or without the
+/// session's CSRF token.
+async fn welcome_flow(app: &TestApp, s: &Session, csrf: bool) -> (u16, Value) {
+    app.ui_api(
+        s,
+        Method::POST,
+        "/api/v1/campaigns/templates/welcome-flow",
+        json!({}),
+        csrf,
+    )
+    .await
 }
 
 /// A page's body, asserting it rendered.
@@ -82,15 +83,7 @@ app_test!(
         }
 
         // The card's call, as app.js makes it; without the token, refused.
-        let (status, _) = app
-            .ui_api(
-                &s,
-                Method::POST,
-                "/api/v1/campaigns/templates/welcome-flow",
-                json!({}),
-                false,
-            )
-            .await;
+        let (status, _) = welcome_flow(app, &s, false).await;
         assert_eq!(status, 401, "a session's call without its CSRF token");
         assert!(
             app.store()
@@ -99,15 +92,7 @@ app_test!(
                 .unwrap()
                 .is_empty()
         );
-        let (status, made) = app
-            .ui_api(
-                &s,
-                Method::POST,
-                "/api/v1/campaigns/templates/welcome-flow",
-                json!({}),
-                true,
-            )
-            .await;
+        let (status, made) = welcome_flow(app, &s, true).await;
         assert_eq!(status, 201, "{made}");
         let id = made["id"].as_i64().unwrap();
 
@@ -195,7 +180,7 @@ app_test!(
             )
             .await;
         assert_eq!(status, 200);
-        settle(app).await;
+        app.settle_campaigns().await;
         let body = page(app, &s, &format!("/campaigns/{id}")).await;
         assert!(body.contains("data-state=\"running\"") && body.contains("id=\"campaign-stop\""));
         let root = section(&body, "workflow");
@@ -340,7 +325,7 @@ app_test!(
         assert_eq!(status, 200);
         app.post(&format!("/api/v1/campaigns/{cid}/launch"), json!({}))
             .await;
-        settle(app).await;
+        app.settle_campaigns().await;
 
         let list = page(app, &s, "/marketing").await;
         assert!(list.contains("welcome-2027") && list.contains(&format!("/marketing/{mc}")));
@@ -358,17 +343,7 @@ app_test!(
         assert!(members.contains("Thư chào mừng"), "{members}");
 
         // In English the same figures read the English way.
-        let resp = app
-            .client
-            .get(app.url(&format!("/marketing/{mc}")))
-            .header(
-                "cookie",
-                format!("swell_session={}; swell_lang=en", s.cookie),
-            )
-            .send()
-            .await
-            .unwrap();
-        let en = resp.text().await.unwrap();
+        let en = app.ui_get_lang(&s, &format!("/marketing/{mc}"), "en").await;
         assert!(en.contains("Roll-up report") && en.contains("id=\"r-budget-used\">25.0%<"));
     }
 );
@@ -407,15 +382,7 @@ app_test!(
         for path in ["/campaigns", "/marketing", "/reports/ads", "/reports/reps"] {
             assert_eq!(app.ui_get(&s, path).await.0, 403, "{path}");
         }
-        let (status, _) = app
-            .ui_api(
-                &s,
-                Method::POST,
-                "/api/v1/campaigns/templates/welcome-flow",
-                json!({}),
-                true,
-            )
-            .await;
+        let (status, _) = welcome_flow(app, &s, true).await;
         assert_eq!(
             status, 401,
             "the API takes only marketers' and admins' sessions"

@@ -396,6 +396,13 @@ impl ListQuery {
 
 const PAGE: u32 = 50;
 
+/// The cursor of the next page: the last id of a full page.
+fn next_cursor<T>(items: &[T], id: impl Fn(&T) -> i64) -> Option<i64> {
+    (items.len() == PAGE as usize)
+        .then(|| items.last().map(id))
+        .flatten()
+}
+
 #[derive(Template)]
 #[template(path = "campaign_participants.html")]
 struct ParticipantsPage {
@@ -417,9 +424,7 @@ pub(super) async fn participants(
         .store()
         .participants(ws, c.id, q.state(), q.cursor, PAGE)
         .await?;
-    let next = (items.len() == PAGE as usize)
-        .then(|| items.last().map(|p| p.id))
-        .flatten();
+    let next = next_cursor(&items, |p| p.id);
     let page = ParticipantsPage {
         shell: ctx.shell("/campaigns"),
         state: q.state().unwrap_or_default().to_string(),
@@ -467,9 +472,7 @@ pub(super) async fn traces(
         limit: PAGE,
     };
     let items = ctx.store().traces(ws, c.id, &tq).await?;
-    let next = (items.len() == PAGE as usize)
-        .then(|| items.last().map(|t| t.id))
-        .flatten();
+    let next = next_cursor(&items, |t| t.id);
     let names = ctx
         .store()
         .activities(ws, c.id)

@@ -50,28 +50,22 @@ impl DetailPage {
         Some(&self.m)
     }
 
-    fn grouped_broadcasts(&self) -> impl Iterator<Item = &Broadcast> {
+    /// The broadcasts it groups, and the others (to add).
+    fn broadcasts_in(&self, grouped: bool) -> Vec<&Broadcast> {
+        let ids = &self.r.members.broadcasts;
         self.broadcasts
             .iter()
-            .filter(|b| self.r.members.broadcasts.contains(&b.id))
+            .filter(|b| ids.contains(&b.id) == grouped)
+            .collect()
     }
 
-    fn other_broadcasts(&self) -> impl Iterator<Item = &Broadcast> {
-        self.broadcasts
-            .iter()
-            .filter(|b| !self.r.members.broadcasts.contains(&b.id))
-    }
-
-    fn grouped_campaigns(&self) -> impl Iterator<Item = &Campaign> {
+    /// The automated campaigns it groups, and the others.
+    fn campaigns_in(&self, grouped: bool) -> Vec<&Campaign> {
+        let ids = &self.r.members.campaigns;
         self.campaigns
             .iter()
-            .filter(|c| self.r.members.campaigns.contains(&c.id))
-    }
-
-    fn other_campaigns(&self) -> impl Iterator<Item = &Campaign> {
-        self.campaigns
-            .iter()
-            .filter(|c| !self.r.members.campaigns.contains(&c.id))
+            .filter(|c| ids.contains(&c.id) == grouped)
+            .collect()
     }
 }
 
