@@ -99,7 +99,9 @@ app_test!(
         let body = page(app, &s, "/campaigns").await;
         assert!(!body.contains("id=\"campaigns-empty\""));
         assert!(
-            body.contains(&format!("href=\"/campaigns/{id}\"")) && body.contains("Welcome Flow"),
+            body.contains(&format!("href=\"/campaigns/{id}\""))
+                && body.contains("Welcome Flow")
+                && body.contains("Khi tạo bản ghi"),
             "{body}"
         );
         // The template's tree: three steps, two of them under the first.

@@ -58,8 +58,13 @@ struct ListPage {
 }
 
 impl ListPage {
-    fn trigger_kind<'a>(&self, c: &'a Campaign) -> &'a str {
-        c.trigger["kind"].as_str().unwrap_or("manual")
+    /// The campaign's entry trigger in words.
+    fn trigger(&self, c: &Campaign) -> String {
+        label(
+            &self.shell,
+            "trigger",
+            c.trigger["kind"].as_str().unwrap_or("manual"),
+        )
     }
 }
 
