@@ -519,6 +519,22 @@ mod tests {
         assert_eq!(duration_text(1500), "1500");
     }
 
+    #[test]
+    fn every_kind_trigger_and_ready_made_campaign_has_words_in_both_languages() {
+        let mut keys: Vec<String> = KINDS.iter().map(|k| format!("kind.{k}")).collect();
+        keys.extend(TRIGGERS.iter().map(|t| format!("trigger.{t}")));
+        for t in swell_engine::automation::templates::catalog() {
+            let slug = t["slug"].as_str().unwrap();
+            keys.push(format!("ctpl.{slug}.name"));
+            keys.push(format!("ctpl.{slug}.about"));
+        }
+        for key in keys {
+            for locale in [Locale::Vi, Locale::En] {
+                assert!(i18n::lookup(locale, &key).is_some(), "{key}");
+            }
+        }
+    }
+
     fn activity(id: i64, parent: Option<i64>, position: i64) -> Activity {
         Activity {
             id,
