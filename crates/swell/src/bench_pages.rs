@@ -59,6 +59,7 @@ pub async fn run(contacts: usize, requests: usize) -> anyhow::Result<()> {
         "/outbox".into(),
         "/campaigns".into(),
         format!("/campaigns/{}", ids.campaign),
+        format!("/campaigns/{}/estimate", ids.campaign),
         format!("/campaigns/{}/participants", ids.campaign),
         format!("/campaigns/{}/traces", ids.campaign),
         "/marketing".into(),

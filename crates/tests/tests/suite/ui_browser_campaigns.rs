@@ -88,7 +88,7 @@ async fn a_template_card_makes_a_campaign_a_step_is_added_and_a_test_record_walk
     )
     .await;
     b.screenshot("campaign-add-step").await;
-    b.click(&format!("{node} .add-child button[type=submit]"))
+    b.click_and_reload(&format!("{node} .add-child button[type=submit]"))
         .await;
     b.wait_text("#workflow", |t| t.contains("Gắn thẻ quan tâm"))
         .await;
@@ -117,19 +117,20 @@ async fn a_template_card_makes_a_campaign_a_step_is_added_and_a_test_record_walk
     // Test mode: An enters, the e-mail goes out, a simulated click lets
     // the new step run.
     b.fill("#test-record", &an.to_string()).await;
-    b.click("#test-start").await;
-    b.click(".test-participant .test-step").await;
+    b.click_and_reload("#test-start").await;
+    b.click_and_reload(".test-participant .test-step").await;
     let welcome_row = format!("#test-mode tr[data-activity=\"{welcome}\"]");
     b.wait_text(&format!("{welcome_row} .trace-state"), |t| t == "đã xử lý")
         .await;
-    b.click(&format!("{welcome_row} .simulate-click")).await;
+    b.click_and_reload(&format!("{welcome_row} .simulate-click"))
+        .await;
     // The click resumed the waiting step: run it now.
     b.wait_text(
         &format!("#test-mode tr[data-activity=\"{step}\"] .trace-state"),
         |t| t == "đã lên lịch" || t == "đã xử lý",
     )
     .await;
-    b.click(".test-participant .test-step").await;
+    b.click_and_reload(".test-participant .test-step").await;
     b.wait_text(
         &format!("#test-mode tr[data-activity=\"{step}\"] .trace-state"),
         |t| t == "đã xử lý",
@@ -191,7 +192,7 @@ async fn a_marketing_campaign_made_in_the_app_rolls_up_its_automated_campaign() 
     b.wait_path("/marketing/").await;
     b.wait_text("#r-sent", |t| t == "0").await;
     choose(&b, "#attach-campaign select", &c.to_string()).await;
-    b.click("#attach-campaign button").await;
+    b.click_and_reload("#attach-campaign button").await;
     b.wait_text("#member-campaigns", |t| t.contains("Thư chào mừng"))
         .await;
     // Two e-mails at 500 đồng: 1.000 ₫ of a 4.000 ₫ budget.

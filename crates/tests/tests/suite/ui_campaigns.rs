@@ -109,8 +109,10 @@ app_test!(
         assert_eq!(body.matches("class=\"node\"").count(), 3, "{body}");
         assert_eq!(body.matches("data-depth=\"1\"").count(), 2);
         assert!(body.contains("Đã mở email") && body.contains("Chưa mở email"));
-        // No filter: the estimate counts everyone (here, no one).
-        let estimate = section(&body, "estimate");
+        // The page loads its estimate after it shows; no filter: the
+        // estimate counts everyone (here, no one).
+        assert!(body.contains(&format!("hx-get=\"/campaigns/{id}/estimate\"")));
+        let estimate = page(app, &s, &format!("/campaigns/{id}/estimate")).await;
         assert!(
             estimate.contains("id=\"estimate-audience\">0<"),
             "{estimate}"
@@ -163,7 +165,7 @@ app_test!(
         let child_node = section(&body, &format!("activity-{child}"));
         assert!(child_node.contains("data-depth=\"1\"") && child_node.contains("Gắn thẻ đã mở"));
         assert!(child_node.contains("Đã mở email · sau 1d"), "{child_node}");
-        let estimate = section(&body, "estimate");
+        let estimate = page(app, &s, &format!("/campaigns/{id}/estimate")).await;
         assert!(
             estimate.contains("id=\"estimate-audience\">2<"),
             "{estimate}"

@@ -195,9 +195,6 @@ struct DetailPage {
     c: Campaign,
     nodes: Vec<Node>,
     participants: BTreeMap<String, i64>,
-    estimate: Value,
-    /// Why there is no estimate, when there is none.
-    estimate_error: Option<String>,
     templates: Vec<TemplateChoice>,
     tests: Vec<(Participant, Vec<Trace>)>,
     names: BTreeMap<i64, String>,
@@ -222,36 +219,6 @@ impl DetailPage {
 
     fn budget(&self) -> String {
         self.c.budget.map(|b| b.to_string()).unwrap_or_default()
-    }
-
-    /// Estimated messages and cost per channel, for the estimate card.
-    fn estimate_rows(&self) -> Vec<(String, i64, f64)> {
-        self.estimate["channels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(ch, v)| {
-                        (
-                            ch.clone(),
-                            v["messages"].as_i64().unwrap_or(0),
-                            v["cost"].as_f64().unwrap_or(0.0),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn estimate_int(&self, k: &str) -> i64 {
-        self.estimate[k].as_i64().unwrap_or(0)
-    }
-
-    fn estimate_total(&self) -> f64 {
-        self.estimate["total_cost"].as_f64().unwrap_or(0.0)
-    }
-
-    fn within_budget(&self) -> bool {
-        self.estimate["within_budget"].as_bool().unwrap_or(true)
     }
 
     fn activity_name(&self, id: &i64) -> String {
@@ -300,13 +267,6 @@ pub(super) async fn detail(ctx: Ctx, Path(id): Path<String>) -> Result<Response,
     let activities = ctx.store().activities(ws, id).await?;
     let names = activities.iter().map(|a| (a.id, a.name.clone())).collect();
     let figures = ctx.store().activity_figures(ws, id).await?;
-    // An estimate that cannot be made (a filter that no longer reads)
-    // shows why in its card rather than hiding the page.
-    let (estimate, estimate_error) =
-        match crate::api::campaigns::cost_estimate(&ctx.state, ws, id).await {
-            Ok(v) => (v, None),
-            Err(e) => (Value::Null, Some(shown_reason(e.into()))),
-        };
     let templates = ctx
         .store()
         .templates(ws)
@@ -334,8 +294,6 @@ pub(super) async fn detail(ctx: Ctx, Path(id): Path<String>) -> Result<Response,
         nodes: tree(activities, &figures),
         shell: ctx.shell("/campaigns"),
         c,
-        estimate,
-        estimate_error,
         templates,
         tests,
         names,
@@ -370,6 +328,75 @@ async fn test_records(ctx: &Ctx, c: &Campaign) -> Result<Vec<(i64, String)>, UiE
             (c.id, label)
         })
         .collect())
+}
+
+/// The cost before launch, which the campaign's page loads after it
+/// shows: for the current audience, messages and cost per channel (the
+/// audience is counted through the consent checks, the page's slowest
+/// part on a large workspace).
+#[derive(Template)]
+#[template(path = "campaign_estimate.html")]
+struct EstimatePart {
+    shell: Shell,
+    c: Campaign,
+    estimate: Value,
+    /// Why there is no estimate, when there is none.
+    estimate_error: Option<String>,
+}
+
+impl EstimatePart {
+    /// Estimated messages and cost per channel, for the estimate card.
+    fn estimate_rows(&self) -> Vec<(String, i64, f64)> {
+        self.estimate["channels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(ch, v)| {
+                        (
+                            ch.clone(),
+                            v["messages"].as_i64().unwrap_or(0),
+                            v["cost"].as_f64().unwrap_or(0.0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn estimate_int(&self, k: &str) -> i64 {
+        self.estimate[k].as_i64().unwrap_or(0)
+    }
+
+    fn estimate_total(&self) -> f64 {
+        self.estimate["total_cost"].as_f64().unwrap_or(0.0)
+    }
+
+    fn within_budget(&self) -> bool {
+        self.estimate["within_budget"].as_bool().unwrap_or(true)
+    }
+
+    fn kind_label(&self, kind: &str) -> String {
+        label(&self.shell, "kind", kind)
+    }
+}
+
+pub(super) async fn estimate(ctx: Ctx, Path(id): Path<String>) -> Result<Response, UiError> {
+    let ws = ctx.ws().id;
+    let c = ctx.store().campaign(ws, crate::api::path_id(&id)?).await?;
+    // An estimate that cannot be made (a filter that no longer reads)
+    // shows why in its card.
+    let (estimate, estimate_error) =
+        match crate::api::campaigns::cost_estimate(&ctx.state, ws, c.id).await {
+            Ok(v) => (v, None),
+            Err(e) => (Value::Null, Some(shown_reason(e.into()))),
+        };
+    let part = EstimatePart {
+        shell: ctx.shell("/campaigns"),
+        c,
+        estimate,
+        estimate_error,
+    };
+    Ok(html(part.render()?))
 }
 
 /// What a page may say of an error: the reason of a refusal; an internal

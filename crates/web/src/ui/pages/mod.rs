@@ -49,6 +49,7 @@ pub(super) fn marketer_routes() -> Router<AppState> {
         .route("/outbox/{id}", get(outbox::show))
         .route("/campaigns", get(campaigns::list))
         .route("/campaigns/{id}", get(campaigns::detail))
+        .route("/campaigns/{id}/estimate", get(campaigns::estimate))
         .route("/campaigns/{id}/participants", get(campaigns::participants))
         .route("/campaigns/{id}/traces", get(campaigns::traces))
         .route("/marketing", get(marketing::list))
@@ -97,6 +98,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, super::Need)> {
         ("GET", "/outbox/1", Marketer),
         ("GET", "/campaigns", Marketer),
         ("GET", "/campaigns/1", Marketer),
+        ("GET", "/campaigns/1/estimate", Marketer),
         ("GET", "/campaigns/1/participants", Marketer),
         ("GET", "/campaigns/1/traces", Marketer),
         ("GET", "/marketing", Marketer),
