@@ -45,6 +45,11 @@ async fn welcome_flow(app: &TestApp, s: &Session, csrf: bool) -> (u16, Value) {
     .await
 }
 
+/// A call of the page scripts' kind, with the session's CSRF token.
+async fn call(app: &TestApp, s: &Session, method: Method, path: &str, body: Value) -> (u16, Value) {
+    app.ui_api(s, method, path, body, true).await
+}
+
 /// A page's body, asserting it rendered.
 async fn page(app: &TestApp, s: &Session, path: &str) -> String {
     let (status, body) = app.ui_get(s, path).await;
@@ -174,15 +179,14 @@ app_test!(
         assert!(estimate.contains("<strong>1.000 ₫</strong>"));
 
         // Launched and run: both e-mails went out, both wait for an open.
-        let (status, _) = app
-            .ui_api(
-                &s,
-                Method::POST,
-                &format!("/api/v1/campaigns/{id}/launch"),
-                json!({}),
-                true,
-            )
-            .await;
+        let (status, _) = call(
+            app,
+            &s,
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/launch"),
+            json!({}),
+        )
+        .await;
         assert_eq!(status, 200);
         app.settle_campaigns().await;
         let body = page(app, &s, &format!("/campaigns/{id}")).await;
@@ -211,15 +215,14 @@ app_test!(
 
         // Test mode: a new record, stepped through by hand.
         let chi = contact(app, "chi@example.vn").await;
-        let (status, entered) = app
-            .ui_api(
-                &s,
-                Method::POST,
-                &format!("/api/v1/campaigns/{id}/test"),
-                json!({"records": [chi]}),
-                true,
-            )
-            .await;
+        let (status, entered) = call(
+            app,
+            &s,
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/test"),
+            json!({"records": [chi]}),
+        )
+        .await;
         assert_eq!(status, 201, "{entered}");
         let body = page(app, &s, &format!("/campaigns/{id}")).await;
         let p = entered["participants"][0]["id"]
@@ -228,15 +231,14 @@ app_test!(
             .unwrap_or_else(|| panic!("participant id in {entered}"));
         let test = section(&body, &format!("test-participant-{p}"));
         assert!(test.contains("Chạy bước tiếp theo"), "{test}");
-        let (status, _) = app
-            .ui_api(
-                &s,
-                Method::POST,
-                &format!("/api/v1/campaigns/{id}/participants/{p}/step"),
-                json!({}),
-                true,
-            )
-            .await;
+        let (status, _) = call(
+            app,
+            &s,
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/participants/{p}/step"),
+            json!({}),
+        )
+        .await;
         assert_eq!(status, 200);
         let body = page(app, &s, &format!("/campaigns/{id}")).await;
         let test = section(&body, &format!("test-participant-{p}"));
@@ -254,22 +256,21 @@ app_test!(
         let mail = sent.iter().find(|t| t["message_id"].is_i64()).unwrap()["id"]
             .as_i64()
             .unwrap();
-        let (status, _) = app
-            .ui_api(
-                &s,
-                Method::POST,
-                &format!("/api/v1/traces/{mail}/simulate"),
-                json!({"action": "open"}),
-                true,
-            )
-            .await;
+        let (status, _) = call(
+            app,
+            &s,
+            Method::POST,
+            &format!("/api/v1/traces/{mail}/simulate"),
+            json!({"action": "open"}),
+        )
+        .await;
         assert_eq!(status, 200);
-        app.ui_api(
+        call(
+            app,
             &s,
             Method::POST,
             &format!("/api/v1/campaigns/{id}/participants/{p}/step"),
             json!({}),
-            true,
         )
         .await;
         let chi_now = app.get(&format!("/api/v1/contacts/{chi}")).await.json;
@@ -289,15 +290,14 @@ app_test!(
 app_test!(
     async fn a_marketing_campaign_page_rolls_up_its_automated_campaign(app: &TestApp) {
         let s = app.signed_in("marketer").await;
-        let (status, mc) = app
-            .ui_api(
-                &s,
-                Method::POST,
-                "/api/v1/marketing-campaigns",
-                json!({"name": "Chào mừng 2027", "code": "welcome-2027", "budget": 4000}),
-                true,
-            )
-            .await;
+        let (status, mc) = call(
+            app,
+            &s,
+            Method::POST,
+            "/api/v1/marketing-campaigns",
+            json!({"name": "Chào mừng 2027", "code": "welcome-2027", "budget": 4000}),
+        )
+        .await;
         assert_eq!(status, 201, "{mc}");
         let mc = mc["id"].as_i64().unwrap();
         app.put(
@@ -317,15 +317,14 @@ app_test!(
             .await;
         let cid = c.json["id"].as_i64().unwrap();
         // Attached from the page's form call.
-        let (status, _) = app
-            .ui_api(
-                &s,
-                Method::PUT,
-                &format!("/api/v1/marketing-campaigns/{mc}/campaigns/{cid}"),
-                json!({}),
-                true,
-            )
-            .await;
+        let (status, _) = call(
+            app,
+            &s,
+            Method::PUT,
+            &format!("/api/v1/marketing-campaigns/{mc}/campaigns/{cid}"),
+            json!({}),
+        )
+        .await;
         assert_eq!(status, 200);
         app.post(&format!("/api/v1/campaigns/{cid}/launch"), json!({}))
             .await;
