@@ -4,8 +4,6 @@
 //! through it, and a marketing campaign's roll-up. Screenshots under
 //! target/ui-screenshots/.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use swell_tests::browser::Browser;
 use swell_tests::{Backend, TestApp};

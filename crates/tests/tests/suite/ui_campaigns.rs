@@ -3,8 +3,6 @@
 //! through the API and the engine, and that the app's script calls need
 //! the session's CSRF token.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 use swell_tests::ui::Session;
