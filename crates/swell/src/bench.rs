@@ -89,6 +89,9 @@ pub enum BenchWhat {
         /// Timed requests per page (after one warm-up).
         #[arg(long, default_value_t = 15)]
         requests: usize,
+        /// Keep the database (`swell.db` in this directory) to look into.
+        #[arg(long)]
+        keep: Option<std::path::PathBuf>,
     },
     /// One measurement, run as a child process by `bench import`.
     #[command(hide = true)]
@@ -147,9 +150,11 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
             postgres,
             sqlite_only,
         } => crate::bench_engine::run(participants, &postgres, sqlite_only).await,
-        BenchWhat::Pages { contacts, requests } => {
-            crate::bench_pages::run(contacts, requests.max(1)).await
-        }
+        BenchWhat::Pages {
+            contacts,
+            requests,
+            keep,
+        } => crate::bench_pages::run(contacts, requests.max(1), keep).await,
         BenchWhat::ImportOne { db, file, mode } => {
             let m = import_one(&db, &file, &mode).await?;
             println!("{}", serde_json::to_string(&m)?);

@@ -22,7 +22,11 @@ use swell_store::marketing::{CampaignCode, MarketingCampaignInput, Member};
 /// The aim the issue sets: every page under this on the demo data.
 const AIM_MS: f64 = 100.0;
 
-pub async fn run(contacts: usize, requests: usize) -> anyhow::Result<()> {
+pub async fn run(
+    contacts: usize,
+    requests: usize,
+    keep: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("swell.db").display().to_string();
     let started = Instant::now();
@@ -91,6 +95,12 @@ pub async fn run(contacts: usize, requests: usize) -> anyhow::Result<()> {
         }
     }
     drop(server);
+    if let Some(keep) = keep {
+        std::fs::create_dir_all(&keep)?;
+        let to = keep.join("swell.db");
+        std::fs::copy(&db, &to)?;
+        eprintln!("database kept as {}", to.display());
+    }
     if slow.is_empty() {
         println!("every page's median is under {AIM_MS:.0} ms");
     } else {
