@@ -51,32 +51,7 @@ pub use session::Access;
 use i18n::Locale;
 use session::{CSRF_FIELD, CSRF_HEADER, LANG_COOKIE, SESSION_COOKIE};
 
-/// A user's role: what they may open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Marketer,
-    Sales,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "marketer" => Some(Role::Marketer),
-            "sales" => Some(Role::Sales),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Marketer => "marketer",
-            Role::Sales => "sales",
-        }
-    }
-}
+pub use swell_core::role::Role;
 
 /// What a group of pages asks of the signed-in user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
