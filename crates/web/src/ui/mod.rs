@@ -491,7 +491,9 @@ impl From<ApiError> for UiError {
             ApiError::Invalid(m, _) | ApiError::BadRequest(m) | ApiError::Conflict(m) => {
                 UiError::Invalid(m)
             }
-            ApiError::UnsupportedMediaType(m) => UiError::Invalid(m),
+            ApiError::UnsupportedMediaType(m)
+            | ApiError::Forbidden(m)
+            | ApiError::TooManyRequests(m) => UiError::Invalid(m),
             ApiError::Unauthorized => UiError::SignedOut,
             ApiError::Internal(e) => UiError::Internal(e),
         }
