@@ -85,16 +85,22 @@ mod tests {
 
     #[test]
     fn office_hours_hold_on_weekdays_between_from_and_to() {
-        let h = WorkingHours::from_json(&json!({"days": [1,2,3,4,5], "from": "08:00", "to": "17:30"})).unwrap();
+        let h =
+            WorkingHours::from_json(&json!({"days": [1,2,3,4,5], "from": "08:00", "to": "17:30"}))
+                .unwrap();
         assert!(h.contains(&at("2026-12-07T08:00:00"))); // Monday
         assert!(!h.contains(&at("2026-12-07T17:30:00")));
         assert!(!h.contains(&at("2026-12-06T10:00:00"))); // Sunday
-        assert_eq!(h.to_json(), json!({"days": [1,2,3,4,5], "from": "08:00", "to": "17:30"}));
+        assert_eq!(
+            h.to_json(),
+            json!({"days": [1,2,3,4,5], "from": "08:00", "to": "17:30"})
+        );
     }
 
     #[test]
     fn a_night_shift_runs_over_midnight_into_the_next_day() {
-        let h = WorkingHours::from_json(&json!({"days": [5], "from": "22:00", "to": "06:00"})).unwrap();
+        let h =
+            WorkingHours::from_json(&json!({"days": [5], "from": "22:00", "to": "06:00"})).unwrap();
         assert!(h.contains(&at("2026-12-11T23:00:00"))); // Friday night
         assert!(h.contains(&at("2026-12-12T05:59:00"))); // Saturday morning
         assert!(!h.contains(&at("2026-12-12T23:00:00")));
@@ -103,9 +109,18 @@ mod tests {
     #[test]
     fn bad_hours_are_refused_with_the_reason() {
         for (v, want) in [
-            (json!({"days": [8], "from": "08:00", "to": "17:00"}), "day 8"),
-            (json!({"days": [1], "from": "8h", "to": "17:00"}), "from '8h'"),
-            (json!({"days": [], "from": "08:00", "to": "17:00"}), "days is empty"),
+            (
+                json!({"days": [8], "from": "08:00", "to": "17:00"}),
+                "day 8",
+            ),
+            (
+                json!({"days": [1], "from": "8h", "to": "17:00"}),
+                "from '8h'",
+            ),
+            (
+                json!({"days": [], "from": "08:00", "to": "17:00"}),
+                "days is empty",
+            ),
             (json!("always"), "must be"),
         ] {
             let e = WorkingHours::from_json(&v).unwrap_err();

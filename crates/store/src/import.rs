@@ -109,8 +109,8 @@ pub(crate) fn spawn_object_parser<T: Send + 'static>(
     fields: &'static [&'static str],
     what: &'static str,
     parse: impl Fn(&serde_json::Map<String, serde_json::Value>) -> std::result::Result<T, FieldError>
-        + Send
-        + 'static,
+    + Send
+    + 'static,
 ) -> (
     mpsc::Receiver<Result<Vec<Parsed<T>>>>,
     tokio::task::JoinHandle<()>,

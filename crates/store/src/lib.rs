@@ -29,6 +29,8 @@ pub mod mailing;
 pub mod marketing;
 mod overview;
 pub use overview::{ContactCampaign, ContactList, DayFigures};
+pub mod ads;
+pub mod leads;
 mod migrate;
 pub mod records;
 pub mod reports;
@@ -37,8 +39,6 @@ pub mod schema;
 pub mod segments;
 pub mod templates;
 pub mod users;
-pub mod ads;
-pub mod leads;
 pub mod workspaces;
 
 pub use workspaces::{ApiKey, KeyAccess, Workspace, WorkspaceId};

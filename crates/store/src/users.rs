@@ -51,7 +51,8 @@ pub struct UserInput {
     pub password_hash: Option<String>,
 }
 
-const COLUMNS: &str = "id, name, email, phone, role, active, working_hours, regions, products, lead_cap,
+const COLUMNS: &str =
+    "id, name, email, phone, role, active, working_hours, regions, products, lead_cap,
      password_hash IS NOT NULL AS can_sign_in, created_at, updated_at";
 
 pub(crate) fn json_list(v: &Value) -> Vec<String> {

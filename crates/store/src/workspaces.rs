@@ -5,8 +5,8 @@ use crate::{BeginWrite, Result, Store, StoreError, on_db};
 use base64::Engine;
 use rand::RngCore;
 use serde::Serialize;
-use swell_core::role::Role;
 use sha2::{Digest, Sha256};
+use swell_core::role::Role;
 
 /// A workspace's id. Every query that touches a workspace's data takes one,
 /// and only the authentication layer makes them.

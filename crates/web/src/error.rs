@@ -81,9 +81,12 @@ impl IntoResponse for ApiError {
                 vec![],
             ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, vec![]),
-            ApiError::TooManyRequests(m) => {
-                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", m, vec![])
-            }
+            ApiError::TooManyRequests(m) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                m,
+                vec![],
+            ),
             ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
                 (

@@ -31,9 +31,10 @@ use crate::{ApiError, AppState};
 pub const HONEYPOT: &str = "website";
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/f/{key}", post(form_post))
-        .route("/f/{key}/facebook", post(facebook_post).get(facebook_verify))
+    Router::new().route("/f/{key}", post(form_post)).route(
+        "/f/{key}/facebook",
+        post(facebook_post).get(facebook_verify),
+    )
 }
 
 /// One limiter per form, rebuilt when its allowance changes. In memory:
@@ -45,10 +46,19 @@ static LIMITS: LazyLock<Mutex<HashMap<i64, (i64, Arc<DefaultKeyedRateLimiter<IpA
 fn allowed(form: i64, per_minute: i64, ip: IpAddr) -> bool {
     let limiter = {
         let mut all = LIMITS.lock().expect("form limits");
-        let entry = all.entry(form).or_insert_with(|| (0, Arc::new(RateLimiter::keyed(Quota::per_minute(NonZeroU32::MIN)))));
+        let entry = all.entry(form).or_insert_with(|| {
+            (
+                0,
+                Arc::new(RateLimiter::keyed(Quota::per_minute(NonZeroU32::MIN))),
+            )
+        });
         if entry.0 != per_minute {
-            let n = NonZeroU32::new(per_minute.clamp(1, u32::MAX as i64) as u32).unwrap_or(NonZeroU32::MIN);
-            *entry = (per_minute, Arc::new(RateLimiter::keyed(Quota::per_minute(n))));
+            let n = NonZeroU32::new(per_minute.clamp(1, u32::MAX as i64) as u32)
+                .unwrap_or(NonZeroU32::MIN);
+            *entry = (
+                per_minute,
+                Arc::new(RateLimiter::keyed(Quota::per_minute(n))),
+            );
         }
         Arc::clone(&entry.1)
     };
@@ -66,7 +76,16 @@ async fn open(state: &AppState, key: &str) -> Result<OpenForm, ApiError> {
 /// A form's fields as a lead: the known ones in place, any other answer
 /// kept in `data`; `_`-prefixed fields and the honeypot are left out.
 fn lead_object(fields: Map<String, Value>) -> Map<String, Value> {
-    const KNOWN: &[&str] = &["name", "email", "phone", "region", "product", "source", "value", "external_id"];
+    const KNOWN: &[&str] = &[
+        "name",
+        "email",
+        "phone",
+        "region",
+        "product",
+        "source",
+        "value",
+        "external_id",
+    ];
     let mut lead = Map::new();
     let mut data = Map::new();
     for (k, v) in fields {
@@ -85,8 +104,14 @@ fn lead_object(fields: Map<String, Value>) -> Map<String, Value> {
     lead
 }
 
-async fn take_for_form(state: &AppState, form: &OpenForm, obj: Map<String, Value>, source: &str) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    let mut input = LeadInput::from_json(&obj, &form.workspace.phone_region).map_err(ApiError::from_field)?;
+async fn take_for_form(
+    state: &AppState,
+    form: &OpenForm,
+    obj: Map<String, Value>,
+    source: &str,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let mut input =
+        LeadInput::from_json(&obj, &form.workspace.phone_region).map_err(ApiError::from_field)?;
     input.form_id = Some(form.form.id);
     if input.source.is_none() {
         input.source = Some(format!("{source}:{}", form.form.name));
@@ -111,7 +136,10 @@ async fn form_post(
             form.form.per_minute
         )));
     }
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let is_form = ct.starts_with("application/x-www-form-urlencoded");
     let fields: Map<String, Value> = if is_form {
         Params::parse(&String::from_utf8_lossy(&body))
@@ -129,7 +157,10 @@ async fn form_post(
             (status, axum::Json(json!({"ok": true}))).into_response()
         }
     };
-    if fields.get(HONEYPOT).is_some_and(|v| v.as_str().is_none_or(|s| !s.trim().is_empty())) {
+    if fields
+        .get(HONEYPOT)
+        .is_some_and(|v| v.as_str().is_none_or(|s| !s.trim().is_empty()))
+    {
         tracing::info!(form = form.form.id, ip = %peer.ip(), "honeypot filled: dropped");
         return Ok(thanks(StatusCode::CREATED));
     }
@@ -139,15 +170,25 @@ async fn form_post(
 
 /// Facebook's subscription check: echo `hub.challenge` when
 /// `hub.verify_token` is the form's.
-async fn facebook_verify(State(state): State<AppState>, Path(key): Path<String>, uri: axum::http::Uri) -> Result<Response, ApiError> {
+async fn facebook_verify(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiError> {
     let form = open(&state, &key).await?;
     let p = Params::from_uri(&uri);
     let expected = form.form.facebook_verify_token.as_deref();
-    match (p.get("hub.mode"), p.get("hub.verify_token"), p.get("hub.challenge")) {
+    match (
+        p.get("hub.mode"),
+        p.get("hub.verify_token"),
+        p.get("hub.challenge"),
+    ) {
         (Some("subscribe"), Some(token), Some(challenge)) if Some(token) == expected => {
             Ok((StatusCode::OK, challenge.to_string()).into_response())
         }
-        _ => Err(ApiError::Forbidden("the verify token does not match this form's".into())),
+        _ => Err(ApiError::Forbidden(
+            "the verify token does not match this form's".into(),
+        )),
     }
 }
 
@@ -163,12 +204,16 @@ fn signed(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     };
     let Some(sig) = (0..hex.len())
         .step_by(2)
-        .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
         .collect::<Option<Vec<u8>>>()
     else {
         return false;
     };
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body);
     mac.verify_slice(&sig).is_ok()
 }
@@ -180,8 +225,14 @@ fn facebook_lead(value: &Value) -> Map<String, Value> {
     let mut fields = Map::new();
     let mut data = Map::new();
     for f in value["field_data"].as_array().into_iter().flatten() {
-        let Some(name) = f["name"].as_str() else { continue };
-        let answer = f["values"].as_array().and_then(|v| v.first()).cloned().unwrap_or(Value::Null);
+        let Some(name) = f["name"].as_str() else {
+            continue;
+        };
+        let answer = f["values"]
+            .as_array()
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or(Value::Null);
         let target = match name {
             "full_name" | "name" => Some("name"),
             "email" => Some("email"),
@@ -204,7 +255,11 @@ fn facebook_lead(value: &Value) -> Map<String, Value> {
             data.insert(format!("facebook_{k}"), v.clone());
         }
     }
-    if let Some(id) = value.get("leadgen_id").and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string()))) {
+    if let Some(id) = value.get("leadgen_id").and_then(|v| {
+        v.as_str()
+            .map(str::to_string)
+            .or_else(|| v.as_i64().map(|n| n.to_string()))
+    }) {
         fields.insert("external_id".into(), json!(format!("facebook:{id}")));
     }
     fields.insert("source".into(), json!("facebook"));
@@ -226,7 +281,9 @@ async fn facebook_post(
 ) -> Result<Response, ApiError> {
     let form = open(&state, &key).await?;
     let Some(secret) = form.facebook_app_secret.as_deref() else {
-        return Err(ApiError::Forbidden("this form has no facebook_app_secret to check deliveries with".into()));
+        return Err(ApiError::Forbidden(
+            "this form has no facebook_app_secret to check deliveries with".into(),
+        ));
     };
     if !signed(secret, &headers, &body) {
         return Err(ApiError::Unauthorized);
@@ -237,14 +294,27 @@ async fn facebook_post(
     }
     let mut leads = Vec::new();
     let mut errors = Vec::new();
-    for (e, entry) in doc.get("entry").and_then(Value::as_array).into_iter().flatten().enumerate() {
-        for (c, change) in entry["changes"].as_array().into_iter().flatten().enumerate() {
+    for (e, entry) in doc
+        .get("entry")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for (c, change) in entry["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             if change["field"] != "leadgen" {
                 continue;
             }
             match take_for_form(&state, &form, facebook_lead(&change["value"]), "facebook").await {
                 Ok((_, body)) => leads.push(body.0["lead"]["id"].clone()),
-                Err(ApiError::Invalid(m, _)) => errors.push(json!({"entry": e, "change": c, "reason": m})),
+                Err(ApiError::Invalid(m, _)) => {
+                    errors.push(json!({"entry": e, "change": c, "reason": m}))
+                }
                 Err(other) => return Err(other),
             }
         }

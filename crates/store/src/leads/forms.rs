@@ -106,19 +106,32 @@ impl Store {
         };
         let ad_id = pick(&input.ad_id, current.as_ref().and_then(|c| c.ad_id));
         if let Some(ad) = ad_id {
-            self.ad(ws, ad).await.map_err(|_| invalid("ad_id", format!("ad {ad} not found")))?;
+            self.ad(ws, ad)
+                .await
+                .map_err(|_| invalid("ad_id", format!("ad {ad} not found")))?;
         }
-        let per_minute = input.per_minute.or(current.as_ref().map(|c| c.per_minute)).unwrap_or(30);
+        let per_minute = input
+            .per_minute
+            .or(current.as_ref().map(|c| c.per_minute))
+            .unwrap_or(30);
         if !(1..=10_000).contains(&per_minute) {
             return Err(invalid("per_minute", "must be 1 to 10000"));
         }
-        let token = pick(&input.facebook_verify_token, current.as_ref().and_then(|c| c.facebook_verify_token.clone()));
+        let token = pick(
+            &input.facebook_verify_token,
+            current
+                .as_ref()
+                .and_then(|c| c.facebook_verify_token.clone()),
+        );
         let now = self.now();
         match id {
             None => {
                 let mut raw = [0u8; 24];
                 rand::rng().fill_bytes(&mut raw);
-                let key = format!("lf_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
+                let key = format!(
+                    "lf_{}",
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+                );
                 let secret = pick(&input.facebook_app_secret, None);
                 let id: i64 = on_db!(self, p => {
                     sqlx::query_scalar(
@@ -154,7 +167,11 @@ impl Store {
             sqlx::query("DELETE FROM lead_forms WHERE workspace_id = $1 AND id = $2")
                 .bind(ws.0).bind(id).execute(p).await?.rows_affected()
         });
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// The form a public key opens, with its workspace.

@@ -420,12 +420,19 @@ impl Store {
         actor: Actor,
         change: &StatusChange,
     ) -> Result<Lead> {
-        let reason = change.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        let reason = change
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
         if change.to == LeadStatus::Lost && reason.is_none() {
             return Err(invalid("reason", "is required when a lead is lost"));
         }
         if change.to == LeadStatus::Won && change.order.is_none() {
-            return Err(invalid("order_id", "is required when a lead is won: the order it became (order_id or order_external_id)"));
+            return Err(invalid(
+                "order_id",
+                "is required when a lead is won: the order it became (order_id or order_external_id)",
+            ));
         }
         let now = self.now();
         on_db!(self, p => {
@@ -606,7 +613,9 @@ mod tests {
     #[test]
     fn a_lead_moves_forward_or_to_lost_and_never_out_of_the_end() {
         use LeadStatus::*;
-        assert!(New.may_become(Contacted) && New.may_become(Qualified) && Qualified.may_become(Won));
+        assert!(
+            New.may_become(Contacted) && New.may_become(Qualified) && Qualified.may_become(Won)
+        );
         assert!(Contacted.may_become(Lost) && New.may_become(Lost));
         assert!(!Qualified.may_become(Contacted) && !Won.may_become(Lost) && !Lost.may_become(New));
         assert!(!New.may_become(New));
@@ -620,12 +629,21 @@ mod tests {
         for (v, field) in [
             (json!({"name": "An"}), "phone"),
             (json!({"email": "not mail"}), "email"),
-            (json!({"phone": "0912345678", "ad_id": 1, "ad": "A"}), "ad_id"),
-            (json!({"phone": "0912345678", "account_id": "act_1", "ad": "A"}), "campaign"),
+            (
+                json!({"phone": "0912345678", "ad_id": 1, "ad": "A"}),
+                "ad_id",
+            ),
+            (
+                json!({"phone": "0912345678", "account_id": "act_1", "ad": "A"}),
+                "campaign",
+            ),
             (json!({"phone": "0912345678", "value": -3}), "value"),
             (json!({"phone": "0912345678", "colour": "red"}), "colour"),
         ] {
-            assert_eq!(LeadInput::from_json(&obj(v), "VN").unwrap_err().field, field);
+            assert_eq!(
+                LeadInput::from_json(&obj(v), "VN").unwrap_err().field,
+                field
+            );
         }
     }
 }

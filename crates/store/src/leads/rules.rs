@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use swell_core::FieldError;
 use swell_core::entity::{Builtin, EntityKind, EntityType};
 use swell_core::filter::{Catalog, EvalContext, Filter, MemoryRecord, Subject};
 use swell_core::schema::{FieldDef, FieldType, Schema};
-use swell_core::FieldError;
 
 use crate::rows::RowExt;
 use crate::{Result, Store, StoreError, WorkspaceId, on_db};
@@ -70,9 +70,9 @@ pub struct Notify {
 
 impl Notify {
     pub fn from_json(v: &Value) -> std::result::Result<Notify, FieldError> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| FieldError::new("notify", "must be an object {webhook, secret, email, task}"))?;
+        let obj = v.as_object().ok_or_else(|| {
+            FieldError::new("notify", "must be an object {webhook, secret, email, task}")
+        })?;
         let mut n = Notify::default();
         for (k, v) in obj {
             let field = format!("notify.{k}");
@@ -89,8 +89,15 @@ impl Notify {
                 ("email", Value::Bool(b)) => n.email = *b,
                 ("task", Value::Bool(b)) => n.task = *b,
                 ("webhook" | "secret", _) => return Err(FieldError::new(field, "must be text")),
-                ("email" | "task", _) => return Err(FieldError::new(field, "must be true or false")),
-                _ => return Err(FieldError::new(field, "unknown field (webhook, secret, email, task)")),
+                ("email" | "task", _) => {
+                    return Err(FieldError::new(field, "must be true or false"));
+                }
+                _ => {
+                    return Err(FieldError::new(
+                        field,
+                        "unknown field (webhook, secret, email, task)",
+                    ));
+                }
             }
         }
         Ok(n)
@@ -317,7 +324,12 @@ impl Store {
         let reps = match (&input.reps, &current) {
             (Some(r), _) => r.clone(),
             (None, Some(c)) => c.reps.clone(),
-            (None, None) => return Err(invalid("reps", "is required: [{\"user\": id, \"weight\": n}]")),
+            (None, None) => {
+                return Err(invalid(
+                    "reps",
+                    "is required: [{\"user\": id, \"weight\": n}]",
+                ));
+            }
         };
         if reps.is_empty() {
             return Err(invalid("reps", "is empty"));
@@ -325,13 +337,19 @@ impl Store {
         let users: Vec<i64> = self.users(ws).await?.iter().map(|u| u.id).collect();
         for (i, r) in reps.iter().enumerate() {
             if !users.contains(&r.user) {
-                return Err(invalid(&format!("reps[{i}].user"), format!("user {} not found", r.user)));
+                return Err(invalid(
+                    &format!("reps[{i}].user"),
+                    format!("user {} not found", r.user),
+                ));
             }
             if r.weight == 0 || r.weight > 100 {
                 return Err(invalid(&format!("reps[{i}].weight"), "must be 1 to 100"));
             }
             if reps[..i].iter().any(|o| o.user == r.user) {
-                return Err(invalid(&format!("reps[{i}].user"), format!("user {} is listed twice", r.user)));
+                return Err(invalid(
+                    &format!("reps[{i}].user"),
+                    format!("user {} is listed twice", r.user),
+                ));
             }
         }
         let filter = match &input.filter {
@@ -343,7 +361,9 @@ impl Store {
                 .map(|f| f.to_json().to_string()),
         };
         let reassign = match input.reassign_after_minutes {
-            Some(Some(m)) if m < 1 => return Err(invalid("reassign_after_minutes", "must be 1 or more")),
+            Some(Some(m)) if m < 1 => {
+                return Err(invalid("reassign_after_minutes", "must be 1 or more"));
+            }
             Some(m) => m,
             None => current.as_ref().and_then(|c| c.reassign_after_minutes),
         };
@@ -361,8 +381,14 @@ impl Store {
             .working_hours
             .or(current.as_ref().map(|c| c.working_hours))
             .unwrap_or(false);
-        let active = input.active.or(current.as_ref().map(|c| c.active)).unwrap_or(true);
-        let reps_json: Vec<Value> = reps.iter().map(|r| json!({"user": r.user, "weight": r.weight})).collect();
+        let active = input
+            .active
+            .or(current.as_ref().map(|c| c.active))
+            .unwrap_or(true);
+        let reps_json: Vec<Value> = reps
+            .iter()
+            .map(|r| json!({"user": r.user, "weight": r.weight}))
+            .collect();
         let reps_json = Value::from(reps_json);
         let notify_json = notify.stored();
         let now = self.now();
@@ -407,7 +433,11 @@ impl Store {
             sqlx::query("DELETE FROM assignment_rules WHERE workspace_id = $1 AND id = $2")
                 .bind(ws.0).bind(id).execute(p).await?.rows_affected()
         });
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -417,9 +447,16 @@ mod tests {
 
     #[test]
     fn weighted_turns_spread_a_heavy_rep_through_the_round() {
-        let reps = [RepWeight { user: 1, weight: 2 }, RepWeight { user: 2, weight: 1 }];
+        let reps = [
+            RepWeight { user: 1, weight: 2 },
+            RepWeight { user: 2, weight: 1 },
+        ];
         assert_eq!(turns(Strategy::Weighted, &reps), vec![1, 2, 1]);
-        let reps = [RepWeight { user: 1, weight: 5 }, RepWeight { user: 2, weight: 1 }, RepWeight { user: 3, weight: 1 }];
+        let reps = [
+            RepWeight { user: 1, weight: 5 },
+            RepWeight { user: 2, weight: 1 },
+            RepWeight { user: 3, weight: 1 },
+        ];
         assert_eq!(turns(Strategy::Weighted, &reps), vec![1, 1, 2, 1, 3, 1, 1]);
         assert_eq!(turns(Strategy::RoundRobin, &reps), vec![1, 2, 3]);
     }

@@ -188,8 +188,13 @@ impl Store {
         ws: WorkspaceId,
         reader: impl Read + Send + 'static,
     ) -> Result<ImportReport> {
-        let (rx, handle) =
-            spawn_object_parser(reader, 1000, METRIC_FIELDS, "metrics", MetricInput::from_json);
+        let (rx, handle) = spawn_object_parser(
+            reader,
+            1000,
+            METRIC_FIELDS,
+            "metrics",
+            MetricInput::from_json,
+        );
         let report = self.write_ad_metrics(ws, rx).await;
         let _ = handle.await;
         report

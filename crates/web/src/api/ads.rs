@@ -18,9 +18,19 @@ use crate::{ApiError, AppState};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ad-accounts", get(list_accounts).post(create_account))
-        .route("/ad-accounts/{id}", get(read_account).patch(update_account).delete(remove_account))
+        .route(
+            "/ad-accounts/{id}",
+            get(read_account)
+                .patch(update_account)
+                .delete(remove_account),
+        )
         .route("/ad-campaigns", get(list_campaigns).post(create_campaign))
-        .route("/ad-campaigns/{id}", get(read_campaign).patch(update_campaign).delete(remove_campaign))
+        .route(
+            "/ad-campaigns/{id}",
+            get(read_campaign)
+                .patch(update_campaign)
+                .delete(remove_campaign),
+        )
         .route("/ads", get(list_ads).post(create_ad))
         .route("/ads/{id}", get(read_ad).patch(update_ad).delete(remove_ad))
 }
@@ -34,15 +44,31 @@ fn input(level: AdLevel, obj: &Map<String, Value>) -> Result<AdInput, ApiError> 
     Ok(match level {
         AdLevel::Account => {
             only_keys(obj, &["platform", "account_id", "name", "running"], "")?;
-            AdInput { parent: None, platform: text("platform")?, key: text("account_id")?, name: text("name")?, on: flag("running")? }
+            AdInput {
+                parent: None,
+                platform: text("platform")?,
+                key: text("account_id")?,
+                name: text("name")?,
+                on: flag("running")?,
+            }
         }
         AdLevel::Campaign => {
             only_keys(obj, &["ad_account_id", "name", "active"], "")?;
-            AdInput { parent: id("ad_account_id")?, key: text("name")?, on: flag("active")?, ..Default::default() }
+            AdInput {
+                parent: id("ad_account_id")?,
+                key: text("name")?,
+                on: flag("active")?,
+                ..Default::default()
+            }
         }
         AdLevel::Ad => {
             only_keys(obj, &["ad_campaign_id", "name", "active"], "")?;
-            AdInput { parent: id("ad_campaign_id")?, key: text("name")?, on: flag("active")?, ..Default::default() }
+            AdInput {
+                parent: id("ad_campaign_id")?,
+                key: text("name")?,
+                on: flag("active")?,
+                ..Default::default()
+            }
         }
     })
 }
@@ -66,7 +92,10 @@ async fn write(
     body: &Bytes,
 ) -> Result<Value, ApiError> {
     let input = input(level, &json_object(headers, body)?)?;
-    let id = state.store.write_ad_level(auth.0.id, level, id, &input).await?;
+    let id = state
+        .store
+        .write_ad_level(auth.0.id, level, id, &input)
+        .await?;
     one(state, auth, level, id).await
 }
 
@@ -99,9 +128,33 @@ macro_rules! level_routes {
     };
 }
 
-level_routes!(AdLevel::Account, list_accounts, create_account, read_account, update_account, remove_account,
-    |state, ws, _p| state.store.ad_accounts(ws).await?);
-level_routes!(AdLevel::Campaign, list_campaigns, create_campaign, read_campaign, update_campaign, remove_campaign,
-    |state, ws, p| state.store.ad_campaigns(ws, p.int("ad_account_id")?).await?);
-level_routes!(AdLevel::Ad, list_ads, create_ad, read_ad, update_ad, remove_ad,
-    |state, ws, p| state.store.ads(ws, p.int("ad_campaign_id")?).await?);
+level_routes!(
+    AdLevel::Account,
+    list_accounts,
+    create_account,
+    read_account,
+    update_account,
+    remove_account,
+    |state, ws, _p| state.store.ad_accounts(ws).await?
+);
+level_routes!(
+    AdLevel::Campaign,
+    list_campaigns,
+    create_campaign,
+    read_campaign,
+    update_campaign,
+    remove_campaign,
+    |state, ws, p| state
+        .store
+        .ad_campaigns(ws, p.int("ad_account_id")?)
+        .await?
+);
+level_routes!(
+    AdLevel::Ad,
+    list_ads,
+    create_ad,
+    read_ad,
+    update_ad,
+    remove_ad,
+    |state, ws, p| state.store.ads(ws, p.int("ad_campaign_id")?).await?
+);

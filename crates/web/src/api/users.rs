@@ -25,7 +25,15 @@ pub fn router() -> Router<AppState> {
 }
 
 const FIELDS: &[&str] = &[
-    "name", "email", "phone", "role", "active", "working_hours", "regions", "products", "lead_cap",
+    "name",
+    "email",
+    "phone",
+    "role",
+    "active",
+    "working_hours",
+    "regions",
+    "products",
+    "lead_cap",
     "password",
 ];
 
@@ -60,7 +68,11 @@ pub(crate) fn given<T>(
 fn text_list(v: &Value) -> Option<Vec<String>> {
     v.as_array()?
         .iter()
-        .map(|s| s.as_str().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+        .map(|s| {
+            s.as_str()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
         .collect()
 }
 
@@ -85,17 +97,27 @@ fn input(obj: &Map<String, Value>, phone_region: &str) -> Result<UserInput, ApiE
         phone: patch(obj, "phone", |v| {
             Phone::parse(v.as_str().ok_or("must be text")?, phone_region)
         })?,
-        role: given(obj, "role", |v| v.as_str().and_then(Role::parse), "admin, marketer or sales")?,
+        role: given(
+            obj,
+            "role",
+            |v| v.as_str().and_then(Role::parse),
+            "admin, marketer or sales",
+        )?,
         active: given(obj, "active", Value::as_bool, "true or false")?,
         working_hours: patch(obj, "working_hours", WorkingHours::from_json)?,
         regions: given(obj, "regions", text_list, "a list of text")?,
         products: given(obj, "products", text_list, "a list of text")?,
-        lead_cap: patch(obj, "lead_cap", |v| v.as_i64().ok_or_else(|| "must be a whole number".into()))?,
+        lead_cap: patch(obj, "lead_cap", |v| {
+            v.as_i64().ok_or_else(|| "must be a whole number".into())
+        })?,
         password_hash,
     })
 }
 
-async fn list(State(state): State<AppState>, auth: AdminAuth) -> Result<impl IntoResponse, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    auth: AdminAuth,
+) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(json!({"items": state.store.users(auth.0.id).await?})))
 }
 
@@ -127,7 +149,9 @@ async fn update(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id(&id)?;
     let input = input(&json_object(&headers, &body)?, &auth.0.phone_region)?;
-    Ok(Json(state.store.write_user(auth.0.id, Some(id), &input).await?))
+    Ok(Json(
+        state.store.write_user(auth.0.id, Some(id), &input).await?,
+    ))
 }
 
 async fn remove(
