@@ -76,8 +76,8 @@ fn from_row(r: &impl RowExt) -> User {
         working_hours: r
             .opt_text("working_hours")
             .and_then(|s| serde_json::from_str(&s).ok()),
-        regions: json_list(&r.json("regions")),
-        products: json_list(&r.json("products")),
+        regions: json_list(&r.json_text("regions")),
+        products: json_list(&r.json_text("products")),
         lead_cap: r.opt_int("lead_cap"),
         can_sign_in: r.boolean("can_sign_in"),
         created_at: r.int("created_at"),
@@ -176,7 +176,10 @@ impl Store {
             .or(current.as_ref().map(|c| c.products.clone()))
             .unwrap_or_default();
         let hours = hours.map(|h| h.to_string());
-        let (regions, products) = (Value::from(regions), Value::from(products));
+        let (regions, products) = (
+            Value::from(regions).to_string(),
+            Value::from(products).to_string(),
+        );
         let now = self.now();
         let written: std::result::Result<i64, sqlx::Error> = on_db!(self, p => {
             match id {
@@ -186,7 +189,7 @@ impl Store {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
                 )
                 .bind(ws.0).bind(&name).bind(&email).bind(&phone).bind(role.as_str()).bind(active).bind(&hours)
-                .bind(sqlx::types::Json(&regions)).bind(sqlx::types::Json(&products)).bind(cap)
+                .bind(&regions).bind(&products).bind(cap)
                 .bind(&input.password_hash).bind(now)
                 .fetch_one(p).await,
                 Some(id) => sqlx::query_scalar(
@@ -196,7 +199,7 @@ impl Store {
                      WHERE workspace_id = $1 AND id = $2 RETURNING id",
                 )
                 .bind(ws.0).bind(id).bind(&name).bind(&email).bind(&phone).bind(role.as_str()).bind(active).bind(&hours)
-                .bind(sqlx::types::Json(&regions)).bind(sqlx::types::Json(&products)).bind(cap)
+                .bind(&regions).bind(&products).bind(cap)
                 .bind(&input.password_hash).bind(now)
                 .fetch_one(p).await,
             }

@@ -37,16 +37,16 @@ pub fn router() -> Router<AppState> {
     )
 }
 
-/// One limiter per form, rebuilt when its allowance changes. In memory:
+/// One limiter per form (by its key), rebuilt when its allowance changes. In memory:
 /// each process counts its own posts, so N processes allow N times the
 /// rate at most.
-static LIMITS: LazyLock<Mutex<HashMap<i64, (i64, Arc<DefaultKeyedRateLimiter<IpAddr>>)>>> =
+static LIMITS: LazyLock<Mutex<HashMap<String, (i64, Arc<DefaultKeyedRateLimiter<IpAddr>>)>>> =
     LazyLock::new(Default::default);
 
-fn allowed(form: i64, per_minute: i64, ip: IpAddr) -> bool {
+fn allowed(key: &str, per_minute: i64, ip: IpAddr) -> bool {
     let limiter = {
         let mut all = LIMITS.lock().expect("form limits");
-        let entry = all.entry(form).or_insert_with(|| {
+        let entry = all.entry(key.to_string()).or_insert_with(|| {
             (
                 0,
                 Arc::new(RateLimiter::keyed(Quota::per_minute(NonZeroU32::MIN))),
@@ -130,7 +130,7 @@ async fn form_post(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let form = open(&state, &key).await?;
-    if !allowed(form.form.id, form.form.per_minute, peer.ip()) {
+    if !allowed(&key, form.form.per_minute, peer.ip()) {
         return Err(ApiError::TooManyRequests(format!(
             "this form takes {} posts a minute from one address; try again in a minute",
             form.form.per_minute

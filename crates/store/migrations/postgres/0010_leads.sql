@@ -22,7 +22,7 @@ CREATE TABLE lead_notices (
     channel       TEXT NOT NULL,                  -- webhook, email
     target        TEXT NOT NULL,                  -- the URL or the e-mail address
     secret        TEXT,                           -- the webhook's signing secret
-    payload       TEXT NOT NULL,                  -- JSON sent (webhook) or told (e-mail)
+    payload       JSONB NOT NULL,                 -- JSON sent (webhook) or told (e-mail)
     state         TEXT NOT NULL DEFAULT 'pending',-- pending, sent, failed
     attempts      BIGINT NOT NULL DEFAULT 0,
     due_at        BIGINT NOT NULL,                -- next attempt

@@ -250,7 +250,7 @@ pub(crate) fn rule_from_row(r: &impl RowExt) -> Rule {
         .and_then(|s| serde_json::from_str::<Value>(&s).ok())
         .and_then(|v| Filter::from_json(&v).ok());
     let reps = r
-        .json("reps")
+        .json_text("reps")
         .as_array()
         .map(|a| {
             a.iter()
@@ -270,7 +270,7 @@ pub(crate) fn rule_from_row(r: &impl RowExt) -> Rule {
         reps,
         working_hours: r.boolean("working_hours"),
         reassign_after_minutes: r.opt_int("reassign_after_minutes"),
-        notify: Notify::from_stored(&r.json("notify")),
+        notify: Notify::from_stored(&r.json_text("notify")),
         active: r.boolean("active"),
         created_at: r.int("created_at"),
         updated_at: r.int("updated_at"),
@@ -389,8 +389,8 @@ impl Store {
             .iter()
             .map(|r| json!({"user": r.user, "weight": r.weight}))
             .collect();
-        let reps_json = Value::from(reps_json);
-        let notify_json = notify.stored();
+        let reps_json = Value::from(reps_json).to_string();
+        let notify_json = notify.stored().to_string();
         let now = self.now();
         let id = on_db!(self, p => {
             let position: i64 = match (input.position, &current) {
@@ -405,8 +405,8 @@ impl Store {
                         reassign_after_minutes, notify, active, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id")
                     .bind(ws.0).bind(position).bind(&name).bind(strategy.as_str()).bind(&filter)
-                    .bind(sqlx::types::Json(&reps_json)).bind(working_hours).bind(reassign)
-                    .bind(sqlx::types::Json(&notify_json)).bind(active).bind(now)
+                    .bind(&reps_json).bind(working_hours).bind(reassign)
+                    .bind(&notify_json).bind(active).bind(now)
                     .fetch_one(p).await?,
                 Some(id) => {
                     // A changed group of reps starts its turns afresh.
@@ -417,8 +417,8 @@ impl Store {
                             cursor = CASE WHEN $13 THEN 0 ELSE cursor END
                          WHERE workspace_id = $1 AND id = $2")
                         .bind(ws.0).bind(id).bind(position).bind(&name).bind(strategy.as_str()).bind(&filter)
-                        .bind(sqlx::types::Json(&reps_json)).bind(working_hours).bind(reassign)
-                        .bind(sqlx::types::Json(&notify_json)).bind(active).bind(now).bind(reset)
+                        .bind(&reps_json).bind(working_hours).bind(reassign)
+                        .bind(&notify_json).bind(active).bind(now).bind(reset)
                         .execute(p).await?;
                     id
                 }

@@ -9,6 +9,7 @@ mod automation;
 mod email;
 mod filter_sql;
 mod import;
+mod leads;
 mod reports;
 mod smtp;
 mod store;
