@@ -79,6 +79,20 @@ pub enum BenchWhat {
         #[arg(long)]
         sqlite_only: bool,
     },
+    /// Leads through `POST /api/v1/leads` (ad by names, dedupe, round-robin
+    /// assignment over four reps) from concurrent clients, beside `POST
+    /// /api/v1/events` of one event: requests/s and p50 / p99 latency, on
+    /// SQLite and PostgreSQL.
+    Leads {
+        #[arg(long, default_value_t = 100_000)]
+        leads: u64,
+        #[arg(long, default_value_t = 32)]
+        clients: u64,
+        #[arg(long, default_value = DEFAULT_PG)]
+        postgres: String,
+        #[arg(long)]
+        sqlite_only: bool,
+    },
     /// One measurement, run as a child process by `bench import`.
     #[command(hide = true)]
     ImportOne {
@@ -136,6 +150,12 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
             postgres,
             sqlite_only,
         } => crate::bench_engine::run(participants, &postgres, sqlite_only).await,
+        BenchWhat::Leads {
+            leads,
+            clients,
+            postgres,
+            sqlite_only,
+        } => crate::bench_leads::run(leads, clients, &postgres, sqlite_only).await,
         BenchWhat::ImportOne { db, file, mode } => {
             let m = import_one(&db, &file, &mode).await?;
             println!("{}", serde_json::to_string(&m)?);

@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 mod bench;
 mod bench_audience;
 mod bench_engine;
+mod bench_leads;
 mod bench_send;
 mod config;
 mod demo;

@@ -331,6 +331,14 @@ pub enum OrderRef {
     External(String),
 }
 
+/// One cell of the leads board.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LeadCount {
+    pub owner_id: Option<i64>,
+    pub status: String,
+    pub leads: i64,
+}
+
 /// Which leads to list.
 #[derive(Debug, Clone, Default)]
 pub struct LeadQuery {
@@ -406,6 +414,19 @@ impl Store {
                 .bind(owner.unwrap_or(0)).bind(q.ad.unwrap_or(0)).bind(q.since.unwrap_or(i64::MIN))
                 .bind(i64::from(q.limit.clamp(1, 1000)))
                 .fetch_all(p).await?.iter().map(lead_from_row).collect())
+        })
+    }
+
+    /// How many leads each owner has in each status (duplicates left out):
+    /// the columns of the leads board. A sales rep counts their own only.
+    pub async fn lead_counts(&self, ws: WorkspaceId, actor: Actor) -> Result<Vec<LeadCount>> {
+        on_db!(self, p => {
+            let rows: Vec<(Option<i64>, String, i64)> = sqlx::query_as(
+                "SELECT owner_id, status, COUNT(*) FROM leads
+                 WHERE workspace_id = $1 AND duplicate_of IS NULL AND ($2 = 0 OR owner_id = $2)
+                 GROUP BY owner_id, status ORDER BY owner_id, status")
+                .bind(ws.0).bind(actor.only_own().unwrap_or(0)).fetch_all(p).await?;
+            Ok(rows.into_iter().map(|(owner_id, status, leads)| LeadCount { owner_id, status, leads }).collect())
         })
     }
 
