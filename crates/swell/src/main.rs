@@ -15,6 +15,7 @@ mod bench_leads;
 mod bench_send;
 mod config;
 mod demo;
+mod demo_sales;
 mod sending;
 mod users;
 
@@ -378,6 +379,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             for (role, email, password) in users::demo(&store, ws.id).await? {
                 println!("    {role:<9} {email}  password: {password}");
             }
+            demo_sales::ensure(&store, ws.id).await?;
             if no_serve {
                 return Ok(());
             }

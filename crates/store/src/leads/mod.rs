@@ -20,6 +20,7 @@ use crate::reports::metrics::text;
 use crate::rows::RowExt;
 use crate::{BeginWrite, Result, Store, StoreError, WorkspaceId, on_db};
 
+mod board;
 pub mod forms;
 mod import;
 pub mod notices;

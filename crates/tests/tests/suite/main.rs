@@ -15,3 +15,4 @@ mod smtp;
 mod store;
 mod ui_browser;
 mod ui_http;
+mod ui_leads;

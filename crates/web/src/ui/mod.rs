@@ -89,6 +89,11 @@ pub const NAV: &[NavEntry] = &[
         need: Need::Any,
     },
     NavEntry {
+        href: "/leads",
+        key: "nav.leads",
+        need: Need::Any,
+    },
+    NavEntry {
         href: "/contacts",
         key: "nav.contacts",
         need: Need::Marketer,
@@ -116,6 +121,11 @@ pub const NAV: &[NavEntry] = &[
     NavEntry {
         href: "/broadcasts",
         key: "nav.broadcasts",
+        need: Need::Marketer,
+    },
+    NavEntry {
+        href: "/ads",
+        key: "nav.ads",
         need: Need::Marketer,
     },
     NavEntry {

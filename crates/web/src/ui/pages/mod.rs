@@ -10,6 +10,7 @@ mod broadcasts;
 mod contacts;
 mod dashboard;
 mod import;
+mod leads;
 mod lists;
 mod outbox;
 mod segments;
@@ -18,7 +19,10 @@ mod templates;
 
 /// Pages anyone signed in may open.
 pub(super) fn any_routes() -> Router<AppState> {
-    Router::new().route("/", get(dashboard::page))
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/leads", get(leads::board))
+        .route("/leads/{id}", get(leads::detail))
 }
 
 /// Marketers' (and admins') pages. Every route here refuses sales reps.
@@ -44,6 +48,8 @@ pub(super) fn marketer_routes() -> Router<AppState> {
         .route("/broadcasts/{id}/progress", get(broadcasts::progress))
         .route("/outbox", get(outbox::list))
         .route("/outbox/{id}", get(outbox::show))
+        .route("/leads/rules", get(leads::rules))
+        .route("/ads", get(leads::ads))
 }
 
 /// Admins' pages.
@@ -63,6 +69,10 @@ pub fn route_table() -> Vec<(&'static str, &'static str, super::Need)> {
     use super::Need::*;
     vec![
         ("GET", "/", Any),
+        ("GET", "/leads", Any),
+        ("GET", "/leads/1", Any),
+        ("GET", "/leads/rules", Marketer),
+        ("GET", "/ads", Marketer),
         ("GET", "/contacts", Marketer),
         ("GET", "/contacts/1", Marketer),
         ("GET", "/import", Marketer),
