@@ -32,7 +32,7 @@ pub use http::{
     http_client,
 };
 pub use retry::Retry;
-pub use smtp::{Delivered, SendError, SmtpChannel, SmtpServer, SmtpTransport, Tls};
+pub use smtp::{Delivered, RelayInfo, SendError, SmtpChannel, SmtpServer, SmtpTransport, Tls};
 pub use webhook::{
     SIGNATURE_HEADER, SigningSecret, TIMESTAMP_HEADER, Webhook, sign, verify_signature,
 };

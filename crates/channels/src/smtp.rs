@@ -80,6 +80,37 @@ pub struct SmtpServer {
     pub rate_per_second: Option<u32>,
 }
 
+/// A relay as an admin sees it: its settings, and whether a password is
+/// set, never the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RelayInfo {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub username: Option<String>,
+    pub has_password: bool,
+    pub weight: u32,
+    pub max_connections: u32,
+    pub rate_per_second: Option<u32>,
+}
+
+impl RelayInfo {
+    fn of(s: &SmtpServer) -> RelayInfo {
+        RelayInfo {
+            name: s.name.clone(),
+            host: s.host.clone(),
+            port: s.port,
+            tls: s.tls,
+            username: s.username.clone(),
+            has_password: s.password.is_some(),
+            weight: s.weight,
+            max_connections: s.max_connections,
+            rate_per_second: s.rate_per_second,
+        }
+    }
+}
+
 fn default_weight() -> u32 {
     1
 }
@@ -183,6 +214,8 @@ impl From<SendError> for DeliveryError {
 /// message itself is about the message, so it is returned at once.
 pub struct SmtpTransport {
     relays: Vec<Relay>,
+    /// The relays as configured, passwords left out, for the settings page.
+    info: Vec<RelayInfo>,
     /// Smooth weighted round-robin state: each relay's current weight.
     current: Mutex<Vec<i64>>,
     total_weight: i64,
@@ -196,6 +229,7 @@ impl SmtpTransport {
         if servers.is_empty() {
             return Err(ConfigError::NoServers);
         }
+        let info = servers.iter().map(RelayInfo::of).collect();
         let relays = servers
             .into_iter()
             .map(|server| Relay::new(server, hello_name))
@@ -204,8 +238,14 @@ impl SmtpTransport {
         Ok(SmtpTransport {
             current: Mutex::new(vec![0; relays.len()]),
             relays,
+            info,
             total_weight,
         })
+    }
+
+    /// The relays, in configuration order, without their passwords.
+    pub fn relays(&self) -> &[RelayInfo] {
+        &self.info
     }
 
     /// Sends `raw_mime` from `envelope_from` (the bounce address) to

@@ -150,6 +150,14 @@ impl Mailer {
         &self.http
     }
 
+    /// The SMTP relays messages go through (none: the outbox keeps them).
+    pub fn smtp_relays(&self) -> &[swell_channels::RelayInfo] {
+        match &self.transport {
+            Transport::Smtp(t) => t.relays(),
+            Transport::Outbox => &[],
+        }
+    }
+
     /// Has the sender look for work now rather than at its next poll.
     pub fn wake(&self) {
         self.wake.notify_one();

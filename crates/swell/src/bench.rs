@@ -93,6 +93,20 @@ pub enum BenchWhat {
         #[arg(long)]
         sqlite_only: bool,
     },
+    /// Every page of the web app on the demo data: the median and worst
+    /// time of each over several requests, beside `/healthz` in the same
+    /// run. Starts this binary's `serve` on a fresh demo database.
+    Pages {
+        /// Demo contacts to generate.
+        #[arg(long, default_value_t = 3000)]
+        contacts: usize,
+        /// Timed requests per page (after one warm-up).
+        #[arg(long, default_value_t = 15)]
+        requests: usize,
+        /// Keep the database (`swell.db` in this directory) to look into.
+        #[arg(long)]
+        keep: Option<std::path::PathBuf>,
+    },
     /// One measurement, run as a child process by `bench import`.
     #[command(hide = true)]
     ImportOne {
@@ -156,6 +170,11 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
             postgres,
             sqlite_only,
         } => crate::bench_leads::run(leads, clients, &postgres, sqlite_only).await,
+        BenchWhat::Pages {
+            contacts,
+            requests,
+            keep,
+        } => crate::bench_pages::run(contacts, requests.max(1), keep).await,
         BenchWhat::ImportOne { db, file, mode } => {
             let m = import_one(&db, &file, &mode).await?;
             println!("{}", serde_json::to_string(&m)?);

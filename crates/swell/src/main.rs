@@ -12,6 +12,7 @@ mod bench;
 mod bench_audience;
 mod bench_engine;
 mod bench_leads;
+mod bench_pages;
 mod bench_send;
 mod config;
 mod demo;

@@ -144,6 +144,34 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// Clicks something that reloads the page (a form with
+    /// `data-reload`) and waits for the new page, so that what is read
+    /// next is not the old page's.
+    pub async fn click_and_reload(&self, css: &str) {
+        self.driver
+            .execute("window.__swellOldPage = true;", vec![])
+            .await
+            .expect("mark the page");
+        self.click(css).await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let old = self
+                .driver
+                .execute("return window.__swellOldPage === true;", vec![])
+                .await
+                .ok()
+                .and_then(|r| r.json().as_bool());
+            if old == Some(false) && self.driver.find(By::Css("body")).await.is_ok() {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                self.screenshot("failed-reload").await;
+                panic!("clicking {css} never reloaded the page");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.expect("text")
     }

@@ -310,6 +310,19 @@ impl TestApp {
         while self.mailer.run_once().await.expect("sender") {}
     }
 
+    /// Runs the automation engine until nothing is due and nothing in
+    /// flight (a campaign's steps and the ones they schedule now).
+    pub async fn settle_campaigns(&self) {
+        for _ in 0..500 {
+            self.automation.drain().await.expect("engine");
+            if self.store().traces_in_flight().await.expect("store") == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the engine did not settle");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -101,6 +101,23 @@ impl TestApp {
         )
     }
 
+    /// GET with a session in a language (the `swell_lang` cookie): the
+    /// body.
+    pub async fn ui_get_lang(&self, s: &Session, path: &str, lang: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .header(
+                "cookie",
+                format!("swell_session={}; swell_lang={lang}", s.cookie),
+            )
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+
     /// POSTs a form with a session; `csrf` adds the session's token.
     pub async fn ui_post(
         &self,
@@ -126,6 +143,33 @@ impl TestApp {
             resp.status().as_u16(),
             resp.text().await.unwrap_or_default(),
         )
+    }
+}
+
+impl TestApp {
+    /// Calls the JSON API as the app's scripts do: the session cookie and,
+    /// with `csrf`, the `X-CSRF-Token` header. Returns the status and the
+    /// JSON body (null when there is none).
+    pub async fn ui_api(
+        &self,
+        s: &Session,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+        csrf: bool,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("cookie", format!("swell_session={}", s.cookie))
+            .json(&body);
+        if csrf {
+            req = req.header("x-csrf-token", &s.csrf);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let json = resp.json().await.unwrap_or(serde_json::Value::Null);
+        (status, json)
     }
 }
 

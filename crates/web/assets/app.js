@@ -69,8 +69,8 @@
     });
   }
 
-  // A form's fields as JSON: data-number, data-json, data-list (one value
-  // as a list), data-list-item (checked boxes gathered in a list),
+  // A form's fields as JSON: data-number, data-json, data-list (the value,
+  // converted, as a one-item list), data-list-item (checked boxes gathered in a list),
   // data-datetime (a local time as an instant), dotted names nest;
   // empty fields are left out; data-url-only fields only fill the URL.
   function formJson(form) {
@@ -94,8 +94,8 @@
       else if (d.number !== undefined) v = Number(v);
       else if (d.json !== undefined) {
         try { v = JSON.parse(v); } catch (e) { throw new Error(el.name + ": not valid JSON (" + e.message + ")"); }
-      } else if (d.list !== undefined) v = [v];
-      else if (d.datetime !== undefined) v = new Date(v).toISOString();
+      } else if (d.datetime !== undefined) v = new Date(v).toISOString();
+      if (d.list !== undefined) v = [v];
       setPath(all, el.name, v);
       if (d.urlOnly === undefined) setPath(body, el.name, v);
     });
@@ -116,6 +116,7 @@
         var form = ev.target;
         if (!form.matches || !form.matches("form[data-api-url]")) return;
         ev.preventDefault();
+        if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
         var errorEl = form.querySelector("[data-form-error]") || form.parentElement.querySelector("[data-form-error]");
         var doneEl = form.querySelector("[data-form-done]");
         if (errorEl) errorEl.textContent = "";

@@ -134,6 +134,23 @@ impl Store {
         }))
     }
 
+    /// A campaign's test participants (test mode), newest first.
+    pub async fn test_participants(
+        &self,
+        ws: WorkspaceId,
+        campaign: i64,
+        limit: u32,
+    ) -> Result<Vec<Participant>> {
+        Ok(on_db!(self, p => {
+            sqlx::query(
+                "SELECT id, campaign_id, record_id, contact_id, state, test, created_at, updated_at FROM participants
+                 WHERE workspace_id = $1 AND campaign_id = $2 AND test ORDER BY id DESC LIMIT $3",
+            )
+            .bind(ws.0).bind(campaign).bind(i64::from(limit))
+            .fetch_all(p).await?.iter().map(participant_from_row).collect()
+        }))
+    }
+
     pub async fn participant(&self, ws: WorkspaceId, id: i64) -> Result<Participant> {
         on_db!(self, p => {
             sqlx::query(

@@ -35,8 +35,9 @@ impl AdGrouping {
         }
     }
 
-    /// The group's own tables, joined to the group key `g.k`, with the
-    /// names the report shows.
+    /// The names the report shows and the group's own tables, joined to
+    /// the group key `g.k`: the end of the select list and its FROM, so
+    /// it comes last in the select.
     fn describe(self) -> &'static str {
         match self {
             AdGrouping::Ad => {
@@ -186,8 +187,7 @@ impl Store {
              ), groups AS (
                 SELECT k FROM spend UNION SELECT k FROM lead_counts
              )
-             SELECT {describe},
-                CAST(COALESCE(s.spend, 0) AS DOUBLE PRECISION) AS spend,
+             SELECT CAST(COALESCE(s.spend, 0) AS DOUBLE PRECISION) AS spend,
                 CAST(COALESCE(s.impressions, 0) AS BIGINT) AS impressions,
                 CAST(COALESCE(s.clicks, 0) AS BIGINT) AS clicks,
                 CAST(COALESCE(f.leads, 0) AS BIGINT) AS leads,
@@ -195,10 +195,11 @@ impl Store {
                 CAST(COALESCE(f.contacted, 0) AS BIGINT) AS contacted,
                 CAST(COALESCE(f.qualified, 0) AS BIGINT) AS qualified,
                 CAST(COALESCE(f.won, 0) AS BIGINT) AS won,
-                CAST(COALESCE(f.revenue, 0) AS DOUBLE PRECISION) AS revenue
+                CAST(COALESCE(f.revenue, 0) AS DOUBLE PRECISION) AS revenue,
+                {describe}
              LEFT JOIN spend s ON s.k = g.k
              LEFT JOIN lead_counts f ON f.k = g.k
-             ORDER BY 9 DESC, g.k",
+             ORDER BY 1 DESC, g.k",
             describe = by.describe(),
         );
         let rows: Vec<AdReportRow> = on_db!(self, p => {

@@ -14,5 +14,7 @@ mod reports;
 mod smtp;
 mod store;
 mod ui_browser;
+mod ui_browser_campaigns;
+mod ui_campaigns;
 mod ui_http;
 mod ui_leads;

@@ -215,18 +215,6 @@ async fn the_openapi_document_describes_the_reports_and_marketing_routes() {
     }
 }
 
-/// Runs the automation engine until nothing is due and nothing in flight.
-async fn settle(app: &TestApp) {
-    for _ in 0..500 {
-        app.automation.drain().await.expect("engine");
-        if app.store().traces_in_flight().await.expect("store") == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the engine did not settle");
-}
-
 app_test! {
     async fn an_automated_campaign_named_in_its_body_counts_its_messages_and_their_cost(app: &TestApp) {
         let mc = marketing_campaign(app, json!({"name": "Chào mừng", "code": "welcome", "budget": 4000})).await;
@@ -252,7 +240,7 @@ app_test! {
         let cid = c.json["id"].as_i64().unwrap();
         let r = app.post(&format!("/api/v1/campaigns/{cid}/launch"), json!({})).await;
         assert_eq!(r.status, 200, "{}", r.text);
-        settle(app).await;
+        app.settle_campaigns().await;
 
         let got = app.get(&format!("/api/v1/marketing-campaigns/{mc}")).await.json;
         assert_eq!(got["members"]["campaigns"], json!([cid]));

@@ -328,17 +328,7 @@ app_test!(
         let s = app.signed_in("admin").await;
         let (_, vi) = app.ui_get(&s, "/").await;
         assert!(vi.contains("lang=\"vi\"") && vi.contains("Tổng quan"));
-        let resp = app
-            .client
-            .get(app.url("/"))
-            .header(
-                "cookie",
-                format!("swell_session={}; swell_lang=en", s.cookie),
-            )
-            .send()
-            .await
-            .unwrap();
-        let en = resp.text().await.unwrap();
+        let en = app.ui_get_lang(&s, "/", "en").await;
         assert!(
             en.contains("lang=\"en\"") && en.contains("Dashboard"),
             "{en}"

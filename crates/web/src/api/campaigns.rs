@@ -863,8 +863,15 @@ async fn estimate(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ws = auth.0.id;
-    let id = path_id(&id)?;
+    Ok(Json(cost_estimate(&state, auth.0.id, path_id(&id)?).await?))
+}
+
+/// The estimate's body, which the campaign's page shows too.
+pub(crate) async fn cost_estimate(
+    state: &AppState,
+    ws: WorkspaceId,
+    id: i64,
+) -> Result<Value, ApiError> {
     let c = state.store.campaign(ws, id).await?;
     let settings = state.store.channel_settings(ws).await?;
     let cost_of = |ch: &str| {
@@ -876,13 +883,20 @@ async fn estimate(
     let entry = c
         .entry_filter()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let kind = entity_kind(&state, ws, &c.entity).await?;
+    let kind = entity_kind(state, ws, &c.entity).await?;
     let catalog = state.store.catalog(ws).await?;
     let audience = state
         .store
         .count_audience(ws, &kind, &entry, &catalog)
         .await?;
-    let filter = c.filter.is_some().then_some(entry);
+    // The resolver wants a filter, and an empty one does not validate: a
+    // campaign without one takes every contact, which this one says.
+    let filter = match c.filter {
+        Some(_) => entry,
+        None => Filter::parse("created_at is set")
+            .map_err(|e| ApiError::Internal(Box::new(std::io::Error::other(e.to_string()))))?,
+    };
+    let filter = Some(filter);
     let mut per_channel: Map<String, Value> = Map::new();
     let mut total = 0.0;
     let mut currency = "VND".to_string();
@@ -917,7 +931,7 @@ async fn estimate(
         *entry = json!({"messages": messages, "cost": cost, "unit_cost": unit});
         total += reachable as f64 * unit;
     }
-    Ok(Json(json!({
+    Ok(json!({
         "campaign": c.id,
         "audience": audience,
         "channels": per_channel,
@@ -925,7 +939,7 @@ async fn estimate(
         "currency": currency,
         "budget": c.budget,
         "within_budget": c.budget.is_none_or(|b| total <= b),
-    })))
+    }))
 }
 
 async fn test_enter(

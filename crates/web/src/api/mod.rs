@@ -19,7 +19,7 @@ pub(crate) mod marketing;
 mod openapi;
 pub use openapi::OPENAPI_JSON;
 mod records;
-mod reports;
+pub(crate) mod reports;
 mod schema;
 pub(crate) mod users;
 

@@ -70,7 +70,7 @@ async fn import_metrics(
 
 /// `from` and `to` (`YYYY-MM-DD`, both included, in the workspace's zone);
 /// by default the 30 days that end today.
-fn range(p: &Params, ws: &Workspace, now: i64) -> Result<DateRange, ApiError> {
+pub(crate) fn range(p: &Params, ws: &Workspace, now: i64) -> Result<DateRange, ApiError> {
     let date = |k: &str| {
         p.get(k)
             .map(|v| swell_core::time::parse_date(v).map_err(|e| ApiError::field(k, e)))

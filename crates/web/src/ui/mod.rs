@@ -129,6 +129,21 @@ pub const NAV: &[NavEntry] = &[
         need: Need::Marketer,
     },
     NavEntry {
+        href: "/campaigns",
+        key: "nav.campaigns",
+        need: Need::Marketer,
+    },
+    NavEntry {
+        href: "/marketing",
+        key: "nav.marketing",
+        need: Need::Marketer,
+    },
+    NavEntry {
+        href: "/reports/ads",
+        key: "nav.reports",
+        need: Need::Marketer,
+    },
+    NavEntry {
         href: "/outbox",
         key: "nav.outbox",
         need: Need::Marketer,
@@ -462,6 +477,20 @@ impl Shell {
 
     pub fn datetime(&self, millis: &i64) -> String {
         self.locale.datetime(*millis, &self.zone)
+    }
+
+    /// A ratio that may be undefined (nothing to divide by) as a percent
+    /// or a dash.
+    pub fn opt_percent(&self, ratio: &Option<f64>) -> String {
+        ratio
+            .map(|r| self.percent(&r))
+            .unwrap_or_else(|| "—".into())
+    }
+
+    /// An amount that may be undefined (a cost per nothing) in VND or a
+    /// dash.
+    pub fn opt_vnd(&self, amount: &Option<f64>) -> String {
+        amount.map(|a| self.vnd(&a)).unwrap_or_else(|| "—".into())
     }
 
     pub fn opt_datetime(&self, millis: &Option<i64>) -> String {

@@ -7,12 +7,15 @@ use axum::routing::{get, post};
 use crate::AppState;
 
 mod broadcasts;
+mod campaigns;
 mod contacts;
 mod dashboard;
 mod import;
 mod leads;
 mod lists;
+mod marketing;
 mod outbox;
+mod reports;
 mod segments;
 mod settings;
 mod templates;
@@ -50,6 +53,15 @@ pub(super) fn marketer_routes() -> Router<AppState> {
         .route("/outbox/{id}", get(outbox::show))
         .route("/leads/rules", get(leads::rules))
         .route("/ads", get(leads::ads))
+        .route("/campaigns", get(campaigns::list))
+        .route("/campaigns/{id}", get(campaigns::detail))
+        .route("/campaigns/{id}/estimate", get(campaigns::estimate))
+        .route("/campaigns/{id}/participants", get(campaigns::participants))
+        .route("/campaigns/{id}/traces", get(campaigns::traces))
+        .route("/marketing", get(marketing::list))
+        .route("/marketing/{id}", get(marketing::detail))
+        .route("/reports/ads", get(reports::ads))
+        .route("/reports/reps", get(reports::reps))
 }
 
 /// Admins' pages.
@@ -94,6 +106,15 @@ pub fn route_table() -> Vec<(&'static str, &'static str, super::Need)> {
         ("GET", "/broadcasts/1/progress", Marketer),
         ("GET", "/outbox", Marketer),
         ("GET", "/outbox/1", Marketer),
+        ("GET", "/campaigns", Marketer),
+        ("GET", "/campaigns/1", Marketer),
+        ("GET", "/campaigns/1/estimate", Marketer),
+        ("GET", "/campaigns/1/participants", Marketer),
+        ("GET", "/campaigns/1/traces", Marketer),
+        ("GET", "/marketing", Marketer),
+        ("GET", "/marketing/1", Marketer),
+        ("GET", "/reports/ads", Marketer),
+        ("GET", "/reports/reps", Marketer),
         ("GET", "/settings", Admin),
         ("POST", "/settings/workspace", Admin),
         ("POST", "/settings/users", Admin),

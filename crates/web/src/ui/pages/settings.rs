@@ -20,12 +20,22 @@ struct Page {
     users: Vec<UserSummary>,
     keys: Vec<ApiKey>,
     channels: Vec<ChannelSetting>,
+    /// The SMTP relays this server sends through (its configuration).
+    relays: Vec<swell_channels::RelayInfo>,
     /// A key just created, shown this once.
     new_key: Option<String>,
     error: Option<String>,
 }
 
 impl Page {
+    fn tls(&self, r: &swell_channels::RelayInfo) -> &'static str {
+        match r.tls {
+            swell_channels::Tls::None => "none",
+            swell_channels::Tls::StartTls => "STARTTLS",
+            swell_channels::Tls::Tls => "TLS",
+        }
+    }
+
     fn config(&self, c: &ChannelSetting) -> String {
         serde_json::to_string_pretty(&c.config).unwrap_or_default()
     }
@@ -44,6 +54,7 @@ async fn render(
         users: ctx.store().workspace_users(ws.id).await?,
         keys: ctx.store().list_api_keys(ws.id).await?,
         channels: ctx.store().channel_settings(ws.id).await?,
+        relays: ctx.state.mailer.smtp_relays().to_vec(),
         new_key,
         error,
     };

@@ -1,0 +1,203 @@
+//! Automated and marketing campaigns in a real browser (headless Chromium
+//! through Debian's chromedriver, SQLite): a campaign made from a template
+//! card, a step added in the workflow builder, a test record stepped
+//! through it, and a marketing campaign's roll-up. Screenshots under
+//! target/ui-screenshots/.
+
+use serde_json::{Value, json};
+use swell_tests::browser::Browser;
+use swell_tests::{Backend, TestApp};
+use thirtyfour::components::SelectElement;
+
+async fn app_and_browser() -> (TestApp, Browser) {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let browser = Browser::start(&app.url("")).await;
+    (app, browser)
+}
+
+async fn choose(b: &Browser, css: &str, value: &str) {
+    SelectElement::new(&b.find(css).await)
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
+}
+
+/// The activities of a campaign, by name.
+async fn activities(app: &TestApp, campaign: &str) -> Vec<Value> {
+    app.get(&format!("/api/v1/campaigns/{campaign}/activities"))
+        .await
+        .json["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn id_of(acts: &[Value], name: &str) -> i64 {
+    acts.iter().find(|a| a["name"] == name).unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_card_makes_a_campaign_a_step_is_added_and_a_test_record_walks_it() {
+    let (app, b) = app_and_browser().await;
+    let an = app
+        .post(
+            "/api/v1/contacts",
+            json!({"email": "an@shop.test", "name": "Nguyễn Văn An"}),
+        )
+        .await
+        .json["id"]
+        .as_i64()
+        .unwrap();
+    let (email, password) = app.create_user("marketer").await;
+    b.sign_in(&email, &password).await;
+
+    // The empty page offers the six templates; one click makes a campaign.
+    b.open("/campaigns").await;
+    b.wait_text("#campaigns-empty", |t| !t.is_empty()).await;
+    b.screenshot("campaigns-templates").await;
+    b.click("#use-welcome-flow").await;
+    let path = b.wait_path("/campaigns/").await;
+    let campaign = path.trim_start_matches("/campaigns/").to_string();
+    b.wait_text("#workflow", |t| {
+        t.contains("Welcome") && t.contains("Reminder")
+    })
+    .await;
+    // Before launch, the cost: the template has no filter, so everyone
+    // with an address (An) gets its first e-mail.
+    assert_eq!(b.text("#estimate-audience").await, "1");
+    let acts = activities(&app, &campaign).await;
+    assert_eq!(acts.len(), 3);
+    let welcome = id_of(&acts, "Welcome");
+
+    // The builder: a step under "Welcome" for those who click.
+    let node = format!("#activity-{welcome}");
+    b.click(&format!("{node} .add-child summary")).await;
+    b.fill(&format!("{node} .add-child .act-name"), "Gắn thẻ quan tâm")
+        .await;
+    choose(&b, &format!("{node} .add-child .act-kind"), "action").await;
+    choose(&b, &format!("{node} .add-child .act-trigger"), "clicked").await;
+    b.fill(
+        &format!("{node} .add-child .act-config"),
+        r#"{"action": "add_tag", "tag": "quan-tam"}"#,
+    )
+    .await;
+    b.screenshot("campaign-add-step").await;
+    b.click_and_reload(&format!("{node} .add-child button[type=submit]"))
+        .await;
+    b.wait_text("#workflow", |t| t.contains("Gắn thẻ quan tâm"))
+        .await;
+    let acts = activities(&app, &campaign).await;
+    let added = acts
+        .iter()
+        .find(|a| a["name"] == "Gắn thẻ quan tâm")
+        .unwrap();
+    assert_eq!(
+        (
+            added["parent_id"].as_i64(),
+            added["trigger"].as_str(),
+            added["kind"].as_str()
+        ),
+        (Some(welcome), Some("clicked"), Some("action"))
+    );
+    let step = added["id"].as_i64().unwrap();
+    let drawn = b.find(&format!("#activity-{step}")).await;
+    assert_eq!(
+        drawn.attr("data-depth").await.unwrap().as_deref(),
+        Some("1")
+    );
+    assert!(drawn.text().await.unwrap().contains("Đã nhấp email"));
+    b.screenshot("campaign-tree").await;
+
+    // Test mode: An enters, the e-mail goes out, a simulated click lets
+    // the new step run.
+    b.fill("#test-record", &an.to_string()).await;
+    b.click_and_reload("#test-start").await;
+    b.click_and_reload(".test-participant .test-step").await;
+    let welcome_row = format!("#test-mode tr[data-activity=\"{welcome}\"]");
+    b.wait_text(&format!("{welcome_row} .trace-state"), |t| t == "đã xử lý")
+        .await;
+    b.click_and_reload(&format!("{welcome_row} .simulate-click"))
+        .await;
+    // The click resumed the waiting step: run it now.
+    b.wait_text(
+        &format!("#test-mode tr[data-activity=\"{step}\"] .trace-state"),
+        |t| t == "đã lên lịch" || t == "đã xử lý",
+    )
+    .await;
+    b.click_and_reload(".test-participant .test-step").await;
+    b.wait_text(
+        &format!("#test-mode tr[data-activity=\"{step}\"] .trace-state"),
+        |t| t == "đã xử lý",
+    )
+    .await;
+    b.screenshot("campaign-test-mode").await;
+    let tags = app.get(&format!("/api/v1/contacts/{an}")).await.json["tags"].clone();
+    assert!(
+        tags.as_array().unwrap().contains(&json!("quan-tam")),
+        "{tags}"
+    );
+
+    // On a phone the tree stays readable.
+    b.resize(390, 844).await;
+    b.open(&format!("/campaigns/{campaign}")).await;
+    b.find("#workflow").await;
+    b.screenshot("campaign-phone").await;
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marketing_campaign_made_in_the_app_rolls_up_its_automated_campaign() {
+    let (app, b) = app_and_browser().await;
+    app.put("/api/v1/channels/email", json!({"unit_cost": 500}))
+        .await;
+    let t = app
+        .post(
+            "/api/v1/templates",
+            json!({"name": "Chào", "channel": "email", "subject": "Chào bạn", "html": "<p>Chào</p>"}),
+        )
+        .await
+        .json["id"]
+        .clone();
+    for email in ["an@shop.test", "binh@shop.test"] {
+        app.post("/api/v1/contacts", json!({"email": email, "tags": ["moi"]}))
+            .await;
+    }
+    let c = app
+        .post(
+            "/api/v1/campaigns",
+            json!({"name": "Thư chào mừng", "filter": "has tag \"moi\"",
+                "activities": [{"name": "Mail", "kind": "email", "config": {"template_id": t}}]}),
+        )
+        .await
+        .json["id"]
+        .as_i64()
+        .unwrap();
+    app.post(&format!("/api/v1/campaigns/{c}/launch"), json!({}))
+        .await;
+    app.settle_campaigns().await;
+
+    let (email, password) = app.create_user("marketer").await;
+    b.sign_in(&email, &password).await;
+    b.open("/marketing").await;
+    b.fill("#mc-name", "Chào mừng 2027").await;
+    b.fill("#mc-code", "welcome-2027").await;
+    b.fill("#mc-budget", "4000").await;
+    b.click("#marketing-create").await;
+    b.wait_path("/marketing/").await;
+    b.wait_text("#r-sent", |t| t == "0").await;
+    choose(&b, "#attach-campaign select", &c.to_string()).await;
+    b.click_and_reload("#attach-campaign button").await;
+    b.wait_text("#member-campaigns", |t| t.contains("Thư chào mừng"))
+        .await;
+    // Two e-mails at 500 đồng: 1.000 ₫ of a 4.000 ₫ budget.
+    assert_eq!(b.text("#r-sent").await, "2");
+    assert_eq!(b.text("#r-spend").await, "1.000 ₫");
+    assert_eq!(b.text("#r-budget-used").await, "25,0%");
+    assert_eq!(b.text("#r-roi").await, "-100,0%");
+    b.screenshot("marketing-rollup").await;
+    b.quit().await;
+}
