@@ -153,6 +153,28 @@ app_test!(
             "two leads: {row}"
         );
 
+        // Spend on the ad today: the report divides it by the two leads.
+        let today = jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap())
+            .date()
+            .to_string();
+        let r = app
+            .post(
+                "/api/v1/ads/metrics",
+                json!([{"date": today, "account_id": "act_1", "campaign": "Tết", "ad": "Video 15s",
+                        "spend": 400000, "impressions": 9000, "clicks": 120}]),
+            )
+            .await;
+        assert!(r.status < 300, "{}", r.text);
+        let (status, report) = app
+            .ui_get(&s, &format!("/reports/ads?from={today}&to={today}"))
+            .await;
+        assert_eq!(status, 200);
+        let row = &report[report.find("Video 15s").expect("the ad's row")..];
+        assert!(row.contains("400.000 ₫"), "spend: {row}");
+        assert!(row.contains("200.000 ₫"), "cost per lead: {row}");
+        assert!(row.contains("9.000"), "impressions: {row}");
+
         let (status, rules) = app.ui_get(&s, "/leads/rules").await;
         assert_eq!(status, 200);
         assert!(rules.contains("Hà Nội trước"), "{rules}");
