@@ -5,6 +5,7 @@
 pub mod automation;
 pub mod bounce;
 pub mod mailer;
+mod notices;
 pub mod tokens;
 
 pub use automation::{Automation, AutomationConfig, EngineError};

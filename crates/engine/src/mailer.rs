@@ -106,6 +106,8 @@ pub struct Mailer {
     tokens: Tokens,
     cfg: MailerConfig,
     wake: Notify,
+    /// For lead notices sent as webhooks.
+    http: reqwest::Client,
     /// Broadcasts whose interrupted rows this process has already settled.
     recovered: Mutex<HashSet<i64>>,
 }
@@ -123,6 +125,7 @@ impl Mailer {
             tokens,
             cfg,
             wake: Notify::new(),
+            http: swell_channels::http_client().expect("the HTTP client builds"),
             recovered: Mutex::new(HashSet::new()),
         })
     }
@@ -133,6 +136,18 @@ impl Mailer {
 
     pub fn config(&self) -> &MailerConfig {
         &self.cfg
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The SMTP relays messages go through (none: the outbox keeps them).
@@ -170,7 +185,7 @@ impl Mailer {
     /// One pass over every broadcast with due work; true when a message
     /// went out (so the caller goes on at once).
     pub async fn run_once(&self) -> Result<bool, MailError> {
-        let mut busy = false;
+        let mut busy = self.deliver_lead_notices().await?;
         for (ws, id) in self.store.broadcasts_to_run(self.store.now()).await? {
             busy |= self.send_broadcast(ws, id).await?;
         }
@@ -809,7 +824,7 @@ impl Worker {
 }
 
 /// Sends one built message through SMTP, sorting the failures.
-async fn send_smtp(
+pub(crate) async fn send_smtp(
     smtp: &SmtpTransport,
     bounce_address: &Email,
     to: &Email,

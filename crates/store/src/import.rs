@@ -99,6 +99,50 @@ pub(crate) fn header_error(reason: String) -> StoreError {
     StoreError::Invalid(vec![FieldError::new("header", reason)])
 }
 
+/// Parses a file whose columns are the fields of a JSON row (`fields` is
+/// the allow-list: any other column refuses the file before anything is
+/// written), each row handed to `parse` as an object of its non-empty
+/// cells, as text.
+pub(crate) fn spawn_object_parser<T: Send + 'static>(
+    reader: impl Read + Send + 'static,
+    batch_size: usize,
+    fields: &'static [&'static str],
+    what: &'static str,
+    parse: impl Fn(&serde_json::Map<String, serde_json::Value>) -> std::result::Result<T, FieldError>
+    + Send
+    + 'static,
+) -> (
+    mpsc::Receiver<Result<Vec<Parsed<T>>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let header: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let header_slot = header.clone();
+    let check_header = move |h: &csv::StringRecord| -> Result<()> {
+        for (i, name) in h.iter().enumerate() {
+            if !fields.contains(&name) {
+                return Err(header_error(format!(
+                    "column {} '{name}' is not a {what} field ({})",
+                    i + 1,
+                    fields.join(", ")
+                )));
+            }
+        }
+        *header_slot.lock().expect("header lock") = h.iter().map(str::to_string).collect();
+        Ok(())
+    };
+    let parse_row = move |record: &csv::StringRecord| {
+        let cols = header.lock().expect("header lock").clone();
+        let obj: serde_json::Map<String, serde_json::Value> = cols
+            .into_iter()
+            .zip(record.iter())
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k, serde_json::Value::String(v.to_string())))
+            .collect();
+        parse(&obj)
+    };
+    spawn_parser(reader, batch_size, check_header, parse_row)
+}
+
 /// Parses the file on a blocking thread and sends batches of rows.
 pub(crate) fn spawn_parser<T: Send + 'static>(
     reader: impl Read + Send + 'static,

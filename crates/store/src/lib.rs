@@ -29,6 +29,8 @@ pub mod mailing;
 pub mod marketing;
 mod overview;
 pub use overview::{ContactCampaign, ContactList, DayFigures};
+pub mod ads;
+pub mod leads;
 mod migrate;
 pub mod records;
 pub mod reports;
@@ -36,9 +38,10 @@ pub(crate) mod rows;
 pub mod schema;
 pub mod segments;
 pub mod templates;
+pub mod users;
 pub mod workspaces;
 
-pub use workspaces::{ApiKey, Workspace, WorkspaceId};
+pub use workspaces::{ApiKey, KeyAccess, Workspace, WorkspaceId};
 
 /// Errors of the store, in terms its callers can act on.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,18 @@ pub enum StoreError {
     Invalid(Vec<swell_core::FieldError>),
     #[error(transparent)]
     Backend(#[from] sqlx::Error),
+}
+
+/// Whether the database refused a write for a unique key.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+/// Whether the database refused a write for a reference.
+pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_foreign_key_violation())
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_automation"),
     migration!(7, "0007_sales"),
     migration!(9, "0009_access"),
+    migration!(10, "0010_leads"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

@@ -17,6 +17,12 @@ pub(crate) trait RowExt {
     fn opt_text(&self, col: &str) -> Option<String>;
     fn json(&self, col: &str) -> Value;
     fn boolean(&self, col: &str) -> bool;
+    /// JSON kept in a TEXT column on both backends.
+    fn json_text(&self, col: &str) -> Value {
+        self.opt_text(col)
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(Value::Null)
+    }
 }
 
 macro_rules! impl_row_ext {

@@ -6,6 +6,7 @@ use base64::Engine;
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use swell_core::role::Role;
 
 /// A workspace's id. Every query that touches a workspace's data takes one,
 /// and only the authentication layer makes them.
@@ -26,6 +27,14 @@ pub struct Workspace {
     pub timezone: String,
     pub locale: String,
     pub phone_region: String,
+}
+
+/// What an API key opens.
+#[derive(Debug, Clone)]
+pub struct KeyAccess {
+    pub workspace: Workspace,
+    /// The user the key acts as, with their role; None: the workspace.
+    pub user: Option<(i64, Role)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +126,21 @@ impl Store {
         ws: WorkspaceId,
         label: Option<&str>,
     ) -> Result<(ApiKey, String)> {
+        self.create_user_api_key(ws, label, None).await
+    }
+
+    /// Creates an API key that acts as `user` (a user of the workspace):
+    /// with their role, so a sales rep's key sees only their leads.
+    /// Without a user the key acts as the workspace.
+    pub async fn create_user_api_key(
+        &self,
+        ws: WorkspaceId,
+        label: Option<&str>,
+        user: Option<i64>,
+    ) -> Result<(ApiKey, String)> {
+        if let Some(u) = user {
+            self.user(ws, u).await?;
+        }
         let mut raw = [0u8; 24];
         rand::rng().fill_bytes(&mut raw);
         let secret = format!(
@@ -128,14 +152,15 @@ impl Store {
         let now = self.now();
         let id: i64 = on_db!(self, p => {
             sqlx::query_scalar(
-                "INSERT INTO api_keys (workspace_id, label, prefix, secret_hash, created_at)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                "INSERT INTO api_keys (workspace_id, label, prefix, secret_hash, created_at, user_id)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             )
             .bind(ws.0)
             .bind(label)
             .bind(&prefix)
             .bind(&hash)
             .bind(now)
+            .bind(user)
             .fetch_one(p)
             .await?
         });
@@ -165,6 +190,33 @@ impl Store {
             .map(|r| workspace_from_row(&r))
         });
         Ok(row)
+    }
+
+    /// What a key opens: its workspace, and the user it acts as (with
+    /// their role) when it has one. A key of a deactivated user opens
+    /// nothing.
+    pub async fn authenticate_key(&self, secret: &str) -> Result<Option<KeyAccess>> {
+        let hash = hash_key(secret);
+        on_db!(self, p => {
+            let row = sqlx::query(
+                "SELECT w.id, w.name, w.timezone, w.locale, w.phone_region, k.user_id, u.role, u.active
+                 FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
+                 LEFT JOIN users u ON u.id = k.user_id AND u.workspace_id = k.workspace_id
+                 WHERE k.secret_hash = $1 AND k.revoked_at IS NULL",
+            )
+            .bind(&hash)
+            .fetch_optional(p)
+            .await?;
+            let Some(r) = row else { return Ok(None) };
+            let user = match r.opt_int("user_id") {
+                None => None,
+                Some(id) => match (r.opt_text("role").as_deref().and_then(Role::parse), sqlx::Row::get::<Option<bool>, _>(&r, "active")) {
+                    (Some(role), Some(true)) => Some((id, role)),
+                    _ => return Ok(None),
+                },
+            };
+            Ok(Some(KeyAccess { workspace: workspace_from_row(&r), user }))
+        })
     }
 
     pub async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKey>> {

@@ -79,6 +79,20 @@ pub enum BenchWhat {
         #[arg(long)]
         sqlite_only: bool,
     },
+    /// Leads through `POST /api/v1/leads` (ad by names, dedupe, round-robin
+    /// assignment over four reps) from concurrent clients, beside `POST
+    /// /api/v1/events` of one event: requests/s and p50 / p99 latency, on
+    /// SQLite and PostgreSQL.
+    Leads {
+        #[arg(long, default_value_t = 100_000)]
+        leads: u64,
+        #[arg(long, default_value_t = 32)]
+        clients: u64,
+        #[arg(long, default_value = DEFAULT_PG)]
+        postgres: String,
+        #[arg(long)]
+        sqlite_only: bool,
+    },
     /// Every page of the web app on the demo data: the median and worst
     /// time of each over several requests, beside `/healthz` in the same
     /// run. Starts this binary's `serve` on a fresh demo database.
@@ -150,6 +164,12 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
             postgres,
             sqlite_only,
         } => crate::bench_engine::run(participants, &postgres, sqlite_only).await,
+        BenchWhat::Leads {
+            leads,
+            clients,
+            postgres,
+            sqlite_only,
+        } => crate::bench_leads::run(leads, clients, &postgres, sqlite_only).await,
         BenchWhat::Pages {
             contacts,
             requests,

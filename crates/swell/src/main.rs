@@ -11,10 +11,12 @@ use tracing_subscriber::EnvFilter;
 mod bench;
 mod bench_audience;
 mod bench_engine;
+mod bench_leads;
 mod bench_pages;
 mod bench_send;
 mod config;
 mod demo;
+mod demo_sales;
 mod sending;
 mod users;
 
@@ -168,6 +170,11 @@ enum KeyAction {
         workspace: String,
         #[arg(long)]
         label: Option<String>,
+        /// The e-mail of a user of the workspace the key acts as, with
+        /// their role (a sales rep's key sees only their leads). Without
+        /// it the key acts as the workspace.
+        #[arg(long)]
+        user: Option<String>,
     },
 }
 
@@ -231,13 +238,33 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Key {
-            action: KeyAction::Create { workspace, label },
+            action:
+                KeyAction::Create {
+                    workspace,
+                    label,
+                    user,
+                },
         } => {
             let store = open(&config).await?;
             let ws = store.ensure_workspace(&workspace).await?;
-            let (key, secret) = store.create_api_key(ws.id, label.as_deref()).await?;
+            let user = match user {
+                Some(email) => Some(
+                    store
+                        .user_by_email(ws.id, &email)
+                        .await
+                        .with_context(|| format!("no user {email} in workspace '{}'", ws.name))?,
+                ),
+                None => None,
+            };
+            let (key, secret) = store
+                .create_user_api_key(ws.id, label.as_deref(), user.as_ref().map(|u| u.id))
+                .await?;
+            let acting = match &user {
+                Some(u) => format!(", acting as {} ({})", u.email, u.role.as_str()),
+                None => String::new(),
+            };
             eprintln!(
-                "created key {} for workspace '{}' (id {}); it is shown only now:",
+                "created key {} for workspace '{}' (id {}){acting}; it is shown only now:",
                 key.prefix,
                 ws.name,
                 ws.id.get()
@@ -353,6 +380,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             for (role, email, password) in users::demo(&store, ws.id).await? {
                 println!("    {role:<9} {email}  password: {password}");
             }
+            demo_sales::ensure(&store, ws.id).await?;
             if no_serve {
                 return Ok(());
             }
@@ -398,7 +426,8 @@ async fn serve(store: Store, config: &Config, work: bool) -> anyhow::Result<()> 
     let workers = work.then(|| {
         (
             tokio::spawn(std::sync::Arc::clone(&mailer).run(stop_rx.clone())),
-            tokio::spawn(std::sync::Arc::clone(&automation).run(stop_rx)),
+            tokio::spawn(std::sync::Arc::clone(&automation).run(stop_rx.clone())),
+            tokio::spawn(std::sync::Arc::clone(&mailer).run_reassignment(stop_rx)),
         )
     });
     // The last line a script starting us waits for.
@@ -420,9 +449,10 @@ async fn serve(store: Store, config: &Config, work: bool) -> anyhow::Result<()> 
     )
     .await?;
     let _ = stop_tx.send(true);
-    if let Some((sender, engine)) = workers {
+    if let Some((sender, engine, reassign)) = workers {
         let _ = sender.await;
         let _ = engine.await;
+        let _ = reassign.await;
     }
     store.close().await;
     Ok(())
@@ -442,6 +472,7 @@ async fn worker(
     let mailer = sending::mailer(&store, config, &base).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sender = tokio::spawn(std::sync::Arc::clone(&mailer).run(stop_rx.clone()));
+    let reassign = tokio::spawn(std::sync::Arc::clone(&mailer).run_reassignment(stop_rx.clone()));
     let automation = swell_engine::Automation::new(store.clone(), mailer, cfg);
     let engine = tokio::spawn(automation.run(stop_rx));
     eprintln!("swell worker is running");
@@ -450,6 +481,7 @@ async fn worker(
     let _ = stop_tx.send(true);
     let _ = sender.await;
     let _ = engine.await;
+    let _ = reassign.await;
     store.close().await;
     Ok(())
 }

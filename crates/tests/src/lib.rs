@@ -251,6 +251,60 @@ impl TestApp {
         }
     }
 
+    /// Another server over the same database, with its own pool, sender
+    /// and engine, as a second `swell serve` process would run; it stops
+    /// when dropped.
+    pub async fn second_server(&self) -> SecondServer {
+        let store = self.db.reopen().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let from = swell_channels::Mailbox::new(
+            "Cửa hàng Swell",
+            swell_core::email::Email::parse("news@shop.test").expect("address"),
+        );
+        let mailer = swell_engine::Mailer::new(
+            store.clone(),
+            swell_engine::Transport::Outbox,
+            swell_engine::Tokens::new(b"test tracking key"),
+            swell_engine::MailerConfig::new(&format!("http://{addr}"), from),
+        );
+        let automation = swell_engine::Automation::new(
+            store.clone(),
+            Arc::clone(&mailer),
+            swell_engine::AutomationConfig::default(),
+        );
+        let state = swell_web::AppState {
+            store,
+            mailer,
+            automation,
+            access: swell_web::ui::Access::new(false),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            swell_web::serve(listener, state, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("second server");
+        });
+        SecondServer {
+            addr,
+            _shutdown: tx,
+        }
+    }
+
+    /// An API key of this workspace that acts as `user`.
+    pub async fn user_key(&self, user: i64) -> String {
+        self.db
+            .store
+            .create_user_api_key(self.workspace.id, Some("tests"), Some(user))
+            .await
+            .expect("user key")
+            .1
+    }
+
     /// Runs the sender until it has nothing due at the clock's time.
     pub async fn run_due_work(&self) {
         while self.mailer.run_once().await.expect("sender") {}
@@ -418,6 +472,12 @@ impl Response {
             })
             .unwrap_or_default()
     }
+}
+
+/// A second server over a [`TestApp`]'s database.
+pub struct SecondServer {
+    pub addr: std::net::SocketAddr,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 /// Runs an async test body with a fresh [`Store`] on SQLite and again on

@@ -85,7 +85,7 @@
       var v = el.value;
       if (d.listItem !== undefined) {
         var list = getPath(body, el.name) || [];
-        if (el.checked) list.push(v);
+        if (el.checked) list.push(d.number !== undefined ? Number(v) : v);
         setPath(body, el.name, list);
         return;
       }

@@ -11,6 +11,8 @@ use swell_store::StoreError;
 #[derive(Debug)]
 pub enum ApiError {
     Unauthorized,
+    /// Signed in, but the caller's role may not do this.
+    Forbidden(String),
     NotFound(String),
     /// The request is well-formed but its content is wrong, field by field.
     Invalid(String, Vec<FieldError>),
@@ -18,6 +20,7 @@ pub enum ApiError {
     BadRequest(String),
     UnsupportedMediaType(String),
     Conflict(String),
+    TooManyRequests(String),
     Internal(anyhow_like::Error),
 }
 
@@ -67,6 +70,7 @@ impl IntoResponse for ApiError {
                 "a valid API key is required: Authorization: Bearer KEY".to_string(),
                 vec![],
             ),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m, vec![]),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, vec![]),
             ApiError::Invalid(m, d) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", m, d),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m, vec![]),
@@ -77,6 +81,12 @@ impl IntoResponse for ApiError {
                 vec![],
             ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, vec![]),
+            ApiError::TooManyRequests(m) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                m,
+                vec![],
+            ),
             ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
                 (

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 pub mod api;
 mod auth;
 mod error;
+mod forms;
 mod hooks;
 pub mod tracking;
 pub mod ui;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ui::router(state.clone()))
         .merge(tracking::router())
         .merge(hooks::router())
+        .merge(forms::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -685,20 +685,43 @@ impl Automation {
                 }]))
             }
             "create_lead" => {
+                // The contact's e-mail and phone, with the step's source,
+                // region, product and ad, through the leads intake.
                 let contact = match t.contact_id {
                     Some(id) => self.store.contact(ws, id).await.ok(),
                     None => None,
                 };
-                let fields = json!({
-                    "name": contact.as_ref().and_then(|c| c.name.clone()),
-                    "email": contact.as_ref().and_then(|c| c.email.clone()),
-                    "phone": contact.as_ref().and_then(|c| c.phone.clone()),
-                    "source": text("source").unwrap_or_else(|| format!("campaign:{}", c.name)),
-                });
-                Ok(Ran::Actions(vec![TxAction::CreateLead {
-                    contact: t.contact_id,
-                    fields,
-                }]))
+                let mut fields = serde_json::Map::new();
+                if let Some(c) = &contact {
+                    for (k, v) in [("name", &c.name), ("email", &c.email), ("phone", &c.phone)] {
+                        if let Some(v) = v {
+                            fields.insert(k.into(), json!(v));
+                        }
+                    }
+                }
+                fields.insert(
+                    "source".into(),
+                    json!(text("source").unwrap_or_else(|| format!("campaign:{}", c.name))),
+                );
+                for k in [
+                    "region",
+                    "product",
+                    "value",
+                    "ad_id",
+                    "platform",
+                    "account_id",
+                    "campaign",
+                    "ad",
+                ] {
+                    if let Some(v) = config.get(k).filter(|v| !v.is_null()) {
+                        fields.insert(k.into(), v.clone());
+                    }
+                }
+                let w = self.store.workspace(ws).await?;
+                match swell_store::leads::LeadInput::from_json(&fields, &w.phone_region) {
+                    Ok(input) => Ok(Ran::Actions(vec![TxAction::CreateLead { input }])),
+                    Err(e) => Ok(Ran::Failed(format!("the lead does not read: {e}"))),
+                }
             }
             "add_tag" | "remove_tag" => {
                 let Some(contact) = t.contact_id else {
@@ -727,6 +750,24 @@ impl Automation {
                     ..Default::default()
                 };
                 self.write_contact(ws, contact, input).await
+            }
+            "assign_owner" if c.entity == "lead" => {
+                // A lead campaign's lead goes to the rep named (`owner`,
+                // by e-mail), or by the workspace's assignment rules.
+                let user = match text("owner") {
+                    Some(email) => match self.store.user_by_email(ws, &email).await {
+                        Ok(u) => Some(u.id),
+                        Err(StoreError::NotFound) => {
+                            return Ok(Ran::Failed(format!("no user {email}")));
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
+                    None => None,
+                };
+                Ok(Ran::Actions(vec![TxAction::AssignLead {
+                    lead: t.record_id,
+                    user,
+                }]))
             }
             "assign_owner" => {
                 let Some(contact) = t.contact_id else {

@@ -77,33 +77,29 @@ macro_rules! apply_action {
                 .execute(&mut *$tx)
                 .await?;
             }
-            TxAction::CreateLead { contact, fields } => {
-                let text = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_string);
-                let source = text("source").unwrap_or_else(|| "campaign".to_string());
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO leads (workspace_id, contact_id, name, email, phone, status, source, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, 'new', $6, $7, $7) RETURNING id",
-                )
-                .bind(ws)
-                .bind(*contact)
-                .bind(text("name"))
-                .bind(text("email"))
-                .bind(text("phone"))
-                .bind(&source)
-                .bind(now)
-                .fetch_one(&mut *$tx)
-                .await?;
-                let change = json!({
-                    "contact_id": [null, contact], "name": [null, text("name")], "email": [null, text("email")],
-                    "phone": [null, text("phone")], "status": [null, "new"], "source": [null, source],
-                });
-                sqlx::query("INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) VALUES ($1, 'lead', $2, 'create', $3, $4)")
-                    .bind(ws)
-                    .bind(id)
-                    .bind(sqlx::types::Json(&change))
-                    .bind(now)
-                    .execute(&mut *$tx)
-                    .await?;
+            TxAction::CreateLead { input } => {
+                // The same intake as the API's: contact, duplicates,
+                // assignment, notices; keyed by the trace, so a trace run
+                // again finds its lead instead of making a second.
+                let mut input = input.clone();
+                input.external_id = Some(format!("swell-trace-{trace}"));
+                crate::leads::LeadTx::intake(&mut $tx, ws, &input, now).await?;
+            }
+            TxAction::AssignLead { lead, user } => {
+                // A lead deleted since the step was planned is left be.
+                let current = match crate::leads::LeadTx::lock_lead(&mut $tx, ws, *lead).await {
+                    Err(crate::StoreError::NotFound) => None,
+                    other => Some(other?),
+                };
+                match (current, user) {
+                    (Some(current), Some(u)) if current.owner_id != Some(*u) => {
+                        crate::leads::LeadTx::give_lead(&mut $tx, ws, &current, *u, current.rule_id, None, now).await?;
+                    }
+                    (Some(current), None) if current.owner_id.is_none() && current.duplicate_of.is_none() => {
+                        crate::leads::LeadTx::assign_by_rules(&mut $tx, ws, &current, None, None, now).await?;
+                    }
+                    _ => {}
+                }
             }
         }
     }};
@@ -184,9 +180,15 @@ pub enum TxAction {
         note: Option<String>,
         due_at: Option<Millis>,
     },
+    /// A lead through the intake (see [`crate::leads`]).
     CreateLead {
-        contact: Option<i64>,
-        fields: Value,
+        input: crate::leads::LeadInput,
+    },
+    /// A lead to a rep: `user`, or by the assignment rules when None (a
+    /// lead that has a rep keeps them).
+    AssignLead {
+        lead: i64,
+        user: Option<i64>,
     },
 }
 

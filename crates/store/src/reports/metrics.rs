@@ -10,7 +10,7 @@ use swell_core::FieldError;
 use tokio::sync::mpsc;
 
 use crate::contacts::Outcome;
-use crate::import::{ImportReport, Parsed, column_of, header_error, row_reason, spawn_parser};
+use crate::import::{ImportReport, Parsed, column_of, row_reason, spawn_object_parser};
 use crate::rows::RowExt;
 use crate::{BeginWrite, Result, Store, WorkspaceId, on_db};
 
@@ -52,7 +52,7 @@ pub struct MetricInput {
     pub clicks: i64,
 }
 
-fn text(obj: &Map<String, Value>, k: &str) -> Result<Option<String>, FieldError> {
+pub(crate) fn text(obj: &Map<String, Value>, k: &str) -> Result<Option<String>, FieldError> {
     match obj.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -85,6 +85,55 @@ fn count(obj: &Map<String, Value>, k: &str) -> Result<i64, FieldError> {
     }
 }
 
+impl AdKey {
+    /// Reads the ad a row names: `ad_id`, or `account_id`, `campaign` and
+    /// `ad` (with `platform` when the account id is on several), or none
+    /// of them. Half a name, or both ways at once, is refused by field.
+    pub fn from_json(obj: &Map<String, Value>) -> Result<Option<AdKey>, FieldError> {
+        let names = [
+            text(obj, "account_id")?,
+            text(obj, "campaign")?,
+            text(obj, "ad")?,
+        ];
+        let platform = text(obj, "platform")?;
+        Ok(match (number(obj, "ad_id")?, names) {
+            (None, [None, None, None]) => None,
+            (Some(_), [None, None, None]) if platform.is_none() => {
+                let id = count(obj, "ad_id")?;
+                if id <= 0 {
+                    return Err(FieldError::new("ad_id", "must be a positive id"));
+                }
+                Some(AdKey::Id(id))
+            }
+            (Some(_), _) => {
+                return Err(FieldError::new(
+                    "ad_id",
+                    "give ad_id, or account_id, campaign and ad; not both",
+                ));
+            }
+            (None, [Some(account_id), Some(campaign), Some(ad)]) => Some(AdKey::Names {
+                platform,
+                account_id,
+                campaign,
+                ad,
+            }),
+            (None, [account, campaign, _]) => {
+                let missing = if account.is_none() {
+                    "account_id"
+                } else if campaign.is_none() {
+                    "campaign"
+                } else {
+                    "ad"
+                };
+                return Err(FieldError::new(
+                    missing,
+                    "is required: name the ad by ad_id, or by account_id, campaign and ad",
+                ));
+            }
+        })
+    }
+}
+
 impl MetricInput {
     /// Reads a row given as a JSON object, or as a CSV row's cells (text
     /// that reads as numbers where numbers are due). `date` and the ad are
@@ -100,46 +149,12 @@ impl MetricInput {
         let day = text(obj, "date")?
             .ok_or_else(|| FieldError::new("date", "is required (YYYY-MM-DD)"))?;
         let day = swell_core::time::parse_date(&day).map_err(|e| FieldError::new("date", e))?;
-        let names = [
-            text(obj, "account_id")?,
-            text(obj, "campaign")?,
-            text(obj, "ad")?,
-        ];
-        let platform = text(obj, "platform")?;
-        let ad = match (number(obj, "ad_id")?, names) {
-            (Some(_), [None, None, None]) if platform.is_none() => {
-                let id = count(obj, "ad_id")?;
-                if id <= 0 {
-                    return Err(FieldError::new("ad_id", "must be a positive id"));
-                }
-                AdKey::Id(id)
-            }
-            (Some(_), _) => {
-                return Err(FieldError::new(
-                    "ad_id",
-                    "give ad_id, or account_id, campaign and ad; not both",
-                ));
-            }
-            (None, [Some(account_id), Some(campaign), Some(ad)]) => AdKey::Names {
-                platform,
-                account_id,
-                campaign,
-                ad,
-            },
-            (None, [account, campaign, _]) => {
-                let missing = if account.is_none() {
-                    "account_id"
-                } else if campaign.is_none() {
-                    "campaign"
-                } else {
-                    "ad"
-                };
-                return Err(FieldError::new(
-                    missing,
-                    "is required: name the ad by ad_id, or by account_id, campaign and ad",
-                ));
-            }
-        };
+        let ad = AdKey::from_json(obj)?.ok_or_else(|| {
+            FieldError::new(
+                "account_id",
+                "is required: name the ad by ad_id, or by account_id, campaign and ad",
+            )
+        })?;
         Ok(MetricInput {
             ad,
             day,
@@ -173,32 +188,13 @@ impl Store {
         ws: WorkspaceId,
         reader: impl Read + Send + 'static,
     ) -> Result<ImportReport> {
-        let header: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
-        let header_slot = header.clone();
-        let check_header = move |h: &csv::StringRecord| -> Result<()> {
-            for (i, name) in h.iter().enumerate() {
-                if !METRIC_FIELDS.contains(&name) {
-                    return Err(header_error(format!(
-                        "column {} '{name}' is not a metrics field ({})",
-                        i + 1,
-                        METRIC_FIELDS.join(", ")
-                    )));
-                }
-            }
-            *header_slot.lock().expect("header lock") = h.iter().map(str::to_string).collect();
-            Ok(())
-        };
-        let parse_row = move |record: &csv::StringRecord| {
-            let cols = header.lock().expect("header lock").clone();
-            let obj: Map<String, Value> = cols
-                .into_iter()
-                .zip(record.iter())
-                .filter(|(_, v)| !v.trim().is_empty())
-                .map(|(k, v)| (k, Value::String(v.to_string())))
-                .collect();
-            MetricInput::from_json(&obj)
-        };
-        let (rx, handle) = spawn_parser(reader, 1000, check_header, parse_row);
+        let (rx, handle) = spawn_object_parser(
+            reader,
+            1000,
+            METRIC_FIELDS,
+            "metrics",
+            MetricInput::from_json,
+        );
         let report = self.write_ad_metrics(ws, rx).await;
         let _ = handle.await;
         report

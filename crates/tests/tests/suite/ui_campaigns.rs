@@ -385,8 +385,8 @@ app_test!(
         }
         let (status, _) = welcome_flow(app, &s, true).await;
         assert_eq!(
-            status, 401,
-            "the API takes only marketers' and admins' sessions"
+            status, 403,
+            "the API refuses a sales rep's session on marketers' routes"
         );
         assert!(
             app.store()

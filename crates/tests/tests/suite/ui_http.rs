@@ -161,9 +161,17 @@ app_test!(
             .unwrap();
         assert_eq!(
             refused.status().as_u16(),
-            401,
+            403,
             "a sales rep's session does not open marketers' API routes"
         );
+        let own = app
+            .client
+            .get(app.url("/api/v1/leads"))
+            .header("cookie", format!("swell_session={}", sales.cookie))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(own.status().as_u16(), 200, "but it opens their leads");
     }
 );
 

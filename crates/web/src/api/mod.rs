@@ -8,17 +8,20 @@ use serde_json::{Map, Value};
 
 use crate::{ApiError, AppState};
 
+mod ads;
 mod audiences;
 pub(crate) mod campaigns;
 mod contacts;
 pub(crate) mod email;
 mod events;
+pub(crate) mod leads;
 pub(crate) mod marketing;
 mod openapi;
 pub use openapi::OPENAPI_JSON;
 mod records;
 pub(crate) mod reports;
 mod schema;
+pub(crate) mod users;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,6 +32,9 @@ pub fn router() -> Router<AppState> {
         .merge(records::router())
         .merge(events::router())
         .merge(marketing::router())
+        .merge(users::router())
+        .merge(ads::router())
+        .merge(leads::router())
         .merge(reports::router())
         .merge(schema::router())
         .merge(openapi::router())

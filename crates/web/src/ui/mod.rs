@@ -51,32 +51,7 @@ pub use session::Access;
 use i18n::Locale;
 use session::{CSRF_FIELD, CSRF_HEADER, LANG_COOKIE, SESSION_COOKIE};
 
-/// A user's role: what they may open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Marketer,
-    Sales,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "marketer" => Some(Role::Marketer),
-            "sales" => Some(Role::Sales),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Marketer => "marketer",
-            Role::Sales => "sales",
-        }
-    }
-}
+pub use swell_core::role::Role;
 
 /// What a group of pages asks of the signed-in user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +89,11 @@ pub const NAV: &[NavEntry] = &[
         need: Need::Any,
     },
     NavEntry {
+        href: "/leads",
+        key: "nav.leads",
+        need: Need::Any,
+    },
+    NavEntry {
         href: "/contacts",
         key: "nav.contacts",
         need: Need::Marketer,
@@ -141,6 +121,11 @@ pub const NAV: &[NavEntry] = &[
     NavEntry {
         href: "/broadcasts",
         key: "nav.broadcasts",
+        need: Need::Marketer,
+    },
+    NavEntry {
+        href: "/ads",
+        key: "nav.ads",
         need: Need::Marketer,
     },
     NavEntry {
@@ -545,7 +530,9 @@ impl From<ApiError> for UiError {
             ApiError::Invalid(m, _) | ApiError::BadRequest(m) | ApiError::Conflict(m) => {
                 UiError::Invalid(m)
             }
-            ApiError::UnsupportedMediaType(m) => UiError::Invalid(m),
+            ApiError::UnsupportedMediaType(m)
+            | ApiError::Forbidden(m)
+            | ApiError::TooManyRequests(m) => UiError::Invalid(m),
             ApiError::Unauthorized => UiError::SignedOut,
             ApiError::Internal(e) => UiError::Internal(e),
         }

@@ -11,6 +11,7 @@ mod campaigns;
 mod contacts;
 mod dashboard;
 mod import;
+mod leads;
 mod lists;
 mod marketing;
 mod outbox;
@@ -21,7 +22,10 @@ mod templates;
 
 /// Pages anyone signed in may open.
 pub(super) fn any_routes() -> Router<AppState> {
-    Router::new().route("/", get(dashboard::page))
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/leads", get(leads::board))
+        .route("/leads/{id}", get(leads::detail))
 }
 
 /// Marketers' (and admins') pages. Every route here refuses sales reps.
@@ -47,6 +51,8 @@ pub(super) fn marketer_routes() -> Router<AppState> {
         .route("/broadcasts/{id}/progress", get(broadcasts::progress))
         .route("/outbox", get(outbox::list))
         .route("/outbox/{id}", get(outbox::show))
+        .route("/leads/rules", get(leads::rules))
+        .route("/ads", get(leads::ads))
         .route("/campaigns", get(campaigns::list))
         .route("/campaigns/{id}", get(campaigns::detail))
         .route("/campaigns/{id}/estimate", get(campaigns::estimate))
@@ -75,6 +81,10 @@ pub fn route_table() -> Vec<(&'static str, &'static str, super::Need)> {
     use super::Need::*;
     vec![
         ("GET", "/", Any),
+        ("GET", "/leads", Any),
+        ("GET", "/leads/1", Any),
+        ("GET", "/leads/rules", Marketer),
+        ("GET", "/ads", Marketer),
         ("GET", "/contacts", Marketer),
         ("GET", "/contacts/1", Marketer),
         ("GET", "/import", Marketer),
