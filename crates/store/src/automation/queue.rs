@@ -93,7 +93,8 @@ macro_rules! apply_action {
                 };
                 match (current, user) {
                     (Some(current), Some(u)) if current.owner_id != Some(*u) => {
-                        crate::leads::LeadTx::give_lead(&mut $tx, ws, &current, *u, current.rule_id, None, now).await?;
+                        let rule = crate::leads::LeadTx::rule(&mut $tx, ws, current.rule_id).await?;
+                        crate::leads::LeadTx::give_lead(&mut $tx, ws, &current, *u, rule.as_ref(), None, now).await?;
                     }
                     (Some(current), None) if current.owner_id.is_none() && current.duplicate_of.is_none() => {
                         crate::leads::LeadTx::assign_by_rules(&mut $tx, ws, &current, None, None, now).await?;

@@ -131,6 +131,8 @@ pub struct Rule {
     pub reassign_after_minutes: Option<i64>,
     pub notify: Notify,
     pub active: bool,
+    /// The next turn (an index into the round).
+    pub cursor: i64,
     #[serde(serialize_with = "swell_core::time::serialize_millis")]
     pub created_at: i64,
     #[serde(serialize_with = "swell_core::time::serialize_millis")]
@@ -272,6 +274,7 @@ pub(crate) fn rule_from_row(r: &impl RowExt) -> Rule {
         reassign_after_minutes: r.opt_int("reassign_after_minutes"),
         notify: Notify::from_stored(&r.json_text("notify")),
         active: r.boolean("active"),
+        cursor: r.int("cursor"),
         created_at: r.int("created_at"),
         updated_at: r.int("updated_at"),
     }

@@ -55,6 +55,9 @@ pub(crate) trait LeadTx {
     ) -> impl Future<Output = Result<i64>> + Send;
 
     /// A change-log entry of the lead, which automations trigger on.
+    /// A rule of the workspace by id.
+    fn rule(&mut self, ws: i64, id: Option<i64>) -> impl Future<Output = Result<Option<Rule>>> + Send;
+
     fn log_change(
         &mut self,
         ws: i64,
@@ -106,7 +109,7 @@ pub(crate) trait LeadTx {
         ws: i64,
         lead: &Lead,
         user: i64,
-        rule: Option<i64>,
+        rule: Option<&Rule>,
         by: Option<i64>,
         now: i64,
     ) -> impl Future<Output = Result<()>> + Send;
@@ -153,6 +156,12 @@ macro_rules! impl_lead_tx {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
                     .bind(ws).bind(lead).bind(at).bind(user).bind(kind).bind(from).bind(to).bind(note)
                     .fetch_one(&mut **self).await?)
+            }
+
+            async fn rule(&mut self, ws: i64, id: Option<i64>) -> Result<Option<Rule>> {
+                let Some(id) = id else { return Ok(None) };
+                Ok(sqlx::query("SELECT * FROM assignment_rules WHERE workspace_id = $1 AND id = $2").bind(ws).bind(id)
+                    .fetch_optional(&mut **self).await?.map(|r| rule_from_row(&r)))
             }
 
             async fn log_change(&mut self, ws: i64, lead: i64, changes: Value, at: i64) -> Result<()> {
@@ -325,9 +334,8 @@ macro_rules! impl_lead_tx {
                     None => None,
                 };
                 let subject = rules::lead_subject(&filter_fields(lead, source));
-                let timezone: String = sqlx::query_scalar("SELECT timezone FROM workspaces WHERE id = $1").bind(ws).fetch_one(&mut **self).await?;
-                let zone = TimeZone::get(&timezone).unwrap_or(TimeZone::UTC);
-                let here = Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(zone);
+                // The workspace's time of day, read only when a rule asks.
+                let mut here: Option<jiff::Zoned> = None;
                 // Who may take a lead now, asked once per rep.
                 let mut eligible: HashMap<(i64, bool), bool> = HashMap::new();
                 for rule in &rules {
@@ -342,8 +350,7 @@ macro_rules! impl_lead_tx {
                     if n == 0 {
                         continue;
                     }
-                    let cursor: i64 = sqlx::query_scalar("SELECT cursor FROM assignment_rules WHERE id = $1")
-                        .bind(rule.id).fetch_one(&mut **self).await?;
+                    let cursor = rule.cursor;
                     for k in 0..n {
                         let at = (cursor + k).rem_euclid(n);
                         let user = turns[at as usize];
@@ -360,10 +367,21 @@ macro_rules! impl_lead_tx {
                                     None => false,
                                     Some(r) if !r.boolean("active") => false,
                                     Some(r) => {
-                                        let hours_ok = !rule.working_hours || r.opt_text("working_hours")
+                                        let hours = r.opt_text("working_hours")
                                             .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-                                            .and_then(|v| WorkingHours::from_json(&v).ok())
-                                            .is_none_or(|h| h.contains(&here));
+                                            .and_then(|v| WorkingHours::from_json(&v).ok());
+                                        let hours_ok = match hours {
+                                            Some(h) if rule.working_hours => {
+                                                if here.is_none() {
+                                                    let tz: String = sqlx::query_scalar("SELECT timezone FROM workspaces WHERE id = $1")
+                                                        .bind(ws).fetch_one(&mut **self).await?;
+                                                    let zone = TimeZone::get(&tz).unwrap_or(TimeZone::UTC);
+                                                    here = Some(Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(zone));
+                                                }
+                                                here.as_ref().is_some_and(|at| h.contains(at))
+                                            }
+                                            _ => true,
+                                        };
                                         let cap_ok = match r.opt_int("lead_cap") {
                                             None => true,
                                             Some(cap) => {
@@ -384,7 +402,7 @@ macro_rules! impl_lead_tx {
                         if ok {
                             sqlx::query("UPDATE assignment_rules SET cursor = $2 WHERE id = $1")
                                 .bind(rule.id).bind((at + 1) % n).execute(&mut **self).await?;
-                            self.give_lead(ws, lead, user, Some(rule.id), by, now).await?;
+                            self.give_lead(ws, lead, user, Some(rule), by, now).await?;
                             return Ok(Some(user));
                         }
                     }
@@ -392,22 +410,20 @@ macro_rules! impl_lead_tx {
                 Ok(None)
             }
 
-            async fn give_lead(&mut self, ws: i64, lead: &Lead, user: i64, rule: Option<i64>, by: Option<i64>, now: i64) -> Result<()> {
+            async fn give_lead(&mut self, ws: i64, lead: &Lead, user: i64, rule: Option<&Rule>, by: Option<i64>, now: i64) -> Result<()> {
                 sqlx::query("UPDATE leads SET owner_id = $3, assigned_at = $4, rule_id = $5, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
-                    .bind(ws).bind(lead.id).bind(user).bind(now).bind(rule).execute(&mut **self).await?;
+                    .bind(ws).bind(lead.id).bind(user).bind(now).bind(rule.map(|r| r.id)).execute(&mut **self).await?;
                 let (kind, from) = match lead.owner_id {
                     Some(prev) => ("reassigned", Some(prev.to_string())),
                     None => ("assigned", None),
                 };
-                let rule_row = match rule {
-                    Some(r) => sqlx::query("SELECT * FROM assignment_rules WHERE id = $1").bind(r)
-                        .fetch_optional(&mut **self).await?.map(|r| rule_from_row(&r)),
-                    None => None,
-                };
                 let to = user.to_string();
-                let note = rule_row.as_ref().map(|r| format!("rule: {}", r.name));
+                let note = rule.map(|r| format!("rule: {}", r.name));
                 self.history(ws, lead.id, now, by, kind, from.as_deref(), Some(&to), note.as_deref()).await?;
-                let Some(notify) = rule_row.map(|r| r.notify) else { return Ok(()) };
+                let Some(notify) = rule.map(|r| &r.notify) else { return Ok(()) };
+                if notify.webhook.is_none() && !notify.email && !notify.task {
+                    return Ok(());
+                }
                 let rep = sqlx::query("SELECT name, email FROM users WHERE id = $1").bind(user).fetch_one(&mut **self).await?;
                 let (rep_name, rep_email) = (rep.text("name"), rep.text("email"));
                 let current = self.lock_lead(ws, lead.id).await?;
