@@ -70,6 +70,18 @@ pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_foreign_key_violation())
 }
 
+/// A write's required name: the one given (trimmed; empty is refused),
+/// else the stored one on an update; neither is "is required".
+pub(crate) fn name_to_write(given: Option<&str>, stored: Option<&str>) -> Result<String> {
+    let invalid = |r: &str| StoreError::Invalid(vec![swell_core::FieldError::new("name", r)]);
+    match (given.map(str::trim), stored) {
+        (Some(""), _) => Err(invalid("is empty")),
+        (Some(n), _) => Ok(n.to_string()),
+        (None, Some(s)) => Ok(s.to_string()),
+        (None, None) => Err(invalid("is required")),
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Which database a store talks to.

@@ -56,7 +56,11 @@ pub(crate) trait LeadTx {
 
     /// A change-log entry of the lead, which automations trigger on.
     /// A rule of the workspace by id.
-    fn rule(&mut self, ws: i64, id: Option<i64>) -> impl Future<Output = Result<Option<Rule>>> + Send;
+    fn rule(
+        &mut self,
+        ws: i64,
+        id: Option<i64>,
+    ) -> impl Future<Output = Result<Option<Rule>>> + Send;
 
     fn log_change(
         &mut self,

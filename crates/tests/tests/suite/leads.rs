@@ -52,7 +52,12 @@ async fn notices_delivered(app: &TestApp, lead: i64) {
     for _ in 0..200 {
         app.run_due_work().await;
         let detail = app.get(&format!("/api/v1/leads/{lead}")).await.json;
-        if detail["notices"].as_array().unwrap().iter().all(|n| n["state"] == "sent") {
+        if detail["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["state"] == "sent")
+        {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
