@@ -556,6 +556,52 @@ app_test! {
     }
 }
 
+/// Runs the automation engine until nothing is due and nothing in flight.
+async fn settle(app: &TestApp) {
+    for _ in 0..500 {
+        app.automation.drain().await.expect("engine");
+        if app.store().traces_in_flight().await.expect("store") == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the engine did not settle");
+}
+
+app_test! {
+    async fn automations_create_leads_through_the_intake_and_assign_them_by_the_rules(app: &TestApp) {
+        let an = user(app, "An", "sales", json!({})).await;
+        let binh = user(app, "Binh", "sales", json!({})).await;
+        rule(app, json!({"name": "Hà Nội", "strategy": "round_robin", "filter": "region = \"HN\"", "reps": [an]})).await;
+        let r = app.post("/api/v1/contacts", json!({"name": "Chi", "phone": "0912345678", "tags": ["hot"]})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        // A campaign over contacts makes a lead of each (Hà Nội: An's).
+        let c = app.post("/api/v1/campaigns", json!({"name": "Hot", "filter": "has tag \"hot\"", "activities": [
+            {"name": "Lead", "kind": "action", "config": {"action": "create_lead", "region": "HN", "product": "sofa"}}]})).await;
+        assert_eq!(c.status, 201, "{}", c.text);
+        let r = app.post(&format!("/api/v1/campaigns/{}/launch", c.json["id"]), json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        settle(app).await;
+        let leads = items(&app.get("/api/v1/leads").await);
+        assert_eq!(leads.len(), 1, "{leads:?}");
+        assert_eq!((leads[0]["source"].as_str(), leads[0]["product"].as_str(), leads[0]["owner_id"].as_i64()),
+                   (Some("campaign:Hot"), Some("sofa"), Some(an)));
+
+        // A campaign over leads gives the ones no rule took to Bình.
+        let c = app.post("/api/v1/campaigns", json!({"name": "Others", "entity": "lead", "trigger": {"kind": "created"},
+            "filter": "region = \"HCM\"", "activities": [
+            {"name": "Give", "kind": "action", "config": {"action": "assign_owner", "owner": "binh@shop.vn"}}]})).await;
+        assert_eq!(c.status, 201, "{}", c.text);
+        let r = app.post(&format!("/api/v1/campaigns/{}/launch", c.json["id"]), json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let l = lead(app, json!({"phone": "0912000009", "region": "HCM"})).await;
+        assert!(l.json["assigned_to"].is_null(), "{}", l.text);
+        settle(app).await;
+        let got = app.get(&format!("/api/v1/leads/{}", l.json["lead"]["id"])).await.json;
+        assert_eq!(got["owner_id"].as_i64(), Some(binh), "{got}");
+    }
+}
+
 /// Two servers on one PostgreSQL database take leads at once: every lead
 /// lands, and round-robin gives each rep exactly their share.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
