@@ -6,7 +6,10 @@
 //! Fairness under concurrency: assignment locks the workspace's rules
 //! (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's write transaction is
 //! already the only writer) before it reads a rule's turn and the reps'
-//! open-lead counts, and moves the turn before it commits. Two leads
+//! open-lead counts, and moves the turn before it commits. What cannot
+//! change under a concurrent assignment (the rules' filters, the lead's
+//! source, who is active and their hours) is read before the lock, so the
+//! locked stretch is a few statements. Two leads
 //! arriving at once on two processes therefore take turns one after the
 //! other: neither sees the turn the other is about to use, and no cap is
 //! overrun by two assignments that each saw room for one more.
@@ -326,9 +329,12 @@ macro_rules! impl_lead_tx {
             }
 
             async fn assign_by_rules(&mut self, ws: i64, lead: &Lead, exclude: Option<i64>, by: Option<i64>, now: i64) -> Result<Option<i64>> {
-                let sql = format!("SELECT * FROM assignment_rules WHERE workspace_id = $1 AND active ORDER BY position, id{}", $lock);
-                let rules: Vec<Rule> = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws).fetch_all(&mut **self).await?
-                    .iter().map(rule_from_row).collect();
+                // Everything that does not change under concurrent
+                // assignments is read before a rule is locked, so the
+                // locked stretch is short: the rules and their filters,
+                // the lead's source, who is active and their hours.
+                let rules: Vec<Rule> = sqlx::query("SELECT * FROM assignment_rules WHERE workspace_id = $1 AND active ORDER BY position, id")
+                    .bind(ws).fetch_all(&mut **self).await?.iter().map(rule_from_row).collect();
                 if rules.is_empty() {
                     return Ok(None);
                 }
@@ -338,10 +344,28 @@ macro_rules! impl_lead_tx {
                     None => None,
                 };
                 let subject = rules::lead_subject(&filter_fields(lead, source));
+                let reps: HashMap<i64, (Option<WorkingHours>, Option<i64>)> =
+                    sqlx::query("SELECT id, working_hours, lead_cap FROM users WHERE workspace_id = $1 AND active")
+                        .bind(ws).fetch_all(&mut **self).await?.iter()
+                        .map(|r| {
+                            let hours = r.opt_text("working_hours")
+                                .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+                                .and_then(|v| WorkingHours::from_json(&v).ok());
+                            (r.int("id"), (hours, r.opt_int("lead_cap")))
+                        })
+                        .collect();
+                // The turns of the workspace's rules, locked in one order
+                // until the lead's transaction ends: the next assignment
+                // waits here, then reads the turns this one moves and the
+                // open leads it gave (caps hold across rules that share a
+                // rep).
+                let sql = format!("SELECT id, cursor FROM assignment_rules WHERE workspace_id = $1 AND active ORDER BY position, id{}", $lock);
+                let turn: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql))
+                    .bind(ws).fetch_all(&mut **self).await?.into_iter().collect();
                 // The workspace's time of day, read only when a rule asks.
                 let mut here: Option<jiff::Zoned> = None;
-                // Who may take a lead now, asked once per rep.
-                let mut eligible: HashMap<(i64, bool), bool> = HashMap::new();
+                // Open leads of capped reps, counted under the lock.
+                let mut open: HashMap<i64, i64> = HashMap::new();
                 for rule in &rules {
                     if let Some(text) = &rule.filter {
                         match Filter::parse(text) {
@@ -354,61 +378,42 @@ macro_rules! impl_lead_tx {
                     if n == 0 {
                         continue;
                     }
-                    let cursor = rule.cursor;
+                    let Some(&cursor) = turn.get(&rule.id) else { continue };
                     for k in 0..n {
                         let at = (cursor + k).rem_euclid(n);
                         let user = turns[at as usize];
-                        if Some(user) == exclude {
-                            continue;
-                        }
-                        let key = (user, rule.working_hours);
-                        let ok = match eligible.get(&key) {
-                            Some(ok) => *ok,
-                            None => {
-                                let row = sqlx::query("SELECT active, working_hours, lead_cap FROM users WHERE workspace_id = $1 AND id = $2")
-                                    .bind(ws).bind(user).fetch_optional(&mut **self).await?;
-                                let ok = match row {
-                                    None => false,
-                                    Some(r) if !r.boolean("active") => false,
-                                    Some(r) => {
-                                        let hours = r.opt_text("working_hours")
-                                            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-                                            .and_then(|v| WorkingHours::from_json(&v).ok());
-                                        let hours_ok = match hours {
-                                            Some(h) if rule.working_hours => {
-                                                if here.is_none() {
-                                                    let tz: String = sqlx::query_scalar("SELECT timezone FROM workspaces WHERE id = $1")
-                                                        .bind(ws).fetch_one(&mut **self).await?;
-                                                    let zone = TimeZone::get(&tz).unwrap_or(TimeZone::UTC);
-                                                    here = Some(Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(zone));
-                                                }
-                                                here.as_ref().is_some_and(|at| h.contains(at))
-                                            }
-                                            _ => true,
-                                        };
-                                        let cap_ok = match r.opt_int("lead_cap") {
-                                            None => true,
-                                            Some(cap) => {
-                                                let sql = format!("SELECT COUNT(*) FROM leads WHERE workspace_id = $1 AND owner_id = $2
-                                                                   AND duplicate_of IS NULL AND status IN {OPEN}");
-                                                let open: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                                                    .bind(ws).bind(user).fetch_one(&mut **self).await?;
-                                                open < cap
-                                            }
-                                        };
-                                        hours_ok && cap_ok
-                                    }
-                                };
-                                eligible.insert(key, ok);
-                                ok
+                        let Some((hours, cap)) = reps.get(&user).filter(|_| Some(user) != exclude) else { continue };
+                        if let (true, Some(h)) = (rule.working_hours, hours) {
+                            if here.is_none() {
+                                let tz: String = sqlx::query_scalar("SELECT timezone FROM workspaces WHERE id = $1")
+                                    .bind(ws).fetch_one(&mut **self).await?;
+                                let zone = TimeZone::get(&tz).unwrap_or(TimeZone::UTC);
+                                here = Some(Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(zone));
                             }
-                        };
-                        if ok {
-                            sqlx::query("UPDATE assignment_rules SET cursor = $2 WHERE id = $1")
-                                .bind(rule.id).bind((at + 1) % n).execute(&mut **self).await?;
-                            self.give_lead(ws, lead, user, Some(rule), by, now).await?;
-                            return Ok(Some(user));
+                            if !here.as_ref().is_some_and(|t| h.contains(t)) {
+                                continue;
+                            }
                         }
+                        if let Some(cap) = cap {
+                            let count = match open.get(&user) {
+                                Some(c) => *c,
+                                None => {
+                                    let sql = format!("SELECT COUNT(*) FROM leads WHERE workspace_id = $1 AND owner_id = $2
+                                                       AND duplicate_of IS NULL AND status IN {OPEN}");
+                                    let c: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                                        .bind(ws).bind(user).fetch_one(&mut **self).await?;
+                                    open.insert(user, c);
+                                    c
+                                }
+                            };
+                            if count >= *cap {
+                                continue;
+                            }
+                        }
+                        sqlx::query("UPDATE assignment_rules SET cursor = $2 WHERE id = $1")
+                            .bind(rule.id).bind((at + 1) % n).execute(&mut **self).await?;
+                        self.give_lead(ws, lead, user, Some(rule), by, now).await?;
+                        return Ok(Some(user));
                     }
                 }
                 Ok(None)
