@@ -181,15 +181,26 @@ macro_rules! impl_lead_tx {
             }
 
             async fn resolve_ad(&mut self, ws: i64, key: &AdKey, now: i64) -> Result<ResolvedAd> {
+                const FLAGS: &str = "SELECT a.id, a.name AS ad_name, a.active AS ad_on, c.name AS campaign_name,
+                        c.active AS campaign_on, x.account_id, x.running
+                     FROM ads a JOIN ad_campaigns c ON c.id = a.ad_campaign_id JOIN ad_accounts x ON x.id = c.ad_account_id";
                 let mut created = CreatedParents::default();
-                let ad = match key {
-                    AdKey::Id(id) => {
-                        let row = sqlx::query("SELECT id FROM ads WHERE workspace_id = $1 AND id = $2")
-                            .bind(ws).bind(id).fetch_optional(&mut **self).await?
-                            .ok_or_else(|| StoreError::Invalid(vec![FieldError::new("ad_id", format!("ad {id} not found"))]))?;
-                        row.int("id")
+                // Most leads name an ad that exists: one lookup finds it
+                // with its parents' flags.
+                let found = match key {
+                    AdKey::Id(id) => sqlx::query(sqlx::AssertSqlSafe(format!("{FLAGS} WHERE a.workspace_id = $1 AND a.id = $2")))
+                        .bind(ws).bind(id).fetch_optional(&mut **self).await?,
+                    AdKey::Names { platform, account_id, campaign, ad } => sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "{FLAGS} WHERE x.workspace_id = $1 AND x.platform = $2 AND x.account_id = $3 AND c.name = $4 AND a.name = $5")))
+                        .bind(ws).bind(platform.as_deref().unwrap_or("facebook")).bind(account_id).bind(campaign).bind(ad)
+                        .fetch_optional(&mut **self).await?,
+                };
+                let flags = match (found, key) {
+                    (Some(row), _) => row,
+                    (None, AdKey::Id(id)) => {
+                        return Err(StoreError::Invalid(vec![FieldError::new("ad_id", format!("ad {id} not found"))]));
                     }
-                    AdKey::Names { platform, account_id, campaign, ad } => {
+                    (None, AdKey::Names { platform, account_id, campaign, ad }) => {
                         // Each missing level is made; ON CONFLICT lets a
                         // concurrent intake that made it first win, and
                         // the SELECT after finds whichever row stands.
@@ -210,22 +221,15 @@ macro_rules! impl_lead_tx {
                                                 VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT DO NOTHING")
                             .bind(ws).bind(camp).bind(ad).bind(now).execute(&mut **self).await?.rows_affected();
                         created.ad = made > 0;
-                        let ad: i64 = sqlx::query_scalar("SELECT id FROM ads WHERE ad_campaign_id = $1 AND name = $2")
-                            .bind(camp).bind(ad).fetch_one(&mut **self).await?;
-                        ad
+                        sqlx::query(sqlx::AssertSqlSafe(format!("{FLAGS} WHERE a.ad_campaign_id = $1 AND a.name = $2")))
+                            .bind(camp).bind(ad).fetch_one(&mut **self).await?
                     }
                 };
-                let flags = sqlx::query(
-                    "SELECT a.name AS ad_name, a.active AS ad_on, c.name AS campaign_name, c.active AS campaign_on,
-                            x.account_id, x.running
-                     FROM ads a JOIN ad_campaigns c ON c.id = a.ad_campaign_id JOIN ad_accounts x ON x.id = c.ad_account_id
-                     WHERE a.id = $1")
-                    .bind(ad).fetch_one(&mut **self).await?;
                 let mut warnings = Vec::new();
                 warn_off("ad account", &flags.text("account_id"), flags.boolean("running"), &mut warnings);
                 warn_off("ad campaign", &flags.text("campaign_name"), flags.boolean("campaign_on"), &mut warnings);
                 warn_off("ad", &flags.text("ad_name"), flags.boolean("ad_on"), &mut warnings);
-                Ok(ResolvedAd { ad, created, warnings })
+                Ok(ResolvedAd { ad: flags.int("id"), created, warnings })
             }
 
             async fn link_contact(&mut self, ws: i64, input: &LeadInput, timezone: &str, now: i64) -> Result<(i64, bool)> {
