@@ -99,6 +99,12 @@ pub(crate) fn header_error(reason: String) -> StoreError {
     StoreError::Invalid(vec![FieldError::new("header", reason)])
 }
 
+/// The batches a parser sends, and its thread.
+pub(crate) type ParserHandle<T> = (
+    mpsc::Receiver<Result<Vec<Parsed<T>>>>,
+    tokio::task::JoinHandle<()>,
+);
+
 /// Parses a file whose columns are the fields of a JSON row (`fields` is
 /// the allow-list: any other column refuses the file before anything is
 /// written), each row handed to `parse` as an object of its non-empty
@@ -111,10 +117,7 @@ pub(crate) fn spawn_object_parser<T: Send + 'static>(
     parse: impl Fn(&serde_json::Map<String, serde_json::Value>) -> std::result::Result<T, FieldError>
     + Send
     + 'static,
-) -> (
-    mpsc::Receiver<Result<Vec<Parsed<T>>>>,
-    tokio::task::JoinHandle<()>,
-) {
+) -> ParserHandle<T> {
     let header: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
     let header_slot = header.clone();
     let check_header = move |h: &csv::StringRecord| -> Result<()> {
@@ -149,10 +152,7 @@ pub(crate) fn spawn_parser<T: Send + 'static>(
     batch_size: usize,
     check_header: impl FnOnce(&csv::StringRecord) -> Result<()> + Send + 'static,
     parse_row: impl Fn(&csv::StringRecord) -> std::result::Result<T, FieldError> + Send + 'static,
-) -> (
-    mpsc::Receiver<Result<Vec<Parsed<T>>>>,
-    tokio::task::JoinHandle<()>,
-) {
+) -> ParserHandle<T> {
     let (tx, rx) = mpsc::channel(2);
     let handle = tokio::task::spawn_blocking(move || {
         let mut csv = csv::ReaderBuilder::new()

@@ -168,12 +168,10 @@ impl Store {
             Some(id) => Some(self.marketing_campaign(ws, id).await?),
             None => None,
         };
-        let name = match (&input.name, &current) {
-            (Some(n), _) if n.trim().is_empty() => return Err(invalid("name", "is empty")),
-            (Some(n), _) => n.trim().to_string(),
-            (None, Some(c)) => c.name.clone(),
-            (None, None) => return Err(invalid("name", "is required")),
-        };
+        let name = crate::name_to_write(
+            input.name.as_deref(),
+            current.as_ref().map(|c| c.name.as_str()),
+        )?;
         let code = match (&input.code, &current) {
             (Some(c), _) => c.as_str().to_string(),
             (None, Some(c)) => c.code.clone(),

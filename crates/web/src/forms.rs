@@ -40,8 +40,10 @@ pub fn router() -> Router<AppState> {
 /// One limiter per form (by its key), rebuilt when its allowance changes. In memory:
 /// each process counts its own posts, so N processes allow N times the
 /// rate at most.
-static LIMITS: LazyLock<Mutex<HashMap<String, (i64, Arc<DefaultKeyedRateLimiter<IpAddr>>)>>> =
-    LazyLock::new(Default::default);
+static LIMITS: LazyLock<Mutex<HashMap<String, FormLimit>>> = LazyLock::new(Default::default);
+
+/// A form's allowance a minute and its limiter.
+type FormLimit = (i64, Arc<DefaultKeyedRateLimiter<IpAddr>>);
 
 fn allowed(key: &str, per_minute: i64, ip: IpAddr) -> bool {
     let limiter = {

@@ -719,7 +719,9 @@ impl Automation {
                 }
                 let w = self.store.workspace(ws).await?;
                 match swell_store::leads::LeadInput::from_json(&fields, &w.phone_region) {
-                    Ok(input) => Ok(Ran::Actions(vec![TxAction::CreateLead { input }])),
+                    Ok(input) => Ok(Ran::Actions(vec![TxAction::CreateLead {
+                        input: Box::new(input),
+                    }])),
                     Err(e) => Ok(Ran::Failed(format!("the lead does not read: {e}"))),
                 }
             }

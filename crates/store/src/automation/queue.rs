@@ -81,7 +81,7 @@ macro_rules! apply_action {
                 // The same intake as the API's: contact, duplicates,
                 // assignment, notices; keyed by the trace, so a trace run
                 // again finds its lead instead of making a second.
-                let mut input = input.clone();
+                let mut input = (**input).clone();
                 input.external_id = Some(format!("swell-trace-{trace}"));
                 crate::leads::LeadTx::intake(&mut $tx, ws, &input, now).await?;
             }
@@ -93,7 +93,8 @@ macro_rules! apply_action {
                 };
                 match (current, user) {
                     (Some(current), Some(u)) if current.owner_id != Some(*u) => {
-                        crate::leads::LeadTx::give_lead(&mut $tx, ws, &current, *u, current.rule_id, None, now).await?;
+                        let rule = crate::leads::LeadTx::rule(&mut $tx, ws, current.rule_id).await?;
+                        crate::leads::LeadTx::give_lead(&mut $tx, ws, &current, *u, rule.as_ref(), None, now).await?;
                     }
                     (Some(current), None) if current.owner_id.is_none() && current.duplicate_of.is_none() => {
                         crate::leads::LeadTx::assign_by_rules(&mut $tx, ws, &current, None, None, now).await?;
@@ -182,7 +183,7 @@ pub enum TxAction {
     },
     /// A lead through the intake (see [`crate::leads`]).
     CreateLead {
-        input: crate::leads::LeadInput,
+        input: Box<crate::leads::LeadInput>,
     },
     /// A lead to a rep: `user`, or by the assignment rules when None (a
     /// lead that has a rep keeps them).

@@ -98,12 +98,10 @@ impl Store {
             Some(id) => Some(self.lead_form(ws, id).await?),
             None => None,
         };
-        let name = match (&input.name, &current) {
-            (Some(n), _) if n.trim().is_empty() => return Err(invalid("name", "is empty")),
-            (Some(n), _) => n.trim().to_string(),
-            (None, Some(c)) => c.name.clone(),
-            (None, None) => return Err(invalid("name", "is required")),
-        };
+        let name = crate::name_to_write(
+            input.name.as_deref(),
+            current.as_ref().map(|c| c.name.as_str()),
+        )?;
         let ad_id = pick(&input.ad_id, current.as_ref().and_then(|c| c.ad_id));
         if let Some(ad) = ad_id {
             self.ad(ws, ad)

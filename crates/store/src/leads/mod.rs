@@ -363,6 +363,7 @@ impl Store {
     /// (given to the rep who has the first, not assigned again), and
     /// assigns a new one by the workspace's rules; all in one transaction.
     pub async fn intake_lead(&self, ws: WorkspaceId, input: &LeadInput) -> Result<Intake> {
+        let _turn = self.sqlite_write_turn().await;
         let now = self.now();
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
@@ -558,7 +559,8 @@ impl Store {
                         tx.commit().await?;
                         return Ok(lead);
                     }
-                    tx.give_lead(ws.0, &lead, user, lead.rule_id, actor.user, now).await?;
+                    let rule = tx.rule(ws.0, lead.rule_id).await?;
+                    tx.give_lead(ws.0, &lead, user, rule.as_ref(), actor.user, now).await?;
                 }
                 None => {
                     if tx.assign_by_rules(ws.0, &lead, lead.owner_id, actor.user, now).await?.is_none() {

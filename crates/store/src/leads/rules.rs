@@ -131,6 +131,8 @@ pub struct Rule {
     pub reassign_after_minutes: Option<i64>,
     pub notify: Notify,
     pub active: bool,
+    /// The next turn (an index into the round).
+    pub cursor: i64,
     #[serde(serialize_with = "swell_core::time::serialize_millis")]
     pub created_at: i64,
     #[serde(serialize_with = "swell_core::time::serialize_millis")]
@@ -272,6 +274,7 @@ pub(crate) fn rule_from_row(r: &impl RowExt) -> Rule {
         reassign_after_minutes: r.opt_int("reassign_after_minutes"),
         notify: Notify::from_stored(&r.json_text("notify")),
         active: r.boolean("active"),
+        cursor: r.int("cursor"),
         created_at: r.int("created_at"),
         updated_at: r.int("updated_at"),
     }
@@ -310,12 +313,10 @@ impl Store {
             Some(id) => Some(self.assignment_rule(ws, id).await?),
             None => None,
         };
-        let name = match (&input.name, &current) {
-            (Some(n), _) if n.trim().is_empty() => return Err(invalid("name", "is empty")),
-            (Some(n), _) => n.trim().to_string(),
-            (None, Some(c)) => c.name.clone(),
-            (None, None) => return Err(invalid("name", "is required")),
-        };
+        let name = crate::name_to_write(
+            input.name.as_deref(),
+            current.as_ref().map(|c| c.name.as_str()),
+        )?;
         let strategy = match (input.strategy, &current) {
             (Some(s), _) => s,
             (None, Some(c)) => c.strategy,

@@ -6,7 +6,10 @@
 //! Fairness under concurrency: assignment locks the workspace's rules
 //! (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's write transaction is
 //! already the only writer) before it reads a rule's turn and the reps'
-//! open-lead counts, and moves the turn before it commits. Two leads
+//! open-lead counts, and moves the turn before it commits. What cannot
+//! change under a concurrent assignment (the rules' filters, the lead's
+//! source, who is active and their hours) is read before the lock, so the
+//! locked stretch is a few statements. Two leads
 //! arriving at once on two processes therefore take turns one after the
 //! other: neither sees the turn the other is about to use, and no cap is
 //! overrun by two assignments that each saw room for one more.
@@ -55,6 +58,13 @@ pub(crate) trait LeadTx {
     ) -> impl Future<Output = Result<i64>> + Send;
 
     /// A change-log entry of the lead, which automations trigger on.
+    /// A rule of the workspace by id.
+    fn rule(
+        &mut self,
+        ws: i64,
+        id: Option<i64>,
+    ) -> impl Future<Output = Result<Option<Rule>>> + Send;
+
     fn log_change(
         &mut self,
         ws: i64,
@@ -106,7 +116,7 @@ pub(crate) trait LeadTx {
         ws: i64,
         lead: &Lead,
         user: i64,
-        rule: Option<i64>,
+        rule: Option<&Rule>,
         by: Option<i64>,
         now: i64,
     ) -> impl Future<Output = Result<()>> + Send;
@@ -155,6 +165,12 @@ macro_rules! impl_lead_tx {
                     .fetch_one(&mut **self).await?)
             }
 
+            async fn rule(&mut self, ws: i64, id: Option<i64>) -> Result<Option<Rule>> {
+                let Some(id) = id else { return Ok(None) };
+                Ok(sqlx::query("SELECT * FROM assignment_rules WHERE workspace_id = $1 AND id = $2").bind(ws).bind(id)
+                    .fetch_optional(&mut **self).await?.map(|r| rule_from_row(&r)))
+            }
+
             async fn log_change(&mut self, ws: i64, lead: i64, changes: Value, at: i64) -> Result<()> {
                 let op = if changes.get("created").is_some() { "create" } else { "update" };
                 let changes = match changes { Value::Object(mut m) => { m.remove("created"); Value::Object(m) } v => v };
@@ -165,15 +181,26 @@ macro_rules! impl_lead_tx {
             }
 
             async fn resolve_ad(&mut self, ws: i64, key: &AdKey, now: i64) -> Result<ResolvedAd> {
+                const FLAGS: &str = "SELECT a.id, a.name AS ad_name, a.active AS ad_on, c.name AS campaign_name,
+                        c.active AS campaign_on, x.account_id, x.running
+                     FROM ads a JOIN ad_campaigns c ON c.id = a.ad_campaign_id JOIN ad_accounts x ON x.id = c.ad_account_id";
                 let mut created = CreatedParents::default();
-                let ad = match key {
-                    AdKey::Id(id) => {
-                        let row = sqlx::query("SELECT id FROM ads WHERE workspace_id = $1 AND id = $2")
-                            .bind(ws).bind(id).fetch_optional(&mut **self).await?
-                            .ok_or_else(|| StoreError::Invalid(vec![FieldError::new("ad_id", format!("ad {id} not found"))]))?;
-                        row.int("id")
+                // Most leads name an ad that exists: one lookup finds it
+                // with its parents' flags.
+                let found = match key {
+                    AdKey::Id(id) => sqlx::query(sqlx::AssertSqlSafe(format!("{FLAGS} WHERE a.workspace_id = $1 AND a.id = $2")))
+                        .bind(ws).bind(id).fetch_optional(&mut **self).await?,
+                    AdKey::Names { platform, account_id, campaign, ad } => sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "{FLAGS} WHERE x.workspace_id = $1 AND x.platform = $2 AND x.account_id = $3 AND c.name = $4 AND a.name = $5")))
+                        .bind(ws).bind(platform.as_deref().unwrap_or("facebook")).bind(account_id).bind(campaign).bind(ad)
+                        .fetch_optional(&mut **self).await?,
+                };
+                let flags = match (found, key) {
+                    (Some(row), _) => row,
+                    (None, AdKey::Id(id)) => {
+                        return Err(StoreError::Invalid(vec![FieldError::new("ad_id", format!("ad {id} not found"))]));
                     }
-                    AdKey::Names { platform, account_id, campaign, ad } => {
+                    (None, AdKey::Names { platform, account_id, campaign, ad }) => {
                         // Each missing level is made; ON CONFLICT lets a
                         // concurrent intake that made it first win, and
                         // the SELECT after finds whichever row stands.
@@ -194,22 +221,15 @@ macro_rules! impl_lead_tx {
                                                 VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT DO NOTHING")
                             .bind(ws).bind(camp).bind(ad).bind(now).execute(&mut **self).await?.rows_affected();
                         created.ad = made > 0;
-                        let ad: i64 = sqlx::query_scalar("SELECT id FROM ads WHERE ad_campaign_id = $1 AND name = $2")
-                            .bind(camp).bind(ad).fetch_one(&mut **self).await?;
-                        ad
+                        sqlx::query(sqlx::AssertSqlSafe(format!("{FLAGS} WHERE a.ad_campaign_id = $1 AND a.name = $2")))
+                            .bind(camp).bind(ad).fetch_one(&mut **self).await?
                     }
                 };
-                let flags = sqlx::query(
-                    "SELECT a.name AS ad_name, a.active AS ad_on, c.name AS campaign_name, c.active AS campaign_on,
-                            x.account_id, x.running
-                     FROM ads a JOIN ad_campaigns c ON c.id = a.ad_campaign_id JOIN ad_accounts x ON x.id = c.ad_account_id
-                     WHERE a.id = $1")
-                    .bind(ad).fetch_one(&mut **self).await?;
                 let mut warnings = Vec::new();
                 warn_off("ad account", &flags.text("account_id"), flags.boolean("running"), &mut warnings);
                 warn_off("ad campaign", &flags.text("campaign_name"), flags.boolean("campaign_on"), &mut warnings);
                 warn_off("ad", &flags.text("ad_name"), flags.boolean("ad_on"), &mut warnings);
-                Ok(ResolvedAd { ad, created, warnings })
+                Ok(ResolvedAd { ad: flags.int("id"), created, warnings })
             }
 
             async fn link_contact(&mut self, ws: i64, input: &LeadInput, timezone: &str, now: i64) -> Result<(i64, bool)> {
@@ -313,9 +333,12 @@ macro_rules! impl_lead_tx {
             }
 
             async fn assign_by_rules(&mut self, ws: i64, lead: &Lead, exclude: Option<i64>, by: Option<i64>, now: i64) -> Result<Option<i64>> {
-                let sql = format!("SELECT * FROM assignment_rules WHERE workspace_id = $1 AND active ORDER BY position, id{}", $lock);
-                let rules: Vec<Rule> = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws).fetch_all(&mut **self).await?
-                    .iter().map(rule_from_row).collect();
+                // Everything that does not change under concurrent
+                // assignments is read before a rule is locked, so the
+                // locked stretch is short: the rules and their filters,
+                // the lead's source, who is active and their hours.
+                let rules: Vec<Rule> = sqlx::query("SELECT * FROM assignment_rules WHERE workspace_id = $1 AND active ORDER BY position, id")
+                    .bind(ws).fetch_all(&mut **self).await?.iter().map(rule_from_row).collect();
                 if rules.is_empty() {
                     return Ok(None);
                 }
@@ -325,11 +348,28 @@ macro_rules! impl_lead_tx {
                     None => None,
                 };
                 let subject = rules::lead_subject(&filter_fields(lead, source));
-                let timezone: String = sqlx::query_scalar("SELECT timezone FROM workspaces WHERE id = $1").bind(ws).fetch_one(&mut **self).await?;
-                let zone = TimeZone::get(&timezone).unwrap_or(TimeZone::UTC);
-                let here = Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(zone);
-                // Who may take a lead now, asked once per rep.
-                let mut eligible: HashMap<(i64, bool), bool> = HashMap::new();
+                let reps: HashMap<i64, (Option<WorkingHours>, Option<i64>)> =
+                    sqlx::query("SELECT id, working_hours, lead_cap FROM users WHERE workspace_id = $1 AND active")
+                        .bind(ws).fetch_all(&mut **self).await?.iter()
+                        .map(|r| {
+                            let hours = r.opt_text("working_hours")
+                                .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+                                .and_then(|v| WorkingHours::from_json(&v).ok());
+                            (r.int("id"), (hours, r.opt_int("lead_cap")))
+                        })
+                        .collect();
+                // The turns of the workspace's rules, locked in one order
+                // until the lead's transaction ends: the next assignment
+                // waits here, then reads the turns this one moves and the
+                // open leads it gave (caps hold across rules that share a
+                // rep).
+                let sql = format!("SELECT id, cursor FROM assignment_rules WHERE workspace_id = $1 AND active ORDER BY position, id{}", $lock);
+                let turn: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql))
+                    .bind(ws).fetch_all(&mut **self).await?.into_iter().collect();
+                // The workspace's time of day, read only when a rule asks.
+                let mut here: Option<jiff::Zoned> = None;
+                // Open leads of capped reps, counted under the lock.
+                let mut open: HashMap<i64, i64> = HashMap::new();
                 for rule in &rules {
                     if let Some(text) = &rule.filter {
                         match Filter::parse(text) {
@@ -342,72 +382,61 @@ macro_rules! impl_lead_tx {
                     if n == 0 {
                         continue;
                     }
-                    let cursor: i64 = sqlx::query_scalar("SELECT cursor FROM assignment_rules WHERE id = $1")
-                        .bind(rule.id).fetch_one(&mut **self).await?;
+                    let Some(&cursor) = turn.get(&rule.id) else { continue };
                     for k in 0..n {
                         let at = (cursor + k).rem_euclid(n);
                         let user = turns[at as usize];
-                        if Some(user) == exclude {
-                            continue;
-                        }
-                        let key = (user, rule.working_hours);
-                        let ok = match eligible.get(&key) {
-                            Some(ok) => *ok,
-                            None => {
-                                let row = sqlx::query("SELECT active, working_hours, lead_cap FROM users WHERE workspace_id = $1 AND id = $2")
-                                    .bind(ws).bind(user).fetch_optional(&mut **self).await?;
-                                let ok = match row {
-                                    None => false,
-                                    Some(r) if !r.boolean("active") => false,
-                                    Some(r) => {
-                                        let hours_ok = !rule.working_hours || r.opt_text("working_hours")
-                                            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-                                            .and_then(|v| WorkingHours::from_json(&v).ok())
-                                            .is_none_or(|h| h.contains(&here));
-                                        let cap_ok = match r.opt_int("lead_cap") {
-                                            None => true,
-                                            Some(cap) => {
-                                                let sql = format!("SELECT COUNT(*) FROM leads WHERE workspace_id = $1 AND owner_id = $2
-                                                                   AND duplicate_of IS NULL AND status IN {OPEN}");
-                                                let open: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                                                    .bind(ws).bind(user).fetch_one(&mut **self).await?;
-                                                open < cap
-                                            }
-                                        };
-                                        hours_ok && cap_ok
-                                    }
-                                };
-                                eligible.insert(key, ok);
-                                ok
+                        let Some((hours, cap)) = reps.get(&user).filter(|_| Some(user) != exclude) else { continue };
+                        if let (true, Some(h)) = (rule.working_hours, hours) {
+                            if here.is_none() {
+                                let tz: String = sqlx::query_scalar("SELECT timezone FROM workspaces WHERE id = $1")
+                                    .bind(ws).fetch_one(&mut **self).await?;
+                                let zone = TimeZone::get(&tz).unwrap_or(TimeZone::UTC);
+                                here = Some(Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(zone));
                             }
-                        };
-                        if ok {
-                            sqlx::query("UPDATE assignment_rules SET cursor = $2 WHERE id = $1")
-                                .bind(rule.id).bind((at + 1) % n).execute(&mut **self).await?;
-                            self.give_lead(ws, lead, user, Some(rule.id), by, now).await?;
-                            return Ok(Some(user));
+                            if !here.as_ref().is_some_and(|t| h.contains(t)) {
+                                continue;
+                            }
                         }
+                        if let Some(cap) = cap {
+                            let count = match open.get(&user) {
+                                Some(c) => *c,
+                                None => {
+                                    let sql = format!("SELECT COUNT(*) FROM leads WHERE workspace_id = $1 AND owner_id = $2
+                                                       AND duplicate_of IS NULL AND status IN {OPEN}");
+                                    let c: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                                        .bind(ws).bind(user).fetch_one(&mut **self).await?;
+                                    open.insert(user, c);
+                                    c
+                                }
+                            };
+                            if count >= *cap {
+                                continue;
+                            }
+                        }
+                        sqlx::query("UPDATE assignment_rules SET cursor = $2 WHERE id = $1")
+                            .bind(rule.id).bind((at + 1) % n).execute(&mut **self).await?;
+                        self.give_lead(ws, lead, user, Some(rule), by, now).await?;
+                        return Ok(Some(user));
                     }
                 }
                 Ok(None)
             }
 
-            async fn give_lead(&mut self, ws: i64, lead: &Lead, user: i64, rule: Option<i64>, by: Option<i64>, now: i64) -> Result<()> {
+            async fn give_lead(&mut self, ws: i64, lead: &Lead, user: i64, rule: Option<&Rule>, by: Option<i64>, now: i64) -> Result<()> {
                 sqlx::query("UPDATE leads SET owner_id = $3, assigned_at = $4, rule_id = $5, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
-                    .bind(ws).bind(lead.id).bind(user).bind(now).bind(rule).execute(&mut **self).await?;
+                    .bind(ws).bind(lead.id).bind(user).bind(now).bind(rule.map(|r| r.id)).execute(&mut **self).await?;
                 let (kind, from) = match lead.owner_id {
                     Some(prev) => ("reassigned", Some(prev.to_string())),
                     None => ("assigned", None),
                 };
-                let rule_row = match rule {
-                    Some(r) => sqlx::query("SELECT * FROM assignment_rules WHERE id = $1").bind(r)
-                        .fetch_optional(&mut **self).await?.map(|r| rule_from_row(&r)),
-                    None => None,
-                };
                 let to = user.to_string();
-                let note = rule_row.as_ref().map(|r| format!("rule: {}", r.name));
+                let note = rule.map(|r| format!("rule: {}", r.name));
                 self.history(ws, lead.id, now, by, kind, from.as_deref(), Some(&to), note.as_deref()).await?;
-                let Some(notify) = rule_row.map(|r| r.notify) else { return Ok(()) };
+                let Some(notify) = rule.map(|r| &r.notify) else { return Ok(()) };
+                if notify.webhook.is_none() && !notify.email && !notify.task {
+                    return Ok(());
+                }
                 let rep = sqlx::query("SELECT name, email FROM users WHERE id = $1").bind(user).fetch_one(&mut **self).await?;
                 let (rep_name, rep_email) = (rep.text("name"), rep.text("email"));
                 let current = self.lock_lead(ws, lead.id).await?;

@@ -46,6 +46,25 @@ async fn owner_of_new(app: &TestApp, n: u32, extra: Value) -> Option<i64> {
     r.json["assigned_to"].as_i64()
 }
 
+/// Drives the sender until the lead's notices are all delivered (the
+/// app's own sender may hold one under its lease meanwhile).
+async fn notices_delivered(app: &TestApp, lead: i64) {
+    for _ in 0..200 {
+        app.run_due_work().await;
+        let detail = app.get(&format!("/api/v1/leads/{lead}")).await.json;
+        if detail["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["state"] == "sent")
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the notices of lead {lead} were not delivered");
+}
+
 fn items(r: &Response) -> Vec<Value> {
     r.json["items"].as_array().cloned().unwrap_or_default()
 }
@@ -273,7 +292,7 @@ app_test! {
         let r = lead(app, json!({"name": "Chi", "phone": "0912345678", "product": "sofa"})).await;
         assert_eq!(r.json["assigned_to"].as_i64(), Some(an), "{}", r.text);
         let id = r.json["lead"]["id"].as_i64().unwrap();
-        app.run_due_work().await;
+        notices_delivered(app, id).await;
 
         let hooks = got.lock().unwrap().clone();
         assert_eq!(hooks.len(), 1, "one webhook");
@@ -397,7 +416,7 @@ clock_test! {
         let last = detail["history"].as_array().unwrap().last().unwrap().clone();
         assert_eq!((last["kind"].as_str(), last["from"].as_str(), last["to"].as_str()),
                    (Some("reassigned"), Some(an.to_string().as_str()), Some(binh.to_string().as_str())));
-        app.run_due_work().await;
+        notices_delivered(app, slow).await;
         let outbox = items(&app.get("/api/v1/outbox").await);
         assert!(outbox.iter().any(|m| m["recipient"] == "binh@shop.vn" && m["subject"].as_str().unwrap().contains("passed to you")), "{outbox:?}");
         // The clock starts again for Bình; nothing more is due yet.
@@ -534,6 +553,52 @@ app_test! {
         let admin_key = app.user_key(admin).await;
         assert_eq!(items(&app.request(Method::GET, "/api/v1/users", Some(&admin_key), None).await).len(), 2);
         assert_eq!(app.delete(&format!("/api/v1/users/{id}")).await.status, 204);
+    }
+}
+
+/// Runs the automation engine until nothing is due and nothing in flight.
+async fn settle(app: &TestApp) {
+    for _ in 0..500 {
+        app.automation.drain().await.expect("engine");
+        if app.store().traces_in_flight().await.expect("store") == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the engine did not settle");
+}
+
+app_test! {
+    async fn automations_create_leads_through_the_intake_and_assign_them_by_the_rules(app: &TestApp) {
+        let an = user(app, "An", "sales", json!({})).await;
+        let binh = user(app, "Binh", "sales", json!({})).await;
+        rule(app, json!({"name": "Hà Nội", "strategy": "round_robin", "filter": "region = \"HN\"", "reps": [an]})).await;
+        let r = app.post("/api/v1/contacts", json!({"name": "Chi", "phone": "0912345678", "tags": ["hot"]})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        // A campaign over contacts makes a lead of each (Hà Nội: An's).
+        let c = app.post("/api/v1/campaigns", json!({"name": "Hot", "filter": "has tag \"hot\"", "activities": [
+            {"name": "Lead", "kind": "action", "config": {"action": "create_lead", "region": "HN", "product": "sofa"}}]})).await;
+        assert_eq!(c.status, 201, "{}", c.text);
+        let r = app.post(&format!("/api/v1/campaigns/{}/launch", c.json["id"]), json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        settle(app).await;
+        let leads = items(&app.get("/api/v1/leads").await);
+        assert_eq!(leads.len(), 1, "{leads:?}");
+        assert_eq!((leads[0]["source"].as_str(), leads[0]["product"].as_str(), leads[0]["owner_id"].as_i64()),
+                   (Some("campaign:Hot"), Some("sofa"), Some(an)));
+
+        // A campaign over leads gives the ones no rule took to Bình.
+        let c = app.post("/api/v1/campaigns", json!({"name": "Others", "entity": "lead", "trigger": {"kind": "created"},
+            "filter": "region = \"HCM\"", "activities": [
+            {"name": "Give", "kind": "action", "config": {"action": "assign_owner", "owner": "binh@shop.vn"}}]})).await;
+        assert_eq!(c.status, 201, "{}", c.text);
+        let r = app.post(&format!("/api/v1/campaigns/{}/launch", c.json["id"]), json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let l = lead(app, json!({"phone": "0912000009", "region": "HCM"})).await;
+        assert!(l.json["assigned_to"].is_null(), "{}", l.text);
+        settle(app).await;
+        let got = app.get(&format!("/api/v1/leads/{}", l.json["lead"]["id"])).await.json;
+        assert_eq!(got["owner_id"].as_i64(), Some(binh), "{got}");
     }
 }
 

@@ -10,8 +10,7 @@ use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 use swell_store::ads::{AdInput, AdLevel};
 
-use super::users::given;
-use super::{Params, json_object, only_keys, path_id};
+use super::{Params, given, json_object, only_keys, path_id};
 use crate::auth::Auth;
 use crate::{ApiError, AppState};
 

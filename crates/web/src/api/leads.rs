@@ -19,8 +19,7 @@ use swell_store::leads::forms::LeadFormInput;
 use swell_store::leads::rules::{Notify, RepWeight, RuleInput, Strategy, parse_filter};
 use swell_store::leads::{Intake, LeadInput, LeadQuery, LeadStatus, OrderRef, StatusChange};
 
-use super::users::{given, patch};
-use super::{Params, body_reader, json_object, only_keys, path_id, require_csv};
+use super::{Params, body_reader, given, json_object, only_keys, patch, path_id, require_csv};
 use crate::auth::{Auth, Caller};
 use crate::{ApiError, AppState};
 

@@ -8,10 +8,9 @@ use axum::response::IntoResponse;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
-use swell_core::contact::Patch;
 use swell_store::marketing::{CampaignCode, MarketingCampaignInput, Member};
 
-use super::{json_object, only_keys, path_id};
+use super::{json_object, only_keys, patch, path_id};
 use crate::auth::Auth;
 use crate::{ApiError, AppState};
 
@@ -30,19 +29,6 @@ pub fn router() -> Router<AppState> {
 }
 
 const FIELDS: &[&str] = &["name", "code", "starts_on", "ends_on", "budget", "owner_id"];
-
-/// A field that may be given, cleared with null, or left out.
-fn patch<T>(
-    obj: &Map<String, Value>,
-    k: &str,
-    parse: impl FnOnce(&Value) -> Result<T, String>,
-) -> Result<Patch<T>, ApiError> {
-    match obj.get(k) {
-        None => Ok(Patch::Keep),
-        Some(Value::Null) => Ok(Patch::Clear),
-        Some(v) => parse(v).map(Patch::Set).map_err(|e| ApiError::field(k, e)),
-    }
-}
 
 fn input(obj: &Map<String, Value>) -> Result<MarketingCampaignInput, ApiError> {
     only_keys(obj, FIELDS, "")?;

@@ -238,3 +238,33 @@ pub(crate) fn require_csv(headers: &HeaderMap) -> Result<(), ApiError> {
         )))
     }
 }
+
+/// A field that may be given, cleared with null, or left out.
+pub(crate) fn patch<T>(
+    obj: &Map<String, Value>,
+    k: &str,
+    parse: impl FnOnce(&Value) -> Result<T, String>,
+) -> Result<swell_core::contact::Patch<T>, ApiError> {
+    match obj.get(k) {
+        None => Ok(swell_core::contact::Patch::Keep),
+        Some(Value::Null) => Ok(swell_core::contact::Patch::Clear),
+        Some(v) => parse(v)
+            .map(swell_core::contact::Patch::Set)
+            .map_err(|e| ApiError::field(k, e)),
+    }
+}
+
+/// An optional field that may not be null.
+pub(crate) fn given<T>(
+    obj: &Map<String, Value>,
+    k: &str,
+    parse: impl FnOnce(&Value) -> Option<T>,
+    want: &str,
+) -> Result<Option<T>, ApiError> {
+    match obj.get(k) {
+        None => Ok(None),
+        Some(v) => parse(v)
+            .map(Some)
+            .ok_or_else(|| ApiError::field(k, format!("must be {want}"))),
+    }
+}

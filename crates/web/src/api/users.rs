@@ -8,13 +8,12 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
-use swell_core::contact::Patch;
 use swell_core::hours::WorkingHours;
 use swell_core::role::Role;
 use swell_core::{Email, Phone};
 use swell_store::users::UserInput;
 
-use super::{json_object, only_keys, path_id};
+use super::{given, json_object, only_keys, patch, path_id};
 use crate::auth::AdminAuth;
 use crate::{ApiError, AppState};
 
@@ -36,34 +35,6 @@ const FIELDS: &[&str] = &[
     "lead_cap",
     "password",
 ];
-
-/// A field that may be given, cleared with null, or left out.
-pub(crate) fn patch<T>(
-    obj: &Map<String, Value>,
-    k: &str,
-    parse: impl FnOnce(&Value) -> Result<T, String>,
-) -> Result<Patch<T>, ApiError> {
-    match obj.get(k) {
-        None => Ok(Patch::Keep),
-        Some(Value::Null) => Ok(Patch::Clear),
-        Some(v) => parse(v).map(Patch::Set).map_err(|e| ApiError::field(k, e)),
-    }
-}
-
-/// An optional field that may not be null.
-pub(crate) fn given<T>(
-    obj: &Map<String, Value>,
-    k: &str,
-    parse: impl FnOnce(&Value) -> Option<T>,
-    want: &str,
-) -> Result<Option<T>, ApiError> {
-    match obj.get(k) {
-        None => Ok(None),
-        Some(v) => parse(v)
-            .map(Some)
-            .ok_or_else(|| ApiError::field(k, format!("must be {want}"))),
-    }
-}
 
 fn text_list(v: &Value) -> Option<Vec<String>> {
     v.as_array()?
