@@ -277,8 +277,8 @@ impl Case {
         };
         self.stmts.push((
             "INSERT INTO contacts (id, workspace_id, external_id, email, phone, name, given_name, family_name, \
-             birthday, timezone, locale, owner, score, tags, attrs, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+             birthday, timezone, locale, owner, score, tags, attrs, created_at, updated_at, search) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
                 .into(),
             vec![
                 V::I(id),
@@ -298,6 +298,17 @@ impl Case {
                 V::J(Json::Object(attrs)),
                 time_of(f("created_at")),
                 time_of(f("updated_at")),
+                // As the store writes it: the folded name, e-mail, phone and
+                // external id, which name filters use to skip rows early.
+                V::T(
+                    ["name", "email", "phone", "external_id"]
+                        .into_iter()
+                        .filter_map(|k| match f(k) {
+                            Some(Value::Text(t)) => Some(format!("{} ", fold(t))),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
             ],
         ));
         for tag in &c.tags {
