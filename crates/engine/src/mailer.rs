@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use swell_channels::{
@@ -110,7 +110,14 @@ pub struct Mailer {
     http: reqwest::Client,
     /// Broadcasts whose interrupted rows this process has already settled.
     recovered: Mutex<HashSet<i64>>,
+    /// Each workspace's transport as last read from its settings, and when.
+    workspace_transports: Mutex<HashMap<WorkspaceId, (Instant, Transport)>>,
 }
+
+/// How long a workspace's relays are used as read before they are read
+/// again: a change made in another process reaches this one within it (in
+/// this process it applies at once, see [`Mailer::forget_transport`]).
+const TRANSPORT_TTL: Duration = Duration::from_secs(30);
 
 impl Mailer {
     pub fn new(
@@ -127,6 +134,7 @@ impl Mailer {
             wake: Notify::new(),
             http: swell_channels::http_client().expect("the HTTP client builds"),
             recovered: Mutex::new(HashSet::new()),
+            workspace_transports: Mutex::new(HashMap::new()),
         })
     }
 
@@ -142,8 +150,40 @@ impl Mailer {
         &self.store
     }
 
-    pub(crate) fn transport(&self) -> &Transport {
-        &self.transport
+    /// Where a workspace's messages go: its own SMTP relays when its
+    /// admins set some, else the server's (or the outbox).
+    pub async fn transport_for(&self, ws: WorkspaceId) -> Result<Transport, MailError> {
+        if let Some((at, t)) = self.lock_transports().get(&ws)
+            && at.elapsed() < TRANSPORT_TTL
+        {
+            return Ok(t.clone());
+        }
+        let rows = self.store.smtp_servers(ws).await?;
+        let transport = if rows.is_empty() {
+            self.transport.clone()
+        } else {
+            let servers = rows.into_iter().map(relay_of).collect();
+            let smtp = SmtpTransport::new(servers, &self.cfg.message_domain)
+                .map_err(|e| MailError::Invalid(format!("the workspace's SMTP settings: {e}")))?;
+            Transport::Smtp(Arc::new(smtp))
+        };
+        self.lock_transports()
+            .insert(ws, (Instant::now(), transport.clone()));
+        Ok(transport)
+    }
+
+    /// Drops what this process knows of a workspace's relays (their
+    /// settings changed); messages already on their way finish as they are.
+    pub fn forget_transport(&self, ws: WorkspaceId) {
+        self.lock_transports().remove(&ws);
+    }
+
+    fn lock_transports(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<WorkspaceId, (Instant, Transport)>> {
+        self.workspace_transports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
@@ -263,6 +303,7 @@ impl Mailer {
         prepared: Arc<Prepared>,
         first: Vec<Claimed>,
     ) -> Result<Ended, MailError> {
+        let transport = self.transport_for(ws).await?;
         let window_size = self.cfg.batch.max(1) as usize;
         let window = Semaphore::new(window_size.saturating_sub(first.len()));
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(window_size);
@@ -275,7 +316,7 @@ impl Mailer {
                         ("X-Swell-Broadcast", b.id.to_string()),
                         Arc::clone(&prepared),
                     ),
-                    transport: self.transport.clone(),
+                    transport: transport.clone(),
                     jobs: Arc::clone(&jobs_rx),
                     done: done_tx.clone(),
                 };
@@ -664,6 +705,7 @@ impl Mailer {
         let (from, reply_to) = sender_of(sender, &self.cfg.from)?;
         let r = self.render_for(&compiled, contact, &workspace, "test", None)?;
         let subject = format!("[Test] {}", r.subject);
+        let transport = self.transport_for(ws).await?;
         let mut ids = Vec::new();
         for address in to {
             let message_id = swell_channels::new_message_id(&self.cfg.message_domain);
@@ -680,7 +722,7 @@ impl Mailer {
             };
             let raw = build_mime(&email, self.cfg.dkim.as_deref())
                 .map_err(|e| MailError::Invalid(e.to_string()))?;
-            match &self.transport {
+            match &transport {
                 Transport::Outbox => {
                     self.store
                         .deliver_to_outbox(
@@ -1146,7 +1188,11 @@ impl Mailer {
             .builder(header, Arc::clone(&prepared.0))
             .build(&claimed, Some(contact), extra)
             .map_err(SendOutcome::Permanent)?;
-        match &self.transport {
+        let transport = self
+            .transport_for(ws)
+            .await
+            .map_err(|e| SendOutcome::Temporary(e.to_string()))?;
+        match &transport {
             Transport::Outbox => self
                 .store
                 .deliver_to_outbox(
@@ -1165,5 +1211,25 @@ impl Mailer {
             Transport::Smtp(smtp) => send_smtp(smtp, &self.cfg.bounce_address, &to, &raw).await?,
         }
         Ok(message_id)
+    }
+}
+
+/// A stored relay as the SMTP transport takes it.
+fn relay_of(r: swell_store::smtp::SmtpServerRow) -> swell_channels::SmtpServer {
+    swell_channels::SmtpServer {
+        name: r.name,
+        host: r.host,
+        port: r.port,
+        tls: match r.tls.as_str() {
+            "tls" => swell_channels::Tls::Tls,
+            "starttls" => swell_channels::Tls::StartTls,
+            _ => swell_channels::Tls::None,
+        },
+        accept_invalid_certs: r.accept_invalid_certs,
+        username: r.username,
+        password: r.password.map(swell_channels::smtp::Password::new),
+        weight: r.weight,
+        max_connections: r.max_connections,
+        rate_per_second: r.rate_per_second,
     }
 }

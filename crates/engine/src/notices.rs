@@ -105,7 +105,11 @@ impl Mailer {
             Ok(raw) => raw,
             Err(e) => return NoticeResult::Failed(e.to_string()),
         };
-        let sent = match self.transport() {
+        let transport = match self.transport_for(n.workspace).await {
+            Ok(t) => t,
+            Err(e) => return NoticeResult::Retry(e.to_string()),
+        };
+        let sent = match &transport {
             Transport::Outbox => self
                 .store()
                 .deliver_to_outbox(

@@ -37,6 +37,7 @@ pub mod reports;
 pub(crate) mod rows;
 pub mod schema;
 pub mod segments;
+pub mod smtp;
 pub mod templates;
 pub mod users;
 pub mod workspaces;

@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_sales"),
     migration!(9, "0009_access"),
     migration!(10, "0010_leads"),
+    migration!(11, "0011_smtp"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

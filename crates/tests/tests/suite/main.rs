@@ -12,6 +12,7 @@ mod import;
 mod leads;
 mod reports;
 mod smtp;
+mod smtp_settings;
 mod store;
 mod ui_browser;
 mod ui_browser_campaigns;

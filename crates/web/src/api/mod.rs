@@ -21,6 +21,7 @@ pub use openapi::OPENAPI_JSON;
 mod records;
 pub(crate) mod reports;
 mod schema;
+mod smtp;
 pub(crate) mod users;
 
 pub fn router() -> Router<AppState> {
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(leads::router())
         .merge(reports::router())
         .merge(schema::router())
+        .merge(smtp::router())
         .merge(openapi::router())
 }
 

@@ -147,6 +147,7 @@ static STRINGS: &[(&str, &str, &str)] = &[
     ("common.state", "State", "Trạng thái"),
     ("common.create", "Create", "Tạo"),
     ("common.delete", "Delete", "Xoá"),
+    ("common.edit", "Edit", "Sửa"),
     ("common.search", "Search", "Tìm kiếm"),
     ("common.next", "Next page", "Trang sau"),
     ("common.first", "First page", "Trang đầu"),
@@ -494,6 +495,19 @@ static STRINGS: &[(&str, &str, &str)] = &[
     ("state.processed", "processed", "đã xử lý"),
     ("state.rejected", "rejected", "bị loại"),
     ("state.stopped", "stopped", "đã dừng"),
+    // Settings: the workspace's own SMTP relays.
+    (
+        "settings.own_smtp",
+        "This workspace's e-mail relays",
+        "Máy chủ gửi email của không gian này",
+    ),
+    (
+        "settings.own_smtp_hint",
+        "When set, this workspace's e-mails go through these relays (by weight, failing over) instead of the server's; passwords are never shown.",
+        "Khi có, email của không gian này đi qua các máy chủ này (theo trọng số, tự chuyển khi lỗi) thay cho máy chủ chung; mật khẩu không bao giờ được hiển thị.",
+    ),
+    ("settings.add_smtp", "Add relay", "Thêm máy chủ"),
+    ("settings.password_keep", "unchanged", "giữ nguyên"),
     // Settings: the SMTP relays.
     (
         "settings.smtp",
@@ -507,8 +521,8 @@ static STRINGS: &[(&str, &str, &str)] = &[
     ),
     (
         "settings.smtp_hint",
-        "Relays are the server's configuration ([[smtp]] in swell.toml or SWELL_SMTP_URL), read at start; passwords are never shown.",
-        "Máy chủ SMTP thuộc cấu hình của máy chủ ([[smtp]] trong swell.toml hoặc SWELL_SMTP_URL), được đọc khi khởi động; mật khẩu không bao giờ được hiển thị.",
+        "The server's relays ([[smtp]] in swell.toml or SWELL_SMTP_URL, read at start) carry the mail of workspaces without their own; passwords are never shown.",
+        "Máy chủ SMTP chung (cấu hình [[smtp]] trong swell.toml hoặc SWELL_SMTP_URL, đọc khi khởi động) gửi thư cho các không gian không có máy chủ riêng; mật khẩu không bao giờ được hiển thị.",
     ),
     ("settings.smtp_host", "Host", "Máy chủ"),
     ("settings.smtp_user", "User", "Tài khoản"),

@@ -22,6 +22,8 @@ struct Page {
     channels: Vec<ChannelSetting>,
     /// The SMTP relays this server sends through (its configuration).
     relays: Vec<swell_channels::RelayInfo>,
+    /// The workspace's own relays, set here.
+    own: Vec<swell_store::smtp::SmtpServerRow>,
     /// A key just created, shown this once.
     new_key: Option<String>,
     error: Option<String>,
@@ -55,6 +57,7 @@ async fn render(
         keys: ctx.store().list_api_keys(ws.id).await?,
         channels: ctx.store().channel_settings(ws.id).await?,
         relays: ctx.state.mailer.smtp_relays().to_vec(),
+        own: ctx.store().smtp_servers(ws.id).await?,
         new_key,
         error,
     };
