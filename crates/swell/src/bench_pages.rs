@@ -70,6 +70,10 @@ pub async fn run(
         format!("/marketing/{}", ids.marketing),
         "/reports/ads".into(),
         "/reports/reps".into(),
+        "/leads".into(),
+        format!("/leads/{}", ids.lead),
+        "/leads/rules".into(),
+        "/ads".into(),
         "/settings".into(),
         "/audit".into(),
     ];
@@ -115,6 +119,7 @@ struct Ids {
     template: i64,
     campaign: i64,
     marketing: i64,
+    lead: i64,
     outbox: Option<i64>,
 }
 
@@ -131,6 +136,7 @@ async fn prepare(db: &str, contacts: usize) -> anyhow::Result<(Ids, (String, Str
         .find(|(role, _, _)| role == "admin")
         .map(|(_, e, p)| (e, p))
         .context("the demo admin")?;
+    crate::demo_sales::ensure(&store, ws.id).await?;
 
     let from = Mailbox::new(
         "Swell demo",
@@ -193,11 +199,25 @@ async fn prepare(db: &str, contacts: usize) -> anyhow::Result<(Ids, (String, Str
         .map(|t| t.id)
         .context("a template")?;
     let outbox = store.outbox(ws.id, None, 1).await?.first().map(|e| e.id);
+    let lead = store
+        .leads(
+            ws.id,
+            &swell_store::leads::LeadQuery {
+                limit: 1,
+                ..Default::default()
+            },
+            swell_store::leads::Actor::WORKSPACE,
+        )
+        .await?
+        .first()
+        .map(|l| l.id)
+        .context("a demo lead")?;
     store.close().await;
     Ok((
         Ids {
             contact,
             template,
+            lead,
             campaign,
             marketing: marketing.id,
             outbox,
