@@ -5,66 +5,19 @@
 //! idempotency key (a step cut off mid-call may repeat its call, under the
 //! same key, and nothing else).
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use serde_json::{Value, json};
+use common::{Api, Running, create_key, free_port, start, swell};
+use serde_json::json;
 use sqlx::Row;
 use swell_tests::TestDb;
 
 const PEOPLE: usize = 10_000;
-
-fn swell(db: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_swell"));
-    c.arg("--db")
-        .arg(db)
-        .env("SWELL_LOG", "warn")
-        .env_remove("SWELL_CONFIG");
-    c
-}
-
-/// A child process, killed when the test ends however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a `swell` command and waits for the line that says it is up.
-fn start(mut command: Command, ready: &str) -> Running {
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start swell");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("swell exited before saying {ready:?}"))
-            .expect("read stderr");
-        if line.contains(ready) {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Running(child)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The campaign's webhook peer: counts the calls per idempotency key.
 async fn receiver() -> (u16, Arc<Mutex<HashMap<String, u32>>>) {
@@ -88,51 +41,12 @@ async fn receiver() -> (u16, Arc<Mutex<HashMap<String, u32>>>) {
     (port, seen)
 }
 
-struct Api {
-    base: String,
-    key: String,
-    client: reqwest::Client,
-}
-
-impl Api {
-    async fn send(&self, path: &str, content_type: &str, body: String) -> Value {
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .header("Content-Type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_one_killed_run_every_step_exactly_once() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = TestDb::postgres().await;
     let url = db.url.clone();
-    let out = swell(&url)
-        .args(["key", "create", "--workspace", "shop"])
-        .output()
-        .expect("swell key create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    let key = create_key(&url);
 
     // The API alone: the three workers do all the campaign's work.
     let port = free_port();
@@ -144,11 +58,7 @@ async fn three_workers_one_killed_run_every_step_exactly_once() {
         &format!("127.0.0.1:{port}"),
     ]);
     let _api_process = start(serve, "swell is listening on");
-    let api = Api {
-        base: format!("http://127.0.0.1:{port}/api/v1"),
-        key,
-        client: reqwest::Client::new(),
-    };
+    let api = Api::new(port, key);
 
     let mut csv = String::from("email,name,tags\n");
     for i in 0..PEOPLE {
@@ -169,16 +79,10 @@ async fn three_workers_one_killed_run_every_step_exactly_once() {
              ]},
         ],
     });
-    let c = api
-        .send("/campaigns", "application/json", campaign.to_string())
-        .await;
+    let c = api.post("/campaigns", campaign).await;
     let id = c["id"].as_i64().expect("campaign id");
     let launched = api
-        .send(
-            &format!("/campaigns/{id}/launch"),
-            "application/json",
-            "{}".into(),
-        )
+        .post(&format!("/campaigns/{id}/launch"), json!({}))
         .await;
     assert_eq!(launched["entered"], PEOPLE as u64, "{launched}");
 
