@@ -174,6 +174,13 @@ impl Store {
         })
     }
 
+    async fn smtp_server(&self, ws: WorkspaceId, id: i64) -> Result<SmtpServerRow> {
+        on_db!(self, p => {
+            sqlx::query("SELECT * FROM smtp_servers WHERE workspace_id = $1 AND id = $2")
+                .bind(ws.0).bind(id).fetch_optional(p).await?.map(|r| row(&r)).ok_or(StoreError::NotFound)
+        })
+    }
+
     /// Adds a relay (`name`, `host`, `port` and `tls` required) or, with
     /// `id`, changes the fields given. Names are unique in a workspace.
     pub async fn write_smtp_server(
@@ -183,13 +190,7 @@ impl Store {
         input: &SmtpServerInput,
     ) -> Result<SmtpServerRow> {
         let current = match id {
-            Some(id) => Some(
-                self.smtp_servers(ws)
-                    .await?
-                    .into_iter()
-                    .find(|s| s.id == id)
-                    .ok_or(StoreError::NotFound)?,
-            ),
+            Some(id) => Some(self.smtp_server(ws, id).await?),
             None => None,
         };
         let need = |v: Option<String>, old: Option<String>, field: &str| {
@@ -261,11 +262,7 @@ impl Store {
                 "a relay named '{name}' already exists"
             )));
         };
-        self.smtp_servers(ws)
-            .await?
-            .into_iter()
-            .find(|s| s.id == written)
-            .ok_or(StoreError::NotFound)
+        self.smtp_server(ws, written).await
     }
 
     pub async fn delete_smtp_server(&self, ws: WorkspaceId, id: i64) -> Result<()> {

@@ -22,8 +22,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn input(headers: &HeaderMap, body: &Bytes) -> Result<SmtpServerInput, ApiError> {
-    SmtpServerInput::from_json(&json_object(headers, body)?)
-        .map_err(|e| ApiError::invalid(e.to_string(), vec![e]))
+    SmtpServerInput::from_json(&json_object(headers, body)?).map_err(ApiError::from_field)
 }
 
 async fn list(
