@@ -350,6 +350,8 @@ pub struct LeadQuery {
     pub since: Option<i64>,
     /// Ids below this one (the previous page's last).
     pub before: Option<i64>,
+    /// Leave out repeats of earlier leads (the board counts without them).
+    pub originals_only: bool,
     pub limit: u32,
 }
 
@@ -407,14 +409,14 @@ impl Store {
         let sql = format!(
             "SELECT {LEAD_COLUMNS} FROM leads
              WHERE workspace_id = $1 AND id < $2 AND ($3 = '' OR status = $3) AND ($4 = 0 OR owner_id = $4)
-               AND ($5 = 0 OR ad_id = $5) AND created_at >= $6
+               AND ($5 = 0 OR ad_id = $5) AND created_at >= $6 AND (NOT $8 OR duplicate_of IS NULL)
              ORDER BY id DESC LIMIT $7"
         );
         on_db!(self, p => {
             Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(ws.0).bind(q.before.unwrap_or(i64::MAX)).bind(q.status.map(|s| s.as_str()).unwrap_or(""))
                 .bind(owner.unwrap_or(0)).bind(q.ad.unwrap_or(0)).bind(q.since.unwrap_or(i64::MIN))
-                .bind(i64::from(q.limit.clamp(1, 1000)))
+                .bind(i64::from(q.limit.clamp(1, 1000))).bind(q.originals_only)
                 .fetch_all(p).await?.iter().map(lead_from_row).collect())
         })
     }

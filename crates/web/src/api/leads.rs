@@ -147,6 +147,7 @@ async fn list(
         ad: p.int("ad")?,
         since,
         before: p.cursor()?,
+        originals_only: false,
         limit: p.limit()?,
     };
     let items = state

@@ -110,15 +110,13 @@ pub(super) async fn board(ctx: Ctx, Query(q): Query<BoardQuery>) -> Result<Respo
                 &LeadQuery {
                     status: Some(status),
                     owner,
+                    originals_only: true,
                     limit: PER_COLUMN,
                     ..Default::default()
                 },
                 me,
             )
-            .await?
-            .into_iter()
-            .filter(|l| l.duplicate_of.is_none())
-            .collect();
+            .await?;
         let total = counts
             .iter()
             .filter(|c| c.status == status.as_str() && (owner.is_none() || c.owner_id == owner))
