@@ -700,14 +700,15 @@ async fn transaction(
     if connection.pipelining {
         // Every command of the group is answered, whatever became of the
         // ones before it: read all three replies to stay in step.
-        let mail = smtp.command(format!("{mail}{rcpt}{Data}")).await;
-        if mail.as_ref().is_err_and(|e| e.status().is_none()) {
-            return Err(mail.map_err(at(Step::Mail)).unwrap_err());
-        }
-        let rcpt = smtp.read_response().await;
-        if rcpt.as_ref().is_err_and(|e| e.status().is_none()) {
-            return Err(rcpt.map_err(at(Step::Rcpt)).unwrap_err());
-        }
+        // A broken stream (an error without a reply code) ends it at once.
+        let mail = match smtp.command(format!("{mail}{rcpt}{Data}")).await {
+            Err(e) if e.status().is_none() => return Err((Step::Mail, e)),
+            r => r,
+        };
+        let rcpt = match smtp.read_response().await {
+            Err(e) if e.status().is_none() => return Err((Step::Rcpt, e)),
+            r => r,
+        };
         let data = smtp.read_response().await;
         if data.is_ok() && (mail.is_err() || rcpt.is_err()) {
             // A relay that took DATA without a sender or recipient gets an
