@@ -108,6 +108,8 @@ pub struct Store {
     /// lead intake that put p99 at hundreds of milliseconds while the
     /// median was 2 ms. Writers that hot queue here instead, in order.
     pub(crate) write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Leads waiting for the next intake transaction.
+    pub(crate) intakes: Arc<leads::IntakeQueue>,
 }
 
 /// Runs the same block against whichever pool the store has. The block is
@@ -215,6 +217,7 @@ impl Store {
             db,
             clock: Arc::new(SystemClock),
             write_gate: Arc::default(),
+            intakes: Arc::default(),
         })
     }
 

@@ -159,6 +159,28 @@ async fn one(db: &str, n: u64, clients: u64) -> anyhow::Result<(Run, Run, i64)> 
         .filter(|c| c.owner_id.is_some())
         .map(|c| c.leads)
         .sum();
+    // The leads are whole: the newest have their history as well.
+    let newest = store
+        .leads(
+            ws.id,
+            &swell_store::leads::LeadQuery {
+                limit: 100,
+                ..Default::default()
+            },
+            swell_store::leads::Actor::WORKSPACE,
+        )
+        .await?;
+    for lead in &newest {
+        let kinds: Vec<String> = store
+            .lead_history(ws.id, lead.id)
+            .await?
+            .into_iter()
+            .map(|h| h.kind)
+            .collect();
+        if kinds != ["created", "assigned"] {
+            bail!("lead {} has the history {kinds:?}", lead.id);
+        }
+    }
     let _ = stop.send(());
     let _ = server.await;
     store.close().await;

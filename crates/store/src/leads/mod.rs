@@ -20,6 +20,7 @@ use crate::reports::metrics::text;
 use crate::rows::RowExt;
 use crate::{BeginWrite, Result, Store, StoreError, WorkspaceId, on_db};
 
+mod batch;
 mod board;
 pub mod forms;
 mod import;
@@ -27,6 +28,7 @@ pub mod notices;
 pub mod rules;
 mod tx;
 
+pub(crate) use batch::IntakeQueue;
 pub use import::LeadImportReport;
 pub use notices::{Notice, NoticeResult};
 pub use rules::{Notify, RepWeight, Rule, RuleInput, Strategy};
@@ -363,16 +365,10 @@ impl Store {
     /// Takes one lead: finds or creates its ad's missing parents, links or
     /// makes its contact, marks a repeat within the window as a duplicate
     /// (given to the rep who has the first, not assigned again), and
-    /// assigns a new one by the workspace's rules; all in one transaction.
+    /// assigns a new one by the workspace's rules; all in one transaction,
+    /// which leads arriving at the same moment share (see `batch.rs`).
     pub async fn intake_lead(&self, ws: WorkspaceId, input: &LeadInput) -> Result<Intake> {
-        let _turn = self.sqlite_write_turn().await;
-        let now = self.now();
-        on_db!(self, p => {
-            let mut tx = p.begin_write().await?;
-            let out = tx.intake(ws.0, input, now).await?;
-            tx.commit().await?;
-            Ok(out)
-        })
+        self.intake_queued(ws.0, input).await
     }
 
     /// A lead, when the actor may see it (a sales rep sees their own only).

@@ -13,6 +13,14 @@
 //! arriving at once on two processes therefore take turns one after the
 //! other: neither sees the turn the other is about to use, and no cap is
 //! overrun by two assignments that each saw room for one more.
+//!
+//! A [`Seen`] keeps what a transaction has read of a workspace (its zone
+//! and duplicate window, the ads it resolved, the rules with their turns
+//! and the reps' open leads) for the rest of that transaction, so a batch
+//! of leads taken in one transaction reads them once. It is valid only in
+//! the transaction that filled it: the rules' lock is held from the first
+//! read to the commit, and the turns and counts it keeps are moved as the
+//! transaction moves them.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -40,6 +48,109 @@ pub(crate) struct ResolvedAd {
 /// Open leads: what a rep's cap counts.
 const OPEN: &str = "('new', 'contacted', 'qualified')";
 
+/// What one transaction has read of one workspace for taking and
+/// assigning leads (see the module's note).
+#[derive(Default)]
+pub(crate) struct Seen {
+    /// The zone and the duplicate window in days.
+    workspace: Option<(String, i64)>,
+    /// Ads resolved so far: the id and the warnings of switched-off levels.
+    ads: HashMap<AdKey, (i64, Vec<String>)>,
+    assign: Option<Assigning>,
+    /// Rows written at [`LeadTx::flush`], many in one statement: the
+    /// leads' history, the change log, the rules' moved turns.
+    history: Vec<HistoryRow>,
+    changes: Vec<ChangeRow>,
+    turns: HashMap<i64, i64>,
+}
+
+struct HistoryRow {
+    ws: i64,
+    lead: i64,
+    at: i64,
+    user: Option<i64>,
+    kind: &'static str,
+    from: Option<String>,
+    to: Option<String>,
+    note: Option<String>,
+}
+
+struct ChangeRow {
+    ws: i64,
+    entity: &'static str,
+    record: i64,
+    op: &'static str,
+    changes: Value,
+    at: i64,
+}
+
+impl Seen {
+    #[allow(clippy::too_many_arguments)]
+    fn history(
+        &mut self,
+        ws: i64,
+        lead: i64,
+        at: i64,
+        user: Option<i64>,
+        kind: &'static str,
+        from: Option<String>,
+        to: Option<String>,
+        note: Option<String>,
+    ) {
+        self.history.push(HistoryRow {
+            ws,
+            lead,
+            at,
+            user,
+            kind,
+            from,
+            to,
+            note,
+        });
+    }
+
+    fn change(
+        &mut self,
+        ws: i64,
+        entity: &'static str,
+        record: i64,
+        op: &'static str,
+        changes: Value,
+        at: i64,
+    ) {
+        self.changes.push(ChangeRow {
+            ws,
+            entity,
+            record,
+            op,
+            changes,
+            at,
+        });
+    }
+}
+
+/// The most rows one multi-row INSERT writes (8 parameters a history row:
+/// far below either backend's limit on parameters).
+const ROWS_PER_INSERT: usize = 500;
+
+/// The rules and reps as assignment reads them, under the rules' lock.
+struct Assigning {
+    /// Active rules in order, each with its parsed filter (None: every
+    /// lead; Some(None): a filter that no longer reads, which takes none)
+    /// and its round of turns.
+    rules: Vec<(Rule, Option<Option<Filter>>, Vec<i64>)>,
+    /// Active users: their working hours and cap.
+    reps: HashMap<i64, (Option<WorkingHours>, Option<i64>)>,
+    /// Each rule's next turn.
+    turn: HashMap<i64, i64>,
+    /// Open leads of capped reps, counted when first asked.
+    open: HashMap<i64, i64>,
+    /// An ad's campaign and account, for rule filters on the source.
+    sources: HashMap<i64, Option<(i64, i64)>>,
+    /// The workspace's zone, for working hours.
+    zone: Option<TimeZone>,
+}
+
 pub(crate) trait LeadTx {
     /// The lead, locked until the transaction ends (PostgreSQL).
     fn lock_lead(&mut self, ws: i64, id: i64) -> impl Future<Output = Result<Lead>> + Send;
@@ -57,7 +168,6 @@ pub(crate) trait LeadTx {
         note: Option<&str>,
     ) -> impl Future<Output = Result<i64>> + Send;
 
-    /// A change-log entry of the lead, which automations trigger on.
     /// A rule of the workspace by id.
     fn rule(
         &mut self,
@@ -65,6 +175,7 @@ pub(crate) trait LeadTx {
         id: Option<i64>,
     ) -> impl Future<Output = Result<Option<Rule>>> + Send;
 
+    /// A change-log entry of the lead, which automations trigger on.
     fn log_change(
         &mut self,
         ws: i64,
@@ -88,6 +199,7 @@ pub(crate) trait LeadTx {
         input: &LeadInput,
         timezone: &str,
         now: i64,
+        seen: &mut Seen,
     ) -> impl Future<Output = Result<(i64, bool)>> + Send;
 
     fn intake(
@@ -95,6 +207,16 @@ pub(crate) trait LeadTx {
         ws: i64,
         input: &LeadInput,
         now: i64,
+    ) -> impl Future<Output = Result<Intake>> + Send;
+
+    /// [`LeadTx::intake`], with what this transaction has already read of
+    /// the workspace in `seen` (a batch of leads in one transaction).
+    fn intake_seen(
+        &mut self,
+        ws: i64,
+        input: &LeadInput,
+        now: i64,
+        seen: &mut Seen,
     ) -> impl Future<Output = Result<Intake>> + Send;
 
     /// Gives the lead to the next eligible rep of the first rule that
@@ -108,6 +230,37 @@ pub(crate) trait LeadTx {
         by: Option<i64>,
         now: i64,
     ) -> impl Future<Output = Result<Option<i64>>> + Send;
+
+    /// [`LeadTx::assign_by_rules`] with `seen`; returns the rep and the
+    /// rule that gave the lead.
+    #[allow(clippy::too_many_arguments)]
+    fn assign_seen(
+        &mut self,
+        ws: i64,
+        lead: &Lead,
+        exclude: Option<i64>,
+        by: Option<i64>,
+        now: i64,
+        seen: &mut Seen,
+    ) -> impl Future<Output = Result<Option<(i64, i64)>>> + Send;
+
+    /// Writes what `seen` holds back (history, change log, turns); a
+    /// transaction that took leads with a [`Seen`] calls it before it
+    /// commits.
+    fn flush(&mut self, seen: &mut Seen) -> impl Future<Output = Result<()>> + Send;
+
+    /// [`LeadTx::give_lead`], its history kept in `seen`.
+    #[allow(clippy::too_many_arguments)]
+    fn give_lead_seen(
+        &mut self,
+        ws: i64,
+        lead: &Lead,
+        user: i64,
+        rule: Option<&Rule>,
+        by: Option<i64>,
+        now: i64,
+        seen: &mut Seen,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Makes `user` the lead's owner: history, and the notices and task
     /// of `rule` (the one that assigned it, if any).
@@ -232,7 +385,7 @@ macro_rules! impl_lead_tx {
                 Ok(ResolvedAd { ad: flags.int("id"), created, warnings })
             }
 
-            async fn link_contact(&mut self, ws: i64, input: &LeadInput, timezone: &str, now: i64) -> Result<(i64, bool)> {
+            async fn link_contact(&mut self, ws: i64, input: &LeadInput, timezone: &str, now: i64, seen: &mut Seen) -> Result<(i64, bool)> {
                 let email = input.email.as_ref().map(|e| e.as_str());
                 let phone = input.phone.as_ref().map(|p| p.as_str());
                 // Either finds the person; the e-mail is asked first, as
@@ -256,8 +409,7 @@ macro_rules! impl_lead_tx {
                 match id {
                     Some(id) => {
                         let change = json!({"email": [null, email], "phone": [null, phone], "name": [null, input.name]});
-                        sqlx::query("INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) VALUES ($1, 'contact', $2, 'create', $3, $4)")
-                            .bind(ws).bind(id).bind(sqlx::types::Json(&change)).bind(now).execute(&mut **self).await?;
+                        seen.change(ws, "contact", id, "create", change, now);
                         Ok((id, true))
                     }
                     // Made by a concurrent intake since we looked.
@@ -270,6 +422,13 @@ macro_rules! impl_lead_tx {
             }
 
             async fn intake(&mut self, ws: i64, input: &LeadInput, now: i64) -> Result<Intake> {
+                let mut seen = Seen::default();
+                let out = self.intake_seen(ws, input, now, &mut seen).await?;
+                self.flush(&mut seen).await?;
+                Ok(out)
+            }
+
+            async fn intake_seen(&mut self, ws: i64, input: &LeadInput, now: i64, seen: &mut Seen) -> Result<Intake> {
                 if let Some(x) = &input.external_id {
                     let sql = format!("SELECT {LEAD_COLUMNS} FROM leads WHERE workspace_id = $1 AND external_id = $2");
                     if let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws).bind(x).fetch_optional(&mut **self).await? {
@@ -277,14 +436,26 @@ macro_rules! impl_lead_tx {
                                            created: CreatedParents::default(), warnings: Vec::new() });
                     }
                 }
-                let (timezone, window_days): (String, i64) =
-                    sqlx::query_as("SELECT timezone, lead_duplicate_days FROM workspaces WHERE id = $1")
-                        .bind(ws).fetch_one(&mut **self).await?;
-                let ad = match &input.ad {
-                    Some(key) => Some(self.resolve_ad(ws, key, now).await?),
-                    None => None,
+                let (timezone, window_days) = match &seen.workspace {
+                    Some(w) => w.clone(),
+                    None => {
+                        let w: (String, i64) = sqlx::query_as("SELECT timezone, lead_duplicate_days FROM workspaces WHERE id = $1")
+                            .bind(ws).fetch_one(&mut **self).await?;
+                        seen.workspace.insert(w).clone()
+                    }
                 };
-                let (contact, contact_created) = self.link_contact(ws, input, &timezone, now).await?;
+                let ad = match &input.ad {
+                    None => None,
+                    Some(key) => match seen.ads.get(key) {
+                        Some((ad, warnings)) => Some(ResolvedAd { ad: *ad, created: CreatedParents::default(), warnings: warnings.clone() }),
+                        None => {
+                            let resolved = self.resolve_ad(ws, key, now).await?;
+                            seen.ads.insert(key.clone(), (resolved.ad, resolved.warnings.clone()));
+                            Some(resolved)
+                        }
+                    },
+                };
+                let (contact, contact_created) = self.link_contact(ws, input, &timezone, now, seen).await?;
                 // A repeat: the person's first lead within the window.
                 let first: Option<(i64, Option<i64>)> = if contact_created || window_days == 0 {
                     None
@@ -296,6 +467,8 @@ macro_rules! impl_lead_tx {
                         .fetch_optional(&mut **self).await?
                 };
                 let (duplicate_of, owner) = match first { Some((id, owner)) => (Some(id), owner), None => (None, None) };
+                let ad_id = ad.as_ref().map(|a| a.ad);
+                let data = Value::Object(input.data.clone());
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO leads (workspace_id, external_id, contact_id, name, email, phone, status, source, region, product,
                                         value, data, ad_id, form_id, duplicate_of, owner_id, assigned_at, status_changed_at,
@@ -305,24 +478,52 @@ macro_rules! impl_lead_tx {
                     .bind(ws).bind(&input.external_id).bind(contact).bind(&input.name)
                     .bind(input.email.as_ref().map(|e| e.as_str())).bind(input.phone.as_ref().map(|p| p.as_str()))
                     .bind(&input.source).bind(&input.region).bind(&input.product).bind(input.value)
-                    .bind(sqlx::types::Json(&input.data)).bind(ad.as_ref().map(|a| a.ad)).bind(input.form_id)
+                    .bind(sqlx::types::Json(&data)).bind(ad_id).bind(input.form_id)
                     .bind(duplicate_of).bind(owner).bind(owner.map(|_| now)).bind(now)
                     .fetch_one(&mut **self).await?;
-                self.history(ws, id, now, None, "created", None, Some("new"), input.source.as_deref()).await?;
-                self.log_change(ws, id, json!({"created": true, "status": [null, "new"], "contact_id": [null, contact],
-                                              "source": [null, input.source], "ad_id": [null, ad.as_ref().map(|a| a.ad)]}), now).await?;
-                let lead = self.lock_lead(ws, id).await?;
+                seen.history(ws, id, now, None, "created", None, Some("new".into()), input.source.clone());
+                seen.change(ws, "lead", id, "create", json!({"status": [null, "new"], "contact_id": [null, contact],
+                                                             "source": [null, input.source], "ad_id": [null, ad_id]}), now);
+                // The row just written, as a read would give it back.
+                let mut lead = Lead {
+                    id,
+                    external_id: input.external_id.clone(),
+                    contact_id: Some(contact),
+                    name: input.name.clone(),
+                    email: input.email.as_ref().map(|e| e.as_str().to_string()),
+                    phone: input.phone.as_ref().map(|p| p.as_str().to_string()),
+                    status: "new".into(),
+                    source: input.source.clone(),
+                    region: input.region.clone(),
+                    product: input.product.clone(),
+                    value: input.value,
+                    data,
+                    ad_id,
+                    form_id: input.form_id,
+                    owner_id: owner,
+                    rule_id: None,
+                    assigned_at: owner.map(|_| now),
+                    first_contacted_at: None,
+                    status_changed_at: Some(now),
+                    lost_reason: None,
+                    order_id: None,
+                    duplicate_of,
+                    created_at: now,
+                    updated_at: now,
+                };
                 match duplicate_of {
                     Some(first) => {
-                        let first = first.to_string();
-                        self.history(ws, id, now, None, "duplicate", None, Some(&first),
-                                     Some("the same person within the duplicate window: not assigned again")).await?;
+                        seen.history(ws, id, now, None, "duplicate", None, Some(first.to_string()),
+                                     Some("the same person within the duplicate window: not assigned again".into()));
                     }
                     None => {
-                        self.assign_by_rules(ws, &lead, None, None, now).await?;
+                        if let Some((user, rule)) = self.assign_seen(ws, &lead, None, None, now, seen).await? {
+                            lead.owner_id = Some(user);
+                            lead.rule_id = Some(rule);
+                            lead.assigned_at = Some(now);
+                        }
                     }
                 }
-                let lead = self.lock_lead(ws, id).await?;
                 Ok(Intake {
                     lead,
                     replayed: false,
@@ -333,80 +534,103 @@ macro_rules! impl_lead_tx {
             }
 
             async fn assign_by_rules(&mut self, ws: i64, lead: &Lead, exclude: Option<i64>, by: Option<i64>, now: i64) -> Result<Option<i64>> {
-                // Everything that does not change under concurrent
-                // assignments is read before a rule is locked, so the
-                // locked stretch is short: the rules and their filters,
-                // the lead's source, who is active and their hours.
-                let rules: Vec<Rule> = sqlx::query("SELECT * FROM assignment_rules WHERE workspace_id = $1 AND active ORDER BY position, id")
-                    .bind(ws).fetch_all(&mut **self).await?.iter().map(rule_from_row).collect();
-                if rules.is_empty() {
+                let mut seen = Seen::default();
+                let out = self.assign_seen(ws, lead, exclude, by, now, &mut seen).await?;
+                self.flush(&mut seen).await?;
+                Ok(out.map(|(user, _)| user))
+            }
+
+            async fn assign_seen(&mut self, ws: i64, lead: &Lead, exclude: Option<i64>, by: Option<i64>, now: i64, seen: &mut Seen)
+                -> Result<Option<(i64, i64)>> {
+                if seen.assign.is_none() {
+                    // Everything that does not change under concurrent
+                    // assignments is read before a rule is locked, so the
+                    // locked stretch is short: the rules and their
+                    // filters, who is active and their hours.
+                    let rules: Vec<Rule> = sqlx::query("SELECT * FROM assignment_rules WHERE workspace_id = $1 AND active ORDER BY position, id")
+                        .bind(ws).fetch_all(&mut **self).await?.iter().map(rule_from_row).collect();
+                    let rules: Vec<_> = rules.into_iter().map(|rule| {
+                        let filter = rule.filter.as_deref().map(|text| Filter::parse(text).ok());
+                        let turns = rules::turns(rule.strategy, &rule.reps);
+                        (rule, filter, turns)
+                    }).collect();
+                    let mut turn = HashMap::new();
+                    let mut reps = HashMap::new();
+                    if !rules.is_empty() {
+                        reps = sqlx::query("SELECT id, working_hours, lead_cap FROM users WHERE workspace_id = $1 AND active")
+                            .bind(ws).fetch_all(&mut **self).await?.iter()
+                            .map(|r| {
+                                let hours = r.opt_text("working_hours")
+                                    .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+                                    .and_then(|v| WorkingHours::from_json(&v).ok());
+                                (r.int("id"), (hours, r.opt_int("lead_cap")))
+                            })
+                            .collect();
+                        // The turns of the workspace's rules, locked in one
+                        // order until the transaction ends: the next
+                        // assignment waits here, then reads the turns this
+                        // one moves and the open leads it gave (caps hold
+                        // across rules that share a rep).
+                        let sql = format!("SELECT id, cursor FROM assignment_rules WHERE workspace_id = $1 AND active ORDER BY position, id{}", $lock);
+                        turn = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql))
+                            .bind(ws).fetch_all(&mut **self).await?.into_iter().collect();
+                    }
+                    seen.assign = Some(Assigning { rules, reps, turn, open: HashMap::new(), sources: HashMap::new(), zone: None });
+                }
+                let Some(a) = seen.assign.as_mut() else { return Ok(None) };
+                if a.rules.is_empty() {
                     return Ok(None);
                 }
-                let source: Option<(i64, i64)> = match lead.ad_id {
-                    Some(ad) => sqlx::query_as("SELECT c.id, c.ad_account_id FROM ads a JOIN ad_campaigns c ON c.id = a.ad_campaign_id WHERE a.id = $1")
-                        .bind(ad).fetch_optional(&mut **self).await?,
+                let source = match lead.ad_id {
                     None => None,
+                    Some(ad) => match a.sources.get(&ad) {
+                        Some(s) => *s,
+                        None => {
+                            let s: Option<(i64, i64)> = sqlx::query_as(
+                                "SELECT c.id, c.ad_account_id FROM ads a JOIN ad_campaigns c ON c.id = a.ad_campaign_id WHERE a.id = $1")
+                                .bind(ad).fetch_optional(&mut **self).await?;
+                            a.sources.insert(ad, s);
+                            s
+                        }
+                    },
                 };
                 let subject = rules::lead_subject(&filter_fields(lead, source));
-                let reps: HashMap<i64, (Option<WorkingHours>, Option<i64>)> =
-                    sqlx::query("SELECT id, working_hours, lead_cap FROM users WHERE workspace_id = $1 AND active")
-                        .bind(ws).fetch_all(&mut **self).await?.iter()
-                        .map(|r| {
-                            let hours = r.opt_text("working_hours")
-                                .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-                                .and_then(|v| WorkingHours::from_json(&v).ok());
-                            (r.int("id"), (hours, r.opt_int("lead_cap")))
-                        })
-                        .collect();
-                // The turns of the workspace's rules, locked in one order
-                // until the lead's transaction ends: the next assignment
-                // waits here, then reads the turns this one moves and the
-                // open leads it gave (caps hold across rules that share a
-                // rep).
-                let sql = format!("SELECT id, cursor FROM assignment_rules WHERE workspace_id = $1 AND active ORDER BY position, id{}", $lock);
-                let turn: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql))
-                    .bind(ws).fetch_all(&mut **self).await?.into_iter().collect();
-                // The workspace's time of day, read only when a rule asks.
-                let mut here: Option<jiff::Zoned> = None;
-                // Open leads of capped reps, counted under the lock.
-                let mut open: HashMap<i64, i64> = HashMap::new();
-                for rule in &rules {
-                    if let Some(text) = &rule.filter {
-                        match Filter::parse(text) {
-                            Ok(f) if rules::matches(&f, &subject, now) => {}
-                            _ => continue,
-                        }
+                for (rule, filter, turns) in &a.rules {
+                    match filter {
+                        None => {}
+                        Some(Some(f)) if rules::matches(f, &subject, now) => {}
+                        Some(_) => continue,
                     }
-                    let turns = rules::turns(rule.strategy, &rule.reps);
                     let n = turns.len() as i64;
                     if n == 0 {
                         continue;
                     }
-                    let Some(&cursor) = turn.get(&rule.id) else { continue };
+                    let Some(&cursor) = a.turn.get(&rule.id) else { continue };
                     for k in 0..n {
                         let at = (cursor + k).rem_euclid(n);
                         let user = turns[at as usize];
-                        let Some((hours, cap)) = reps.get(&user).filter(|_| Some(user) != exclude) else { continue };
+                        let Some((hours, cap)) = a.reps.get(&user).filter(|_| Some(user) != exclude) else { continue };
                         if let (true, Some(h)) = (rule.working_hours, hours) {
-                            if here.is_none() {
+                            if a.zone.is_none() {
                                 let tz: String = sqlx::query_scalar("SELECT timezone FROM workspaces WHERE id = $1")
                                     .bind(ws).fetch_one(&mut **self).await?;
-                                let zone = TimeZone::get(&tz).unwrap_or(TimeZone::UTC);
-                                here = Some(Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(zone));
+                                a.zone = Some(TimeZone::get(&tz).unwrap_or(TimeZone::UTC));
                             }
-                            if !here.as_ref().is_some_and(|t| h.contains(t)) {
+                            let zone = a.zone.clone().unwrap_or(TimeZone::UTC);
+                            let here = Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(zone);
+                            if !h.contains(&here) {
                                 continue;
                             }
                         }
                         if let Some(cap) = cap {
-                            let count = match open.get(&user) {
+                            let count = match a.open.get(&user) {
                                 Some(c) => *c,
                                 None => {
                                     let sql = format!("SELECT COUNT(*) FROM leads WHERE workspace_id = $1 AND owner_id = $2
                                                        AND duplicate_of IS NULL AND status IN {OPEN}");
                                     let c: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                                         .bind(ws).bind(user).fetch_one(&mut **self).await?;
-                                    open.insert(user, c);
+                                    a.open.insert(user, c);
                                     c
                                 }
                             };
@@ -414,25 +638,68 @@ macro_rules! impl_lead_tx {
                                 continue;
                             }
                         }
-                        sqlx::query("UPDATE assignment_rules SET cursor = $2 WHERE id = $1")
-                            .bind(rule.id).bind((at + 1) % n).execute(&mut **self).await?;
-                        self.give_lead(ws, lead, user, Some(rule), by, now).await?;
-                        return Ok(Some(user));
+                        a.turn.insert(rule.id, (at + 1) % n);
+                        seen.turns.insert(rule.id, (at + 1) % n);
+                        // The open leads move with the lead (an open one:
+                        // only open leads are assigned).
+                        if let Some(c) = a.open.get_mut(&user) {
+                            *c += 1;
+                        }
+                        if let Some(c) = lead.owner_id.and_then(|prev| a.open.get_mut(&prev)) {
+                            *c -= 1;
+                        }
+                        let rule = rule.clone();
+                        self.give_lead_seen(ws, lead, user, Some(&rule), by, now, seen).await?;
+                        return Ok(Some((user, rule.id)));
                     }
                 }
                 Ok(None)
             }
 
             async fn give_lead(&mut self, ws: i64, lead: &Lead, user: i64, rule: Option<&Rule>, by: Option<i64>, now: i64) -> Result<()> {
+                let mut seen = Seen::default();
+                self.give_lead_seen(ws, lead, user, rule, by, now, &mut seen).await?;
+                self.flush(&mut seen).await
+            }
+
+            async fn flush(&mut self, seen: &mut Seen) -> Result<()> {
+                for rows in seen.history.chunks(ROWS_PER_INSERT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO lead_history (workspace_id, lead_id, at, user_id, kind, from_value, to_value, note) ");
+                    q.push_values(rows, |mut b, h| {
+                        b.push_bind(h.ws).push_bind(h.lead).push_bind(h.at).push_bind(h.user).push_bind(h.kind)
+                            .push_bind(h.from.clone()).push_bind(h.to.clone()).push_bind(h.note.clone());
+                    });
+                    q.build().persistent(false).execute(&mut **self).await?;
+                }
+                seen.history.clear();
+                for rows in seen.changes.chunks(ROWS_PER_INSERT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) ");
+                    q.push_values(rows, |mut b, c| {
+                        b.push_bind(c.ws).push_bind(c.entity).push_bind(c.record).push_bind(c.op)
+                            .push_bind(sqlx::types::Json(c.changes.clone())).push_bind(c.at);
+                    });
+                    q.build().persistent(false).execute(&mut **self).await?;
+                }
+                seen.changes.clear();
+                for (rule, cursor) in seen.turns.drain() {
+                    sqlx::query("UPDATE assignment_rules SET cursor = $2 WHERE id = $1")
+                        .bind(rule).bind(cursor).execute(&mut **self).await?;
+                }
+                Ok(())
+            }
+
+            async fn give_lead_seen(&mut self, ws: i64, lead: &Lead, user: i64, rule: Option<&Rule>, by: Option<i64>, now: i64,
+                                    seen: &mut Seen) -> Result<()> {
                 sqlx::query("UPDATE leads SET owner_id = $3, assigned_at = $4, rule_id = $5, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
                     .bind(ws).bind(lead.id).bind(user).bind(now).bind(rule.map(|r| r.id)).execute(&mut **self).await?;
                 let (kind, from) = match lead.owner_id {
                     Some(prev) => ("reassigned", Some(prev.to_string())),
                     None => ("assigned", None),
                 };
-                let to = user.to_string();
                 let note = rule.map(|r| format!("rule: {}", r.name));
-                self.history(ws, lead.id, now, by, kind, from.as_deref(), Some(&to), note.as_deref()).await?;
+                seen.history(ws, lead.id, now, by, kind, from, Some(user.to_string()), note);
                 let Some(notify) = rule.map(|r| &r.notify) else { return Ok(()) };
                 if notify.webhook.is_none() && !notify.email && !notify.task {
                     return Ok(());

@@ -691,3 +691,79 @@ async fn the_openapi_document_describes_the_leads_routes() {
         assert!(paths.contains_key(route), "{route} is not in openapi.json");
     }
 }
+
+app_test! {
+    /// Leads that arrive at once share intake transactions: a bad one in
+    /// a batch fails alone, a person sent twice is one lead and one
+    /// duplicate, a replayed external id is one lead, and every lead has
+    /// its history and change-log entries with round-robin exact.
+    async fn leads_arriving_together_land_as_if_taken_one_by_one(app: &TestApp) {
+        let reps = [
+            user(app, "An", "sales", json!({})).await,
+            user(app, "Binh", "sales", json!({})).await,
+            user(app, "Chi", "sales", json!({})).await,
+            user(app, "Dung", "sales", json!({})).await,
+        ];
+        rule(app, json!({"name": "All", "strategy": "round_robin", "reps": reps})).await;
+        let ws = app.workspace.id;
+        let mut bodies = Vec::new();
+        for n in 0..48u32 {
+            bodies.push(json!({"phone": format!("0914{n:06}"), "account_id": "act_1", "campaign": "Tết", "ad": format!("Ad {}", n % 3)}));
+        }
+        for n in 0..6u32 {
+            bodies.push(json!({"phone": format!("0914{n:06}"), "name": "again", "account_id": "act_1", "campaign": "Tết", "ad": "Ad 0"}));
+            bodies.push(json!({"phone": format!("0915{n:06}"), "ad_id": 999_999}));
+            bodies.push(json!({"phone": "0916000000", "external_id": "fb-77"}));
+        }
+        let mut tasks = Vec::new();
+        for body in bodies {
+            let store = app.store().clone();
+            tasks.push(tokio::spawn(async move {
+                let input = swell_store::leads::LeadInput::from_json(body.as_object().unwrap(), "VN").unwrap();
+                store.intake_lead(ws, &input).await
+            }));
+        }
+        let (mut landed, mut replayed, mut refused) = (Vec::new(), 0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(i) if i.replayed => replayed += 1,
+                Ok(i) => landed.push(i.lead),
+                Err(swell_store::StoreError::Invalid(e)) => {
+                    assert_eq!(e[0].field, "ad_id");
+                    assert!(e[0].reason.contains("999999"), "{}", e[0].reason);
+                    refused += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!((landed.len(), replayed, refused), (55, 5, 6));
+        let duplicates: Vec<_> = landed.iter().filter(|l| l.duplicate_of.is_some()).collect();
+        assert_eq!(duplicates.len(), 6);
+        for d in &duplicates {
+            let first = landed.iter().find(|l| Some(l.id) == d.duplicate_of).unwrap();
+            assert_eq!((first.phone.as_deref(), d.owner_id), (d.phone.as_deref(), first.owner_id));
+        }
+        let mut counts = std::collections::HashMap::new();
+        for l in landed.iter().filter(|l| l.duplicate_of.is_none()) {
+            *counts.entry(l.owner_id.unwrap()).or_insert(0) += 1;
+        }
+        let mut shares: Vec<i32> = counts.values().copied().collect();
+        shares.sort();
+        assert_eq!(shares, [12, 12, 12, 13], "49 first leads over 4 reps: {counts:?}");
+        for l in &landed {
+            // The answer is the stored lead.
+            assert_eq!(&app.store().lead(ws, l.id, swell_store::leads::Actor::WORKSPACE).await.unwrap(), l);
+            let kinds: Vec<String> = app.store().lead_history(ws, l.id).await.unwrap().into_iter().map(|h| h.kind).collect();
+            let second = if l.duplicate_of.is_some() { "duplicate" } else { "assigned" };
+            assert_eq!(kinds, ["created", second], "lead {}", l.id);
+        }
+        let changes = app.get("/api/v1/changes?entity=lead&limit=1000").await;
+        assert_eq!(changes.status, 200, "{}", changes.text);
+        let created = items(&changes).iter().filter(|c| c["op"] == "create").count();
+        assert_eq!(created, 55, "{}", changes.text);
+        let contacts = app.get("/api/v1/contacts?limit=1000").await;
+        assert_eq!(items(&contacts).len(), 49, "48 people and the one replayed: {}", contacts.text);
+        let turns: i64 = items(&app.get("/api/v1/assignment-rules").await)[0]["cursor"].as_i64().unwrap_or(-1);
+        assert_eq!(turns, 1, "49 leads over 4 reps: the next turn is the second rep's");
+    }
+}
