@@ -253,6 +253,105 @@ impl ProviderConfig {
     pub fn check(&self) -> Result<(), Vec<String>> {
         Compiled::new(self).map(|_| ())
     }
+
+    /// Which preset this configuration is, with its secret: the preset
+    /// built from its own token, sender and cost gives it back exactly.
+    /// A preset changed in any other way (a renamed field, a longer
+    /// timeout) is [`Preset::Custom`], so a settings form that offers only
+    /// a preset's few fields never loses what was edited elsewhere.
+    pub fn preset(&self) -> Preset<'_> {
+        let is = |preset: ProviderConfig| {
+            let rebuilt = ProviderConfig {
+                sender: self.sender.clone(),
+                unit_cost: self.unit_cost,
+                currency: self.currency.clone(),
+                ..preset
+            };
+            rebuilt == *self
+        };
+        if let Some(token) = self.headers.get("access_token")
+            && is(ProviderConfig::zalo_zns(token))
+        {
+            return Preset::ZaloZns {
+                access_token: token,
+            };
+        }
+        if let Some(token) = self
+            .headers
+            .get("Authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            && is(ProviderConfig::generic_sms(&self.url, token))
+        {
+            return Preset::GenericSms {
+                bearer_token: token,
+            };
+        }
+        Preset::Custom
+    }
+
+    /// Puts back the stored value of every header given as
+    /// [`SECRET_MASK`], which is what a shown configuration carries in
+    /// their place: a configuration read, edited and saved again keeps its
+    /// secrets without anyone retyping them. A masked header that `stored`
+    /// lacks is a problem naming it: no provider's token is six bullets.
+    pub fn keep_secrets(&mut self, stored: Option<&ProviderConfig>) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        for (name, value) in &mut self.headers {
+            if value != SECRET_MASK {
+                continue;
+            }
+            let kept = stored.and_then(|s| {
+                s.headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            });
+            match kept {
+                Some(v) => v.clone_into(value),
+                None => problems.push(format!(
+                    "headers: {name} has no stored value to keep; give its value"
+                )),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// What stands for a header value wherever a configuration is shown.
+pub const SECRET_MASK: &str = "••••••";
+
+/// A stored provider configuration as it may be shown (in the API, on the
+/// settings page): every header value is [`SECRET_MASK`], the rest as it
+/// is. Works on the JSON as stored, valid or not. Only headers are
+/// secrets: a provider that wants its key in the URL or the body has it
+/// shown there.
+pub fn masked(config: &serde_json::Value) -> serde_json::Value {
+    let mut config = config.clone();
+    if let Some(headers) = config
+        .get_mut("headers")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for value in headers.values_mut() {
+            *value = SECRET_MASK.into();
+        }
+    }
+    config
+}
+
+/// The presets a configuration can be, as [`ProviderConfig::preset`]
+/// finds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset<'a> {
+    /// [`ProviderConfig::zalo_zns`].
+    ZaloZns { access_token: &'a str },
+    /// [`ProviderConfig::generic_sms`].
+    GenericSms { bearer_token: &'a str },
+    /// Anything else.
+    Custom,
 }
 
 /// Passwords and tokens live in the headers: their values do not print.
@@ -1008,6 +1107,55 @@ mod tests {
             serde_json::from_value(serde_json::to_value(&zalo).unwrap()).unwrap();
         assert_eq!(back, zalo);
         assert!(!format!("{zalo:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn presets_are_recognised_with_their_secret_and_nothing_else_is() {
+        let zalo = ProviderConfig {
+            unit_cost: 300.0,
+            ..ProviderConfig::zalo_zns("oa-token")
+        };
+        assert_eq!(
+            zalo.preset(),
+            Preset::ZaloZns {
+                access_token: "oa-token"
+            }
+        );
+        let sms = ProviderConfig {
+            sender: Some("SHOP".into()),
+            currency: "USD".into(),
+            ..ProviderConfig::generic_sms("https://sms.example.vn/send", "sk_1")
+        };
+        assert_eq!(
+            sms.preset(),
+            Preset::GenericSms {
+                bearer_token: "sk_1"
+            }
+        );
+        let edited = ProviderConfig {
+            timeout_ms: 3_000,
+            ..sms.clone()
+        };
+        assert_eq!(edited.preset(), Preset::Custom);
+    }
+
+    #[test]
+    fn masked_headers_keep_the_stored_values_and_show_as_the_mask() {
+        let stored = ProviderConfig::zalo_zns("oa-token");
+        let shown = masked(&serde_json::to_value(&stored).unwrap());
+        assert_eq!(shown["headers"]["access_token"], SECRET_MASK);
+        assert!(!shown.to_string().contains("oa-token"));
+
+        let mut again: ProviderConfig = serde_json::from_value(shown).unwrap();
+        again.keep_secrets(Some(&stored)).unwrap();
+        assert_eq!(again, stored);
+
+        let mut fresh = ProviderConfig {
+            headers: BTreeMap::from([("X-Key".into(), SECRET_MASK.into())]),
+            ..stored.clone()
+        };
+        let problems = fresh.keep_secrets(Some(&stored)).unwrap_err();
+        assert!(problems[0].starts_with("headers: X-Key"), "{problems:?}");
     }
 
     #[test]

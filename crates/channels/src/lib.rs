@@ -28,8 +28,8 @@ pub use channel::{Channel, ChannelKind, DeliveryError, Message, Receipt, SendFut
 pub use dkim::DkimKey;
 pub use email::{Mailbox, OutgoingEmail, build_mime, new_message_id};
 pub use http::{
-    HttpMethod, HttpProvider, IDEMPOTENCY_KEY, InvalidProvider, ProviderConfig, ProviderRequest,
-    http_client,
+    HttpMethod, HttpProvider, IDEMPOTENCY_KEY, InvalidProvider, Preset, ProviderConfig,
+    ProviderRequest, SECRET_MASK, http_client, masked,
 };
 pub use retry::Retry;
 pub use smtp::{Delivered, RelayInfo, SendError, SmtpChannel, SmtpServer, SmtpTransport, Tls};

@@ -6,6 +6,7 @@ mod api_audiences;
 mod api_contacts;
 mod api_records_events;
 mod automation;
+mod channel_settings;
 mod email;
 mod filter_sql;
 mod import;

@@ -235,3 +235,52 @@ async fn a_marketer_imports_segments_writes_and_sends_a_broadcast_to_the_outbox(
     b.screenshot("contacts-phone").await;
     b.quit().await;
 }
+
+/// An admin sets the Zalo provider with its access token alone: the form
+/// shows the preset's fields, or the JSON box once Custom is chosen; the
+/// table then shows the provider with its token masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_the_zalo_provider_from_its_preset_without_json() {
+    let (app, b) = app_and_browser().await;
+    let (email, password) = app.create_user("admin").await;
+    b.sign_in(&email, &password).await;
+    b.open("/settings#channels").await;
+    let token = b.find("#channel-zalo-form [name=access_token]").await;
+    let custom = b.find("#channel-zalo-form textarea[name=provider]").await;
+    assert!(token.is_displayed().await.unwrap(), "the token field");
+    assert!(
+        !custom.is_displayed().await.unwrap(),
+        "no JSON for a preset"
+    );
+
+    b.fill("#channel-zalo-form [name=access_token]", "zalo-oa-token-b7")
+        .await;
+    b.fill("#channel-zalo-form [name=unit_cost]", "300").await;
+    b.click_and_reload("#channel-zalo-form button[type=submit]")
+        .await;
+    let row = b
+        .wait_text("#channel-row-zalo", |t| t.contains("Zalo ZNS"))
+        .await;
+    assert!(row.contains("access_token: ••••••"), "{row}");
+    assert!(!b.body_text().await.contains("zalo-oa-token-b7"));
+    b.screenshot("settings-channels").await;
+
+    thirtyfour::components::SelectElement::new(&b.find("#channel-zalo-form [name=preset]").await)
+        .await
+        .unwrap()
+        .select_by_value("custom")
+        .await
+        .unwrap();
+    let custom = b.find("#channel-zalo-form textarea[name=provider]").await;
+    assert!(
+        custom.is_displayed().await.unwrap(),
+        "the JSON box for Custom"
+    );
+    let json = custom.prop("value").await.unwrap().unwrap_or_default();
+    assert!(
+        json.contains("••••••") && !json.contains("zalo-oa-token-b7"),
+        "{json}"
+    );
+    b.screenshot("settings-channels-custom").await;
+    b.quit().await;
+}

@@ -1,7 +1,7 @@
 //! Automated campaigns: the campaign, its tree of activities, launching
 //! and stopping, participants, traces and figures, test mode, the cost
 //! estimate, the ready-made templates; and what activities reach: tasks,
-//! in-app messages, channel providers.
+//! in-app messages.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,7 +14,6 @@ use swell_core::entity::EntityKind;
 use swell_core::filter::Filter;
 use swell_engine::automation::{EngineError, TriggerSpec, templates};
 use swell_store::WorkspaceId;
-use swell_store::automation::extras::ChannelSetting;
 use swell_store::automation::views::TraceQuery;
 use swell_store::automation::{ActivityInput, Campaign, CampaignInput, KINDS, TRIGGERS};
 use swell_store::consent::{AudienceSpec, Channel};
@@ -56,8 +55,6 @@ pub fn router() -> Router<AppState> {
         .route("/tasks/{id}/done", post(task_done))
         .route("/inapp/{contact}", get(inapp))
         .route("/inapp/messages/{id}/{action}", post(inapp_action))
-        .route("/channels", get(channels))
-        .route("/channels/{channel}", put(put_channel))
 }
 
 impl From<EngineError> for ApiError {
@@ -1156,67 +1153,4 @@ async fn inapp_action(
         .await?;
     state.woke(resumed);
     Ok(Json(json!({"message": m, "resumed": resumed})))
-}
-
-async fn channels(
-    State(state): State<AppState>,
-    auth: Auth,
-) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(
-        json!({"items": state.store.channel_settings(auth.0.id).await?}),
-    ))
-}
-
-/// Sets a channel's provider (SMS, Zalo) and unit cost (every channel).
-async fn put_channel(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(channel): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<impl IntoResponse, ApiError> {
-    let ws = auth.0.id;
-    let obj = json_object(&headers, &body)?;
-    let kind = match channel.as_str() {
-        "sms" => Some(swell_channels::ChannelKind::Sms),
-        "zalo" => Some(swell_channels::ChannelKind::Zalo),
-        "email" | "inapp" => None,
-        other => return Err(ApiError::NotFound(format!("no channel {other:?}"))),
-    };
-    let config = obj.get("provider").cloned().unwrap_or(json!({}));
-    if let Some(kind) = kind {
-        let parsed: swell_channels::http::ProviderConfig =
-            serde_json::from_value(config.clone())
-                .map_err(|e| ApiError::field("provider", e.to_string()))?;
-        let client =
-            swell_channels::http::http_client().map_err(|e| ApiError::Internal(Box::new(e)))?;
-        if let Err(e) = swell_channels::http::HttpProvider::new(kind, parsed, client) {
-            return Err(ApiError::invalid(
-                "the provider is misconfigured",
-                e.problems
-                    .iter()
-                    .map(|p| swell_core::FieldError::new("provider", p.clone()))
-                    .collect(),
-            ));
-        }
-    }
-    let unit_cost = match obj.get("unit_cost") {
-        None | Some(Value::Null) => 0.0,
-        Some(v) => v
-            .as_f64()
-            .filter(|c| *c >= 0.0)
-            .ok_or_else(|| ApiError::field("unit_cost", "must be a number >= 0"))?,
-    };
-    let setting = ChannelSetting {
-        channel: channel.clone(),
-        config,
-        unit_cost,
-        currency: obj
-            .get("currency")
-            .and_then(Value::as_str)
-            .unwrap_or("VND")
-            .to_string(),
-    };
-    state.store.put_channel_setting(ws, &setting).await?;
-    Ok(Json(setting))
 }

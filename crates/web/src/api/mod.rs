@@ -11,6 +11,7 @@ use crate::{ApiError, AppState};
 mod ads;
 mod audiences;
 pub(crate) mod campaigns;
+pub(crate) mod channels;
 mod contacts;
 pub(crate) mod email;
 mod events;
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .merge(contacts::router())
         .merge(audiences::router())
         .merge(campaigns::router())
+        .merge(channels::router())
         .merge(email::router())
         .merge(records::router())
         .merge(events::router())

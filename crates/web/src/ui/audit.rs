@@ -23,7 +23,14 @@ use super::{
 use crate::AppState;
 
 /// Fields whose values never go into the log.
-const SECRET_FIELDS: &[&str] = &["password", "secret", "token", "api_key", CSRF_FIELD];
+const SECRET_FIELDS: &[&str] = &[
+    "password",
+    "secret",
+    "token",
+    "access_token",
+    "api_key",
+    CSRF_FIELD,
+];
 
 /// Largest JSON body kept whole in an entry.
 const BODY_KEPT: usize = 16 * 1024;
@@ -73,9 +80,44 @@ pub(super) fn form_detail(fields: &HashMap<String, String>) -> Value {
     let kept: Map<String, Value> = fields
         .iter()
         .filter(|(k, _)| !SECRET_FIELDS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), json!(truncate(v, 2000))))
+        .map(|(k, v)| {
+            // A field of JSON (a provider's configuration) has its own.
+            let kept = match serde_json::from_str::<Value>(v) {
+                Ok(mut object @ Value::Object(_)) => {
+                    scrub(&mut object);
+                    object.to_string()
+                }
+                _ => v.clone(),
+            };
+            (k.clone(), json!(truncate(&kept, 2000)))
+        })
         .collect();
     json!({ "form": kept })
+}
+
+/// Takes the secrets out of JSON at any depth: the secret fields, and the
+/// values of every `headers` object, where HTTP providers keep their
+/// tokens (shown as the mask, so the log says which headers changed).
+fn scrub(value: &mut Value) {
+    match value {
+        Value::Object(m) => {
+            for k in SECRET_FIELDS {
+                m.remove(*k);
+            }
+            for (k, v) in m.iter_mut() {
+                match v {
+                    Value::Object(headers) if k == "headers" => {
+                        for h in headers.values_mut() {
+                            *h = json!(swell_channels::http::SECRET_MASK);
+                        }
+                    }
+                    _ => scrub(v),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        _ => {}
+    }
 }
 
 /// A body that is not a form: JSON kept when small (secrets left out),
@@ -84,11 +126,9 @@ pub(super) fn body_note(content_type: &str, body: Option<&[u8]>) -> Value {
     match body {
         Some(b) if content_type.starts_with("application/json") && b.len() <= BODY_KEPT => {
             match serde_json::from_slice::<Value>(b) {
-                Ok(Value::Object(mut m)) => {
-                    for k in SECRET_FIELDS {
-                        m.remove(*k);
-                    }
-                    json!({ "body": m })
+                Ok(mut object @ Value::Object(_)) => {
+                    scrub(&mut object);
+                    json!({ "body": object })
                 }
                 Ok(v) => json!({ "body": v }),
                 Err(_) => json!({ "content_type": content_type }),
@@ -225,4 +265,38 @@ pub(super) async fn page(
         next,
     };
     Ok(html(page.render()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_the_log_at_any_depth() {
+        let body = json!({
+            "channel": "zalo",
+            "provider": {"url": "https://business.openapi.zalo.me/message/template",
+                         "headers": {"access_token": "oa-secret"}},
+            "activities": [{"config": {"url": "https://crm.example", "secret": "crm-key"}}],
+            "password": "pw",
+        });
+        let note = body_note("application/json", Some(body.to_string().as_bytes()));
+        let text = note.to_string();
+        for secret in ["oa-secret", "crm-key", "\"pw\""] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(
+            text.contains("access_token") && text.contains("crm.example"),
+            "{text}"
+        );
+
+        let form = HashMap::from([
+            ("access_token".to_string(), "oa-secret".to_string()),
+            ("provider".to_string(), body["provider"].to_string()),
+            ("sender".to_string(), "SHOP".to_string()),
+        ]);
+        let text = form_detail(&form).to_string();
+        assert!(!text.contains("oa-secret"), "{text}");
+        assert!(text.contains("SHOP"), "{text}");
+    }
 }

@@ -531,6 +531,67 @@ static STRINGS: &[(&str, &str, &str)] = &[
     ("settings.smtp_connections", "Connections", "Kết nối"),
     ("settings.smtp_rate", "Rate", "Tốc độ"),
     ("settings.unit_cost", "Unit cost", "Đơn giá"),
+    // Settings: the SMS and Zalo providers.
+    (
+        "settings.channels_hint",
+        "SMS and Zalo ZNS messages go out through the provider set here; the unit cost prices each message in campaign estimates and spend. Tokens are kept but never shown again.",
+        "Tin SMS và Zalo ZNS được gửi qua nhà cung cấp cài đặt tại đây; đơn giá dùng để tính chi phí mỗi tin trong dự toán và chi tiêu của chiến dịch. Mã truy cập được lưu nhưng không bao giờ hiển thị lại.",
+    ),
+    ("settings.provider", "Provider", "Nhà cung cấp"),
+    ("settings.sender", "Sender", "Tên người gửi"),
+    ("settings.secrets", "Secrets", "Thông tin bí mật"),
+    ("settings.provider_sms", "SMS provider", "Nhà cung cấp SMS"),
+    (
+        "settings.provider_zalo",
+        "Zalo ZNS provider",
+        "Nhà cung cấp Zalo ZNS",
+    ),
+    ("settings.preset", "Provider type", "Loại nhà cung cấp"),
+    ("settings.preset_zalo", "Zalo ZNS", "Zalo ZNS"),
+    (
+        "settings.preset_sms",
+        "SMS gateway (JSON, bearer token)",
+        "Cổng SMS (JSON, bearer token)",
+    ),
+    (
+        "settings.preset_custom",
+        "Custom (JSON, advanced)",
+        "Tuỳ chỉnh (JSON, nâng cao)",
+    ),
+    (
+        "settings.zalo_hint",
+        "Messages go to Zalo's ZNS API (business.openapi.zalo.me) with your Official Account's access token, from the Zalo for Developers console.",
+        "Tin được gửi tới API ZNS của Zalo (business.openapi.zalo.me) bằng access token của Official Account, lấy từ trang Zalo for Developers.",
+    ),
+    ("settings.access_token", "Access token", "Access token"),
+    (
+        "settings.sms_hint",
+        "For gateways that take JSON {\"to\", \"text\", \"from\"} with an Authorization: Bearer token and answer {\"message_id\"}. Other gateways: choose Custom.",
+        "Dành cho cổng nhận JSON {\"to\", \"text\", \"from\"} kèm Authorization: Bearer token và trả về {\"message_id\"}. Cổng khác: chọn Tuỳ chỉnh.",
+    ),
+    ("settings.gateway_url", "Gateway URL", "URL của cổng SMS"),
+    ("settings.bearer_token", "API token", "Mã API (token)"),
+    (
+        "settings.sender_name",
+        "Sender / brand name",
+        "Tên người gửi / brandname",
+    ),
+    (
+        "settings.token_keep_hint",
+        "A token is stored. Leave the field blank to keep it; type a new one to replace it.",
+        "Đã lưu một mã. Để trống ô này để giữ nguyên; nhập mã mới để thay thế.",
+    ),
+    (
+        "settings.custom_hint",
+        "The provider's whole configuration (url, headers, body template, id_path, error_path, ...), as described in the API docs. Put tokens in headers: only header values are hidden, and a header shown as •••••• keeps its stored value.",
+        "Toàn bộ cấu hình nhà cung cấp (url, headers, mẫu body, id_path, error_path, ...), theo tài liệu API. Đặt mã bí mật trong headers: chỉ giá trị header được ẩn, và header hiển thị •••••• sẽ giữ giá trị đã lưu.",
+    ),
+    ("settings.currency", "Currency", "Tiền tệ"),
+    (
+        "settings.other_costs",
+        "Unit cost of e-mail and in-app messages",
+        "Đơn giá email và tin trong ứng dụng",
+    ),
     // Automated campaigns.
     ("nav.campaigns", "Automations", "Tự động hoá"),
     (

@@ -72,6 +72,7 @@ pub(super) fn admin_routes() -> Router<AppState> {
         .route("/settings/users", post(settings::add_user))
         .route("/settings/keys", post(settings::create_key))
         .route("/settings/keys/{id}/revoke", post(settings::revoke_key))
+        .route("/settings/channels", post(settings::save_channel))
         .route("/audit", get(super::audit::page))
 }
 
@@ -120,6 +121,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, super::Need)> {
         ("POST", "/settings/users", Admin),
         ("POST", "/settings/keys", Admin),
         ("POST", "/settings/keys/1/revoke", Admin),
+        ("POST", "/settings/channels", Admin),
         ("GET", "/audit", Admin),
     ]
 }
