@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_access"),
     migration!(10, "0010_leads"),
     migration!(11, "0011_smtp"),
+    migration!(12, "0012_lead_notify"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

@@ -334,6 +334,17 @@ pub enum OrderRef {
     External(String),
 }
 
+/// A workspace's settings for leads.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LeadSettings {
+    /// Days within which a second lead of the same person is a duplicate
+    /// (0: off).
+    pub duplicate_window_days: i64,
+    /// How a rep is told of a lead given by hand, or by an automation,
+    /// when no rule gave it first (a rule's own notices otherwise).
+    pub notify: Notify,
+}
+
 /// One cell of the leads board.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LeadCount {
@@ -609,21 +620,46 @@ impl Store {
         Ok(moved)
     }
 
-    /// Days within which a second lead of the same person is a duplicate.
-    pub async fn lead_duplicate_days(&self, ws: WorkspaceId) -> Result<i64> {
-        on_db!(self, p => {
-            Ok(sqlx::query_scalar("SELECT lead_duplicate_days FROM workspaces WHERE id = $1").bind(ws.0).fetch_one(p).await?)
+    /// The workspace's lead settings: the duplicate window and the notices
+    /// of leads given by hand that no rule gave.
+    pub async fn lead_settings(&self, ws: WorkspaceId) -> Result<LeadSettings> {
+        let (days, notify): (i64, String) = on_db!(self, p => {
+            sqlx::query_as("SELECT lead_duplicate_days, lead_notify FROM workspaces WHERE id = $1")
+                .bind(ws.0).fetch_one(p).await?
+        });
+        Ok(LeadSettings {
+            duplicate_window_days: days,
+            notify: Notify::from_stored(&serde_json::from_str(&notify).unwrap_or_default()),
         })
     }
 
-    pub async fn set_lead_duplicate_days(&self, ws: WorkspaceId, days: i64) -> Result<()> {
-        if !(0..=3650).contains(&days) {
+    /// Changes what is given; a notify without a secret keeps the stored
+    /// one (it is never shown back to be sent again).
+    pub async fn set_lead_settings(
+        &self,
+        ws: WorkspaceId,
+        duplicate_window_days: Option<i64>,
+        notify: Option<Notify>,
+    ) -> Result<LeadSettings> {
+        if let Some(days) = duplicate_window_days
+            && !(0..=3650).contains(&days)
+        {
             return Err(invalid("duplicate_window_days", "must be 0 (off) to 3650"));
         }
+        let current = self.lead_settings(ws).await?;
+        let mut notify = notify.unwrap_or_else(|| current.notify.clone());
+        if notify.secret.is_none() && notify.webhook.is_some() {
+            notify.secret = current.notify.secret.clone();
+        }
+        let days = duplicate_window_days.unwrap_or(current.duplicate_window_days);
         on_db!(self, p => {
-            sqlx::query("UPDATE workspaces SET lead_duplicate_days = $2 WHERE id = $1").bind(ws.0).bind(days).execute(p).await?;
+            sqlx::query("UPDATE workspaces SET lead_duplicate_days = $2, lead_notify = $3 WHERE id = $1")
+                .bind(ws.0).bind(days).bind(notify.stored().to_string()).execute(p).await?;
         });
-        Ok(())
+        Ok(LeadSettings {
+            duplicate_window_days: days,
+            notify,
+        })
     }
 }
 

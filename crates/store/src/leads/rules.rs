@@ -103,7 +103,7 @@ impl Notify {
         Ok(n)
     }
 
-    fn stored(&self) -> Value {
+    pub(crate) fn stored(&self) -> Value {
         json!({"webhook": self.webhook, "secret": self.secret, "email": self.email, "task": self.task})
     }
 

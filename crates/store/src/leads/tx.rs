@@ -32,7 +32,7 @@ use swell_core::FieldError;
 use swell_core::filter::Filter;
 use swell_core::hours::WorkingHours;
 
-use super::rules::{self, Rule, rule_from_row};
+use super::rules::{self, Notify, Rule, rule_from_row};
 use super::{CreatedParents, Intake, LEAD_COLUMNS, Lead, LeadInput, lead_from_row};
 use crate::reports::AdKey;
 use crate::rows::RowExt;
@@ -700,7 +700,16 @@ macro_rules! impl_lead_tx {
                 };
                 let note = rule.map(|r| format!("rule: {}", r.name));
                 seen.history(ws, lead.id, now, by, kind, from, Some(user.to_string()), note);
-                let Some(notify) = rule.map(|r| &r.notify) else { return Ok(()) };
+                // The rule's notices; a lead no rule gave has the
+                // workspace's.
+                let notify = match rule {
+                    Some(r) => r.notify.clone(),
+                    None => {
+                        let text: String = sqlx::query_scalar("SELECT lead_notify FROM workspaces WHERE id = $1")
+                            .bind(ws).fetch_one(&mut **self).await?;
+                        Notify::from_stored(&serde_json::from_str(&text).unwrap_or_default())
+                    }
+                };
                 if notify.webhook.is_none() && !notify.email && !notify.task {
                     return Ok(());
                 }

@@ -319,6 +319,52 @@ app_test! {
 }
 
 app_test! {
+    /// A lead no rule gave, given by hand: the workspace's notices tell
+    /// the rep, and its webhook secret is kept but never shown back.
+    async fn a_lead_given_by_hand_tells_the_rep_by_the_workspace_notices(app: &TestApp) {
+        let (url, got) = webhook_receiver().await;
+        let an = user(app, "An", "sales", json!({})).await;
+        let binh = user(app, "Binh", "sales", json!({})).await;
+        // Nothing by default: a hand-given lead is in the history only.
+        let quiet = lead(app, json!({"name": "Dung", "phone": "0912000009"})).await.json["lead"]["id"].as_i64().unwrap();
+        let r = app.post(&format!("/api/v1/leads/{quiet}/assign"), json!({"user_id": an})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let detail = app.get(&format!("/api/v1/leads/{quiet}")).await.json;
+        assert_eq!((detail["notices"].as_array().unwrap().len(), detail["tasks"].as_array().unwrap().len()), (0, 0), "{detail}");
+
+        let r = app.put("/api/v1/lead-settings", json!({"notify": {"webhook": url, "secret": "khoá", "email": true, "task": true}})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json["duplicate_window_days"], 30, "what is not sent stays: {}", r.text);
+        let shown = app.get("/api/v1/lead-settings").await;
+        assert_eq!((shown.json["notify"]["webhook"].as_str(), shown.json["notify"]["task"].as_bool()), (Some(url.as_str()), Some(true)));
+        assert!(!shown.text.contains("khoá"), "the secret is not shown: {}", shown.text);
+        // Sent again without the secret, it is kept.
+        let r = app.put("/api/v1/lead-settings", json!({"notify": {"webhook": url, "email": true, "task": true}, "duplicate_window_days": 7})).await;
+        assert_eq!((r.status, r.json["duplicate_window_days"].as_i64()), (200, Some(7)), "{}", r.text);
+        let bad = app.put("/api/v1/lead-settings", json!({"notify": {"webhook": "ftp://x"}})).await;
+        assert_eq!(bad.error_fields(), vec!["notify.webhook".to_string()]);
+
+        let id = lead(app, json!({"name": "Chi", "phone": "0912000010"})).await.json["lead"]["id"].as_i64().unwrap();
+        let r = app.post(&format!("/api/v1/leads/{id}/assign"), json!({"user_id": binh})).await;
+        assert_eq!((r.status, r.json["owner_id"].as_i64()), (200, Some(binh)), "{}", r.text);
+        notices_delivered(app, id).await;
+        let hooks = got.lock().unwrap().clone();
+        assert_eq!(hooks.len(), 1, "one webhook");
+        let (headers, body) = &hooks[0];
+        let ts = headers["x-swell-timestamp"].to_str().unwrap();
+        assert_eq!(headers["x-swell-signature"].to_str().unwrap(), swell_channels::webhook::sign("khoá".as_bytes(), ts, body.as_bytes()));
+        let doc: Value = serde_json::from_str(body).unwrap();
+        assert_eq!((doc["lead"]["id"].as_i64(), doc["rep"]["id"].as_i64()), (Some(id), Some(binh)));
+        let detail = app.get(&format!("/api/v1/leads/{id}")).await.json;
+        let channels: Vec<&str> = detail["notices"].as_array().unwrap().iter().map(|n| n["channel"].as_str().unwrap()).collect();
+        assert_eq!(channels, ["webhook", "email"]);
+        assert_eq!(detail["tasks"][0]["owner"], "binh@shop.vn");
+        let outbox = items(&app.get("/api/v1/outbox").await);
+        assert_eq!(outbox.iter().filter(|m| m["recipient"] == "binh@shop.vn").count(), 1, "{outbox:?}");
+    }
+}
+
+app_test! {
     async fn a_sales_key_sees_and_moves_only_its_own_leads_through_the_pipeline(app: &TestApp) {
         let an = user(app, "An", "sales", json!({})).await;
         let binh = user(app, "Binh", "sales", json!({})).await;

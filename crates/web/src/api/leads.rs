@@ -1,7 +1,8 @@
 //! `/leads`: intake (one call, CSV), the list and detail a rep works from,
 //! the pipeline, notes and calls, assignment by hand; the rules that assign
 //! (`/assignment-rules`), the public forms (`/lead-forms`) and the
-//! duplicate window (`/lead-settings`).
+//! duplicate window and the notices of leads given by hand
+//! (`/lead-settings`).
 //!
 //! A sales rep (a session or a key acting as one) reaches the list, the
 //! detail, the pipeline and notes of their own leads only; everything else
@@ -535,9 +536,7 @@ async fn settings(
     State(state): State<AppState>,
     auth: Auth,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(
-        json!({"duplicate_window_days": state.store.lead_duplicate_days(auth.0.id).await?}),
-    ))
+    Ok(Json(state.store.lead_settings(auth.0.id).await?))
 }
 
 async fn put_settings(
@@ -547,14 +546,22 @@ async fn put_settings(
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let obj = json_object(&headers, &body)?;
-    only_keys(&obj, &["duplicate_window_days"], "")?;
+    only_keys(&obj, &["duplicate_window_days", "notify"], "")?;
     let days = given(
         &obj,
         "duplicate_window_days",
         Value::as_i64,
         "a whole number of days",
-    )?
-    .ok_or_else(|| ApiError::field("duplicate_window_days", "is required"))?;
-    state.store.set_lead_duplicate_days(auth.0.id, days).await?;
-    Ok(Json(json!({"duplicate_window_days": days})))
+    )?;
+    let notify = obj
+        .get("notify")
+        .map(swell_store::leads::Notify::from_json)
+        .transpose()
+        .map_err(ApiError::from_field)?;
+    Ok(Json(
+        state
+            .store
+            .set_lead_settings(auth.0.id, days, notify)
+            .await?,
+    ))
 }
