@@ -219,3 +219,71 @@ async fn a_sales_rep_works_a_lead_in_the_browser() {
     assert_eq!(lead.json["status"], "won", "{}", lead.text);
     assert!(lead.json["order_id"].as_i64().is_some(), "{}", lead.text);
 }
+
+/// A marketer sets up assignment in the browser: a rule whose reps are told
+/// by e-mail and webhook, and the workspace's duplicate window and its
+/// notices for leads given by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marketer_sets_rules_and_their_notices_in_the_browser() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (a, _, _) = rep(&app).await;
+    let (email, password) = app.create_user("marketer").await;
+    let b = Browser::start(&app.url("")).await;
+    b.sign_in(&email, &password).await;
+
+    b.open("/leads/rules").await;
+    b.fill("#rule-form input[name=name]", "Mọi người").await;
+    b.click(&format!("#rule-form input[name=reps][value=\"{a}\"]"))
+        .await;
+    b.click("#rule-form input[name=\"notify.email\"]").await;
+    b.fill(
+        "#rule-form input[name=\"notify.webhook\"]",
+        "https://crm.shop.vn/hooks/leads",
+    )
+    .await;
+    b.fill("#rule-form input[name=\"notify.secret\"]", "bí mật")
+        .await;
+    b.click_and_reload("#create-rule").await;
+    b.wait_text("#rules", |t| {
+        t.contains("Mọi người") && t.contains("qua e-mail") && t.contains("crm.shop.vn")
+    })
+    .await;
+
+    let days = "#lead-settings input[name=duplicate_window_days]";
+    b.fill(days, "14").await;
+    b.click("#lead-settings input[name=\"notify.task\"]").await;
+    b.click_and_reload("#save-lead-settings").await;
+    b.wait_text("#lead-settings", |_| true).await;
+    b.screenshot("lead-rules").await;
+    b.quit().await;
+
+    let rules = app.get("/api/v1/assignment-rules").await;
+    let rule = &rules.json["items"][0];
+    assert_eq!(
+        (
+            rule["name"].as_str(),
+            rule["notify"]["email"].as_bool(),
+            rule["notify"]["task"].as_bool(),
+            rule["notify"]["webhook"].as_str()
+        ),
+        (
+            Some("Mọi người"),
+            Some(true),
+            Some(false),
+            Some("https://crm.shop.vn/hooks/leads")
+        ),
+        "{}",
+        rules.text
+    );
+    assert_eq!(rule["reps"][0]["user"].as_i64(), Some(a), "{}", rules.text);
+    let settings = app.get("/api/v1/lead-settings").await.json;
+    assert_eq!(settings["duplicate_window_days"], 14, "{settings}");
+    assert_eq!(
+        (
+            settings["notify"]["task"].as_bool(),
+            settings["notify"]["email"].as_bool()
+        ),
+        (Some(true), Some(false)),
+        "{settings}"
+    );
+}

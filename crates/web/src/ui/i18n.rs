@@ -476,6 +476,35 @@ static STRINGS: &[(&str, &str, &str)] = &[
     ("leads.switch_off", "Switch off", "Tắt"),
     ("leads.switch_on", "Switch on", "Bật"),
     ("leads.new_rule", "New rule", "Quy tắc mới"),
+    ("leads.notify", "Tell the rep", "Báo cho nhân viên"),
+    ("leads.notify_email", "by e-mail", "qua e-mail"),
+    (
+        "leads.notify_task",
+        "with a task to call",
+        "bằng việc cần gọi",
+    ),
+    ("leads.notify_webhook", "Webhook URL", "URL webhook"),
+    (
+        "leads.notify_secret",
+        "Webhook secret (signs each call; left blank, the stored one is kept)",
+        "Khoá bí mật webhook (ký mỗi lần gọi; để trống thì giữ khoá đã lưu)",
+    ),
+    ("leads.notices", "Notices", "Thông báo"),
+    (
+        "leads.settings",
+        "Lead settings",
+        "Cài đặt khách hàng tiềm năng",
+    ),
+    (
+        "leads.duplicate_days",
+        "A second lead of the same person within this many days is a repeat (0: off)",
+        "Khách hàng tiềm năng thứ hai của cùng một người trong số ngày này là trùng (0: tắt)",
+    ),
+    (
+        "leads.hand_notify",
+        "Leads given by hand, or by an automation, that no rule gave tell the rep:",
+        "Khách hàng tiềm năng được giao tay, hoặc do tự động hoá, mà không qua quy tắc nào thì báo cho nhân viên:",
+    ),
     (
         "ads.help",
         "Ad accounts, their campaigns and ads, with the leads each brought.",

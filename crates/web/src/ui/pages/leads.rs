@@ -14,7 +14,9 @@ use axum::extract::{Path, Query};
 use axum::response::Response;
 use serde::Deserialize;
 use swell_store::ads::{Ad, AdAccount, AdCampaign};
-use swell_store::leads::{Actor, HistoryEntry, Lead, LeadQuery, LeadStatus, Rule, Strategy};
+use swell_store::leads::{
+    Actor, HistoryEntry, Lead, LeadQuery, LeadSettings, LeadStatus, Notify, Rule, Strategy,
+};
 use swell_store::users::User;
 
 use crate::ui::{Ctx, Role, Shell, UiError, html};
@@ -258,6 +260,7 @@ struct RulesPage {
     rules: Vec<Rule>,
     reps: Vec<User>,
     names: HashMap<i64, String>,
+    settings: LeadSettings,
 }
 
 impl RulesPage {
@@ -286,6 +289,26 @@ impl RulesPage {
     fn filter_text(&self, rule: &Rule) -> String {
         rule.filter.clone().unwrap_or_default()
     }
+
+    /// How a rule tells its reps, in the page's language: e-mail, task,
+    /// the webhook's URL; a dash for none.
+    fn notices(&self, n: &Notify) -> String {
+        let mut out: Vec<String> = Vec::new();
+        if n.email {
+            out.push(self.shell.t("leads.notify_email").to_string());
+        }
+        if n.task {
+            out.push(self.shell.t("leads.notify_task").to_string());
+        }
+        if let Some(url) = &n.webhook {
+            out.push(url.clone());
+        }
+        if out.is_empty() {
+            "—".into()
+        } else {
+            out.join(", ")
+        }
+    }
 }
 
 pub(super) async fn rules(ctx: Ctx) -> Result<Response, UiError> {
@@ -300,6 +323,7 @@ pub(super) async fn rules(ctx: Ctx) -> Result<Response, UiError> {
             .filter(|u| u.role == Role::Sales)
             .collect(),
         names,
+        settings: ctx.store().lead_settings(ws).await?,
     };
     Ok(html(page.render()?))
 }
