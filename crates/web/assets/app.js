@@ -132,6 +132,15 @@
             if (errorEl) errorEl.textContent = errorText(res);
             return;
           }
+          // A value the answer gives only once (a secret URL) is shown
+          // in the form instead of reloading the page past it.
+          var once = form.dataset.reveal && res.json && res.json[form.dataset.reveal];
+          var shownOnce = once && form.querySelector("[data-revealed]");
+          if (shownOnce) {
+            shownOnce.hidden = false;
+            shownOnce.querySelector("input").value = once;
+            return;
+          }
           if (form.dataset.redirect) {
             window.location.href = fill(form.dataset.redirect, [res.json, data.all]);
           } else if (form.dataset.reload !== undefined) {
@@ -396,6 +405,31 @@
     update();
   }
 
+  // Parts of a form that apply to one choice only: `data-when="NAME:a b"`
+  // shows an element while the form's control NAME has the value a or b,
+  // and disables its fields otherwise, so they are not sent.
+  function whenFields() {
+    document.querySelectorAll("[data-when]").forEach(function (part) {
+      var spec = part.dataset.when.split(":");
+      var form = part.closest("form");
+      var control = form && form.elements[spec[0]];
+      if (!control) return;
+      var values = spec[1].split(" ");
+      var update = function () {
+        var on = values.indexOf(control.value) >= 0;
+        part.hidden = !on;
+        var fields = part.matches("input, select, textarea") ? [part] : part.querySelectorAll("input, select, textarea");
+        Array.prototype.forEach.call(fields, function (f) {
+          // A field inside a part that is itself off stays off.
+          var outer = f.parentElement && f.parentElement.closest("[data-when]");
+          f.disabled = !on || (outer !== null && outer !== part && outer.hidden);
+        });
+      };
+      control.addEventListener("change", update);
+      update();
+    });
+  }
+
   // On a phone the nav is behind a menu button.
   function menu() {
     var button = document.querySelector(".menu-toggle");
@@ -409,6 +443,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     menu();
+    whenFields();
     apiForms();
     segmentBuilder();
     audienceCount();

@@ -204,10 +204,21 @@ fn parse_at(v: &Value) -> Result<Time, String> {
 }
 
 /// `"delivered" == "delivered"`, `1 == 1.0`.
+/// Whether a trigger's `from` / `to` is the value a change has: numbers by
+/// value (`"5"` from a form is 5), anything else as the same text (`"true"`
+/// is `true`).
 fn loosely_equal(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
+    let number = |v: &Value| {
+        v.as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()))
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match (number(a), number(b)) {
         (Some(x), Some(y)) => x == y,
-        _ => a == b,
+        _ => a == b || (!a.is_null() && !b.is_null() && text(a) == text(b)),
     }
 }
 
@@ -721,6 +732,17 @@ mod tests {
             op: op.into(),
             changes,
         }
+    }
+
+    #[test]
+    fn a_value_typed_in_a_form_matches_the_number_or_flag_it_names() {
+        assert!(loosely_equal(&json!("5"), &json!(5)));
+        assert!(loosely_equal(&json!(5.0), &json!("5")));
+        assert!(loosely_equal(&json!("true"), &json!(true)));
+        assert!(loosely_equal(&json!("paid"), &json!("paid")));
+        assert!(!loosely_equal(&json!("5"), &json!(6)));
+        assert!(!loosely_equal(&json!("null"), &Value::Null));
+        assert!(!loosely_equal(&json!("paid"), &json!("Paid")));
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod smtp_settings;
 mod store;
 mod ui_browser;
 mod ui_browser_campaigns;
+mod ui_browser_triggers;
 mod ui_campaigns;
 mod ui_http;
 mod ui_leads;

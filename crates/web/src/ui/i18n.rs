@@ -647,6 +647,77 @@ static STRINGS: &[(&str, &str, &str)] = &[
     ("campaigns.entity", "Target", "Đối tượng"),
     ("campaigns.trigger", "Entry trigger", "Điều kiện bắt đầu"),
     (
+        "campaigns.trigger_when",
+        "Who enters, and when",
+        "Ai vào, và khi nào",
+    ),
+    (
+        "campaigns.trigger_json",
+        "Written as JSON (advanced)",
+        "Viết bằng JSON (nâng cao)",
+    ),
+    (
+        "campaigns.trigger_field",
+        "Field that changes (blank: any)",
+        "Trường thay đổi (để trống: bất kỳ)",
+    ),
+    (
+        "campaigns.trigger_from",
+        "From value (optional)",
+        "Từ giá trị (tuỳ chọn)",
+    ),
+    (
+        "campaigns.trigger_to",
+        "To value (optional)",
+        "Sang giá trị (tuỳ chọn)",
+    ),
+    ("campaigns.trigger_every", "Every", "Mỗi"),
+    ("campaigns.every_day", "day", "ngày"),
+    ("campaigns.every_week", "week", "tuần"),
+    ("campaigns.every_month", "month", "tháng"),
+    ("campaigns.every_year", "year", "năm"),
+    (
+        "campaigns.trigger_day",
+        "On day (of the month; weekday 0-6 for weeks)",
+        "Vào ngày (trong tháng; thứ 0-6 nếu theo tuần)",
+    ),
+    (
+        "campaigns.trigger_month",
+        "Month (yearly)",
+        "Tháng (hằng năm)",
+    ),
+    (
+        "campaigns.trigger_at",
+        "At (each contact's own time)",
+        "Lúc (theo giờ của từng người)",
+    ),
+    (
+        "campaigns.trigger_cron",
+        "Or a cron expression (advanced)",
+        "Hoặc biểu thức cron (nâng cao)",
+    ),
+    ("campaigns.trigger_date_field", "Date field", "Trường ngày"),
+    (
+        "campaigns.trigger_days_before",
+        "Days before",
+        "Số ngày trước",
+    ),
+    (
+        "campaigns.trigger_webhook_hint",
+        "Saving gives the campaign a secret URL; each JSON posted to it finds or creates the record and lets it in. The URL is shown once.",
+        "Khi lưu, chiến dịch có một URL bí mật; mỗi JSON gửi tới đó tìm hoặc tạo bản ghi và cho vào chiến dịch. URL chỉ hiện một lần.",
+    ),
+    (
+        "campaigns.hook_url",
+        "The campaign's webhook URL",
+        "URL webhook của chiến dịch",
+    ),
+    (
+        "campaigns.hook_url_once",
+        "Copy it now: it is not shown again. Reload the page when done.",
+        "Hãy sao chép ngay: URL không hiện lại. Tải lại trang khi xong.",
+    ),
+    (
         "campaigns.trigger_hint",
         "JSON, e.g. {\"kind\": \"manual\"}, {\"kind\": \"created\"}, {\"kind\": \"updated\", \"fields\": [\"status\"], \"to\": \"delivered\"}, {\"kind\": \"webhook\"}, {\"kind\": \"recurring\", \"every\": \"month\", \"day\": 1, \"at\": \"09:00\"}, {\"kind\": \"anniversary\", \"field\": \"birthday\", \"days_before\": 3, \"at\": \"09:00\"}.",
         "JSON, ví dụ {\"kind\": \"manual\"} (chạy tay), {\"kind\": \"created\"} (khi tạo mới), {\"kind\": \"updated\", \"fields\": [\"status\"], \"to\": \"delivered\"}, {\"kind\": \"webhook\"}, {\"kind\": \"recurring\", \"every\": \"month\", \"day\": 1, \"at\": \"09:00\"}, {\"kind\": \"anniversary\", \"field\": \"birthday\", \"days_before\": 3, \"at\": \"09:00\"}.",

@@ -188,6 +188,18 @@ struct TemplateChoice {
     label: String,
 }
 
+/// The entry triggers the settings form offers by name (anything else,
+/// such as several watched fields, through its JSON).
+const TRIGGER_KINDS: &[&str] = &[
+    "manual",
+    "created",
+    "updated",
+    "created_or_updated",
+    "webhook",
+    "recurring",
+    "anniversary",
+];
+
 #[derive(Template)]
 #[template(path = "campaign.html")]
 struct DetailPage {
@@ -215,6 +227,35 @@ impl DetailPage {
 
     fn trigger_kind(&self) -> &str {
         self.c.trigger["kind"].as_str().unwrap_or("manual")
+    }
+
+    /// A value of the trigger as a form field shows it: text as it is, a
+    /// number written out, a list by its first item; "" when not set.
+    fn tv(&self, key: &str) -> String {
+        match &self.c.trigger[key] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(items) => items
+                .first()
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            serde_json::Value::Null => String::new(),
+            v => v.to_string(),
+        }
+    }
+
+    fn tv_or(&self, key: &str, default: &str) -> String {
+        let v = self.tv(key);
+        if v.is_empty() { default.to_string() } else { v }
+    }
+
+    fn every_key(&self, every: &str) -> &'static str {
+        match every {
+            "day" => "campaigns.every_day",
+            "week" => "campaigns.every_week",
+            "month" => "campaigns.every_month",
+            _ => "campaigns.every_year",
+        }
     }
 
     fn budget(&self) -> String {
