@@ -72,32 +72,44 @@
   // A form's fields as JSON: data-number, data-json, data-list (the value,
   // converted, as a one-item list), data-list-item (checked boxes gathered in a list),
   // data-datetime (a local time as an instant), dotted names nest;
-  // empty fields are left out; data-url-only fields only fill the URL.
+  // empty fields are left out, and so are disabled ones (a disabled
+  // fieldset's too); data-url-only fields only fill the URL. A `*` in a
+  // name is the key chosen in the [data-key] select of the same fieldset,
+  // whose option's data-type (number, bool) says how to read the value.
   function formJson(form) {
     var body = {}, all = {};
     Array.prototype.forEach.call(form.elements, function (el) {
-      if (!el.name || el.name === "_csrf" || el.disabled) return;
+      if (!el.name || el.name === "_csrf" || el.matches(":disabled")) return;
       var d = el.dataset;
+      var name = el.name, type = null;
+      if (name.indexOf("*") >= 0) {
+        var keyEl = el.closest("fieldset, form").querySelector("[data-key]");
+        var opt = keyEl && keyEl.selectedOptions[0];
+        if (!opt || !opt.value) return;
+        name = name.replace("*", opt.value);
+        type = opt.dataset.type;
+      }
       if (d.copyFrom) {
         var src = document.getElementById(d.copyFrom);
         el.value = src ? src.value : "";
       }
       var v = el.value;
       if (d.listItem !== undefined) {
-        var list = getPath(body, el.name) || [];
+        var list = getPath(body, name) || [];
         if (el.checked) list.push(d.number !== undefined ? Number(v) : v);
-        setPath(body, el.name, list);
+        setPath(body, name, list);
         return;
       }
       if (el.type === "checkbox") v = el.checked;
       else if (v === "") return;
-      else if (d.number !== undefined) v = Number(v);
+      else if (d.number !== undefined || type === "number") v = Number(v);
+      else if (type === "bool") v = v === "true" || v === "1" || v === "yes";
       else if (d.json !== undefined) {
-        try { v = JSON.parse(v); } catch (e) { throw new Error(el.name + ": not valid JSON (" + e.message + ")"); }
+        try { v = JSON.parse(v); } catch (e) { throw new Error(name + ": not valid JSON (" + e.message + ")"); }
       } else if (d.datetime !== undefined) v = new Date(v).toISOString();
       if (d.list !== undefined) v = [v];
-      setPath(all, el.name, v);
-      if (d.urlOnly === undefined) setPath(body, el.name, v);
+      setPath(all, name, v);
+      if (d.urlOnly === undefined) setPath(body, name, v);
     });
     // Unchecked groups leave no empty lists behind.
     (function prune(o) {
@@ -107,6 +119,68 @@
       });
     })(body);
     return { body: body, all: all };
+  }
+
+  // Each problem the API names a field for, also beside that field (the
+  // form's own error line lists them all).
+  function fieldErrors(form, res) {
+    form.querySelectorAll(".field-error").forEach(function (e) { e.remove(); });
+    form.querySelectorAll("[aria-invalid]").forEach(function (e) { e.removeAttribute("aria-invalid"); });
+    var e = res && res.json && res.json.error;
+    ((e && e.details) || []).forEach(function (d) {
+      var input = d.field && form.querySelector('[name="' + d.field.replace(/"/g, "") + '"]:enabled');
+      if (!input) return;
+      input.setAttribute("aria-invalid", "true");
+      input.insertAdjacentElement("afterend", el("span", { class: "field-error error small", text: d.reason }));
+    });
+  }
+
+  // ---- Parts of a form that depend on a choice -------------------------
+  //
+  // A fieldset with data-when="SWITCH:v1 v2" is enabled (and so shown and
+  // sent) only while the form's [data-switch=SWITCH] control holds one of
+  // those values. The server draws the first state; this keeps it in step.
+  // The workflow builder's "mode" switch also carries the settings across:
+  // the fields' config into the JSON box, and the JSON's values back into
+  // the fields.
+
+  function applySwitches(form) {
+    form.querySelectorAll("fieldset[data-when]").forEach(function (fs) {
+      var when = fs.dataset.when.split(":");
+      var sw = form.querySelector('[data-switch="' + when[0] + '"]');
+      fs.disabled = !sw || when[1].split(" ").indexOf(sw.value) < 0;
+    });
+  }
+
+  function carrySettings(form, mode) {
+    var box = form.querySelector('textarea[name="config"]');
+    if (!box) return;
+    if (mode === "json") {
+      // The fields are still enabled: what they would send.
+      var config;
+      try { config = formJson(form).body.config; } catch (e) { config = undefined; }
+      if (config && Object.keys(config).length) box.value = JSON.stringify(config, null, 2);
+      return;
+    }
+    var json;
+    try { json = JSON.parse(box.value || "{}"); } catch (e) { return; }
+    Array.prototype.forEach.call(form.elements, function (f) {
+      if (f.name.indexOf("config.") !== 0 || f.name.indexOf("*") >= 0) return;
+      var v = getPath(json, f.name.slice(7));
+      if (v !== undefined && v !== null && typeof v !== "object") f.value = String(v);
+    });
+  }
+
+  function switches() {
+    document.querySelectorAll("form").forEach(function (form) {
+      if (form.querySelector("fieldset[data-when]")) applySwitches(form);
+    });
+    document.addEventListener("change", function (ev) {
+      var sw = ev.target;
+      if (!sw.dataset || sw.dataset.switch === undefined || !sw.form) return;
+      if (sw.dataset.switch === "mode") carrySettings(sw.form, sw.value);
+      applySwitches(sw.form);
+    });
   }
 
   // One listener for every form that talks to the API, including forms
@@ -121,6 +195,7 @@
         var doneEl = form.querySelector("[data-form-done]");
         if (errorEl) errorEl.textContent = "";
         if (doneEl) doneEl.textContent = "";
+        fieldErrors(form, null);
         var data;
         try { data = formJson(form); } catch (e) { if (errorEl) errorEl.textContent = e.message; return; }
         var url = fill(form.dataset.apiUrl, [data.all]);
@@ -130,6 +205,7 @@
           if (button) button.disabled = false;
           if (!res.ok) {
             if (errorEl) errorEl.textContent = errorText(res);
+            fieldErrors(form, res);
             return;
           }
           // A value the answer gives only once (a secret URL) is shown
@@ -405,31 +481,6 @@
     update();
   }
 
-  // Parts of a form that apply to one choice only: `data-when="NAME:a b"`
-  // shows an element while the form's control NAME has the value a or b,
-  // and disables its fields otherwise, so they are not sent.
-  function whenFields() {
-    document.querySelectorAll("[data-when]").forEach(function (part) {
-      var spec = part.dataset.when.split(":");
-      var form = part.closest("form");
-      var control = form && form.elements[spec[0]];
-      if (!control) return;
-      var values = spec[1].split(" ");
-      var update = function () {
-        var on = values.indexOf(control.value) >= 0;
-        part.hidden = !on;
-        var fields = part.matches("input, select, textarea") ? [part] : part.querySelectorAll("input, select, textarea");
-        Array.prototype.forEach.call(fields, function (f) {
-          // A field inside a part that is itself off stays off.
-          var outer = f.parentElement && f.parentElement.closest("[data-when]");
-          f.disabled = !on || (outer !== null && outer !== part && outer.hidden);
-        });
-      };
-      control.addEventListener("change", update);
-      update();
-    });
-  }
-
   // On a phone the nav is behind a menu button.
   function menu() {
     var button = document.querySelector(".menu-toggle");
@@ -443,8 +494,8 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     menu();
-    whenFields();
     apiForms();
+    switches();
     segmentBuilder();
     audienceCount();
     templatePreview();

@@ -1,7 +1,8 @@
 //! Automated and marketing campaigns in a real browser (headless Chromium
 //! through Debian's chromedriver, SQLite): a campaign made from a template
 //! card, a step added in the workflow builder, a test record stepped
-//! through it, and a marketing campaign's roll-up. Screenshots under
+//! through it, action and webhook steps made and edited through the
+//! builder's fields, and a marketing campaign's roll-up. Screenshots under
 //! target/ui-screenshots/.
 
 use serde_json::{Value, json};
@@ -80,11 +81,9 @@ async fn a_template_card_makes_a_campaign_a_step_is_added_and_a_test_record_walk
         .await;
     choose(&b, &format!("{node} .add-child .act-kind"), "action").await;
     choose(&b, &format!("{node} .add-child .act-trigger"), "clicked").await;
-    b.fill(
-        &format!("{node} .add-child .act-config"),
-        r#"{"action": "add_tag", "tag": "quan-tam"}"#,
-    )
-    .await;
+    choose(&b, &format!("{node} .add-child .act-action"), "add_tag").await;
+    b.fill(&format!("{node} .add-child .act-tag"), "quan-tam")
+        .await;
     b.screenshot("campaign-add-step").await;
     b.click_and_reload(&format!("{node} .add-child button[type=submit]"))
         .await;
@@ -122,18 +121,29 @@ async fn a_template_card_makes_a_campaign_a_step_is_added_and_a_test_record_walk
         .await;
     b.click_and_reload(&format!("{welcome_row} .simulate-click"))
         .await;
-    // The click resumed the waiting step: run it now.
-    b.wait_text(
-        &format!("#test-mode tr[data-activity=\"{step}\"] .trace-state"),
-        |t| t == "đã lên lịch" || t == "đã xử lý",
-    )
-    .await;
-    b.click_and_reload(".test-participant .test-step").await;
-    b.wait_text(
-        &format!("#test-mode tr[data-activity=\"{step}\"] .trace-state"),
-        |t| t == "đã xử lý",
-    )
-    .await;
+    // The click resumed the waiting step: run it now (the app's own
+    // worker may take it first, and a page drawn meanwhile shows it
+    // running: look again).
+    let state = format!("#test-mode tr[data-activity=\"{step}\"] .trace-state");
+    let mut done = false;
+    for _ in 0..100 {
+        match b.text(&state).await.as_str() {
+            "đã xử lý" => {
+                done = true;
+                break;
+            }
+            "đã lên lịch" => b.click_and_reload(".test-participant .test-step").await,
+            _ => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                b.open(&format!("/campaigns/{campaign}")).await;
+            }
+        }
+    }
+    assert!(
+        done,
+        "the clicked branch's step was not processed: {}",
+        b.text(&state).await
+    );
     b.screenshot("campaign-test-mode").await;
     let tags = app.get(&format!("/api/v1/contacts/{an}")).await.json["tags"].clone();
     assert!(
@@ -146,6 +156,186 @@ async fn a_template_card_makes_a_campaign_a_step_is_added_and_a_test_record_walk
     b.open(&format!("/campaigns/{campaign}")).await;
     b.find("#workflow").await;
     b.screenshot("campaign-phone").await;
+    b.quit().await;
+}
+
+/// The campaign's activities as `GET /api/v1/campaigns/{id}` gives them,
+/// by name: kind, parent and config.
+async fn steps(app: &TestApp, campaign: i64) -> Vec<Value> {
+    app.get(&format!("/api/v1/campaigns/{campaign}")).await.json["activities"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn step<'a>(acts: &'a [Value], name: &str) -> &'a Value {
+    acts.iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {acts:?}"))
+}
+
+async fn value_of(b: &Browser, css: &str) -> String {
+    b.find(css)
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+async fn shown(b: &Browser, css: &str) -> bool {
+    b.find(css).await.is_displayed().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn action_and_webhook_steps_are_made_and_edited_through_fields_without_json() {
+    let (app, b) = app_and_browser().await;
+    let c = app
+        .post("/api/v1/campaigns", json!({"name": "Khách mới"}))
+        .await
+        .json["id"]
+        .as_i64()
+        .unwrap();
+    let (email, password) = app.create_user("marketer").await;
+    b.sign_in(&email, &password).await;
+    b.open(&format!("/campaigns/{c}")).await;
+
+    // A first step: add a tag. Only the tag's box shows for that action.
+    let top = "#add-top";
+    b.fill(&format!("{top} .act-name"), "Gắn thẻ nóng").await;
+    choose(&b, &format!("{top} .act-kind"), "action").await;
+    assert!(!shown(&b, &format!("{top} .act-template")).await);
+    assert!(!shown(&b, &format!("{top} .act-config")).await);
+    choose(&b, &format!("{top} .act-action"), "add_tag").await;
+    assert!(shown(&b, &format!("{top} .act-tag")).await);
+    assert!(!shown(&b, &format!("{top} .act-points")).await);
+    b.fill(&format!("{top} .act-tag"), "nong").await;
+    b.click_and_reload(&format!("{top} button[type=submit]"))
+        .await;
+    b.wait_text("#workflow", |t| t.contains("Gắn thẻ nóng"))
+        .await;
+
+    // A second: add to the score.
+    b.click(&format!("{top} summary")).await;
+    b.fill(&format!("{top} .act-name"), "Cộng điểm").await;
+    choose(&b, &format!("{top} .act-kind"), "action").await;
+    choose(&b, &format!("{top} .act-action"), "add_score").await;
+    b.fill(&format!("{top} .act-points"), "10").await;
+    b.click_and_reload(&format!("{top} button[type=submit]"))
+        .await;
+    b.wait_text("#workflow", |t| t.contains("Cộng điểm")).await;
+
+    // Under the first: a task for the marketer, due in a day.
+    let tag_step = step(&steps(&app, c).await, "Gắn thẻ nóng")["id"]
+        .as_i64()
+        .unwrap();
+    let node = format!("#activity-{tag_step} .add-child");
+    b.click(&format!("{node} summary")).await;
+    b.fill(&format!("{node} .act-name"), "Gọi điện").await;
+    choose(&b, &format!("{node} .act-kind"), "action").await;
+    choose(&b, &format!("{node} .act-action"), "create_task").await;
+    b.fill(&format!("{node} .act-task-title"), "Gọi cho khách")
+        .await;
+    b.fill(&format!("{node} .act-task-due"), "24").await;
+    b.fill(&format!("{node} .act-task-note"), "Hỏi về gói Pro")
+        .await;
+    choose(&b, &format!("{node} .act-task-owner"), &email).await;
+    b.screenshot("campaign-builder-task").await;
+    b.click_and_reload(&format!("{node} button[type=submit]"))
+        .await;
+    b.wait_text("#workflow", |t| t.contains("Gọi điện")).await;
+
+    let acts = steps(&app, c).await;
+    assert_eq!(
+        step(&acts, "Gắn thẻ nóng")["config"],
+        json!({"action": "add_tag", "tag": "nong"})
+    );
+    assert_eq!(
+        step(&acts, "Cộng điểm")["config"],
+        json!({"action": "add_score", "points": 10})
+    );
+    let task = step(&acts, "Gọi điện");
+    assert_eq!(
+        task["config"],
+        json!({"action": "create_task", "title": "Gọi cho khách", "due_in_hours": 24,
+            "note": "Hỏi về gói Pro", "owner": email})
+    );
+    assert_eq!(
+        (task["kind"].as_str(), task["parent_id"].as_i64()),
+        (Some("action"), Some(tag_step))
+    );
+
+    // Editing the task shows its values in its fields; a changed due time
+    // saves with the rest kept.
+    let task_id = task["id"].as_i64().unwrap();
+    let edit = format!("#activity-{task_id} .edit-activity");
+    b.click(&format!("{edit} summary")).await;
+    assert_eq!(
+        value_of(&b, &format!("{edit} .act-action")).await,
+        "create_task"
+    );
+    assert_eq!(
+        value_of(&b, &format!("{edit} .act-task-title")).await,
+        "Gọi cho khách"
+    );
+    assert_eq!(
+        value_of(&b, &format!("{edit} .act-task-owner")).await,
+        email
+    );
+    assert!(!shown(&b, &format!("{edit} .act-tag")).await);
+    b.screenshot("campaign-builder-edit").await;
+    b.fill(&format!("{edit} .act-task-due"), "48").await;
+    b.click_and_reload(&format!("{edit} button[type=submit]"))
+        .await;
+    b.find("#workflow").await;
+    let acts = steps(&app, c).await;
+    assert_eq!(
+        step(&acts, "Gọi điện")["config"],
+        json!({"action": "create_task", "title": "Gọi cho khách", "due_in_hours": 48,
+            "note": "Hỏi về gói Pro", "owner": email})
+    );
+
+    // The JSON (advanced) view of a step holds what its fields hold.
+    let edit = format!("#activity-{tag_step} .edit-activity");
+    b.click(&format!("{edit} summary")).await;
+    assert_eq!(value_of(&b, &format!("{edit} .act-tag")).await, "nong");
+    choose(&b, &format!("{edit} .act-mode"), "json").await;
+    assert!(!shown(&b, &format!("{edit} .act-tag")).await);
+    let json_box: Value =
+        serde_json::from_str(&value_of(&b, &format!("{edit} .act-config")).await).unwrap();
+    assert_eq!(json_box, json!({"action": "add_tag", "tag": "nong"}));
+
+    // A webhook step: the API's refusal shows beside the URL.
+    b.open(&format!("/campaigns/{c}")).await;
+    b.click(&format!("{node} summary")).await;
+    b.fill(&format!("{node} .act-name"), "Báo CRM").await;
+    choose(&b, &format!("{node} .act-kind"), "webhook").await;
+    b.fill(
+        &format!("{node} .act-webhook-url"),
+        "ftp://crm.example.vn/hook",
+    )
+    .await;
+    b.fill(&format!("{node} .act-webhook-secret"), "bi-mat")
+        .await;
+    b.click(&format!("{node} button[type=submit]")).await;
+    let said = b
+        .wait_text(&format!("{node} .field-error"), |t| !t.is_empty())
+        .await;
+    assert!(said.contains("http"), "{said}");
+    b.screenshot("campaign-builder-error").await;
+    b.fill(
+        &format!("{node} .act-webhook-url"),
+        "https://crm.example.vn/hook",
+    )
+    .await;
+    b.click_and_reload(&format!("{node} button[type=submit]"))
+        .await;
+    b.wait_text("#workflow", |t| t.contains("Báo CRM")).await;
+    assert_eq!(
+        step(&steps(&app, c).await, "Báo CRM")["config"],
+        json!({"url": "https://crm.example.vn/hook", "secret": "bi-mat"})
+    );
+    b.screenshot("campaign-builder").await;
     b.quit().await;
 }
 

@@ -84,7 +84,7 @@ async fn a_campaign_trigger_is_set_from_fields_and_its_webhook_url_is_shown_once
         .await;
     let at = b
         .find(&format!(
-            "{form} [data-when=\"trigger.kind:recurring\"] input[name=\"trigger.at\"]"
+            "{form} [data-when=\"trigger:recurring\"] input[name=\"trigger.at\"]"
         ))
         .await;
     b.driver

@@ -285,6 +285,71 @@ app_test!(
     }
 );
 
+/// One activity's part of the tree: its node, up to the next node.
+fn node<'a>(html: &'a str, id: i64) -> &'a str {
+    let rest = section(html, &format!("activity-{id}"));
+    let end = rest[1..]
+        .find("<li class=\"node\"")
+        .or_else(|| rest.find("</ol>"))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+app_test!(
+    async fn a_step_form_shows_its_settings_in_fields_or_as_json_if_they_do_not_fit(app: &TestApp) {
+        let c = app
+            .post(
+                "/api/v1/campaigns",
+                json!({"name": "Chia đôi", "activities": [
+                    {"name": "Chia", "kind": "split", "children": [
+                        {"name": "Nhánh A", "kind": "action", "share": 70,
+                            "config": {"action": "add_score", "points": 5}},
+                        {"name": "Nhánh B", "kind": "action", "share": 30,
+                            "config": {"action": "assign_owner", "owners": ["a@shop.vn", "b@shop.vn"]}}]}]}),
+            )
+            .await;
+        assert_eq!(c.status, 201, "{}", c.text);
+        let id = c.json["id"].as_i64().unwrap();
+        let acts = app
+            .get(&format!("/api/v1/campaigns/{id}/activities"))
+            .await
+            .json["items"]
+            .clone();
+        let id_of = |name: &str| {
+            acts.as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["name"] == name)
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        };
+        let s = app.signed_in("marketer").await;
+        let body = page(app, &s, &format!("/campaigns/{id}")).await;
+
+        // A score step: its fields, with its action, points and share.
+        let a = node(&body, id_of("Nhánh A"));
+        assert!(a.contains("<option value=\"fields\" selected>"), "{a}");
+        assert!(a.contains("<option value=\"add_score\" selected>"), "{a}");
+        assert!(
+            a.contains("value=\"5\" placeholder=\"10\" class=\"act-points\""),
+            "{a}"
+        );
+        assert!(
+            a.contains("value=\"70\" placeholder=\"50\" size=\"5\" class=\"act-share\""),
+            "{a}"
+        );
+        // Several owners in turn: more than the owner select holds, so JSON.
+        let b = node(&body, id_of("Nhánh B"));
+        assert!(b.contains("<option value=\"json\" selected>"), "{b}");
+        assert!(b.contains("b@shop.vn"), "{b}");
+        // A step under the split takes a share; the split itself does not.
+        let split = node(&body, id_of("Chia"));
+        assert_eq!(split.matches("class=\"act-share\"").count(), 1, "{split}");
+        assert!(split.contains("Chia nhánh A/B"));
+    }
+);
+
 app_test!(
     async fn a_marketing_campaign_page_rolls_up_its_automated_campaign(app: &TestApp) {
         let s = app.signed_in("marketer").await;

@@ -327,6 +327,21 @@ async fn activity_input(
     })
 }
 
+/// The actions an `action` step may take (`{"action": ...}`), as the
+/// engine runs them; the workflow builder offers the same list.
+pub const ACTIONS: &[&str] = &[
+    "add_tag",
+    "remove_tag",
+    "add_to_list",
+    "remove_from_list",
+    "add_score",
+    "update_fields",
+    "assign_owner",
+    "create_task",
+    "create_lead",
+    "end",
+];
+
 /// Checks what an activity's config names exists and fits.
 async fn check_config(
     state: &AppState,
@@ -416,18 +431,6 @@ async fn check_config(
             Ok(())
         }
         "action" => {
-            const ACTIONS: &[&str] = &[
-                "update_fields",
-                "add_tag",
-                "remove_tag",
-                "add_to_list",
-                "remove_from_list",
-                "add_score",
-                "assign_owner",
-                "create_task",
-                "create_lead",
-                "end",
-            ];
             let action = config.get("action").and_then(Value::as_str).unwrap_or("");
             if !ACTIONS.contains(&action) {
                 return Err(ApiError::field(
@@ -442,6 +445,17 @@ async fn check_config(
                     Ok(())
                 }
             };
+            // A number given as text would run as nothing at all.
+            let whole = |k: &str, required: bool| -> Result<(), ApiError> {
+                match config.get(k) {
+                    None | Some(Value::Null) if !required => Ok(()),
+                    Some(v) if v.is_i64() => Ok(()),
+                    _ => Err(ApiError::field(
+                        format!("{at}.{k}"),
+                        "a whole number is required",
+                    )),
+                }
+            };
             match action {
                 "add_tag" | "remove_tag" => need("tag"),
                 "add_to_list" | "remove_from_list" => {
@@ -451,9 +465,18 @@ async fn check_config(
                         ApiError::field(format!("{at}.list"), format!("no list {slug:?}"))
                     })
                 }
-                "add_score" => need("points"),
-                "update_fields" => need("fields"),
-                "create_task" => need("title"),
+                "add_score" => whole("points", true),
+                "update_fields" => match config.get("fields") {
+                    Some(Value::Object(f)) if !f.is_empty() => Ok(()),
+                    _ => Err(ApiError::field(
+                        format!("{at}.fields"),
+                        "an object of fields and their new values is required",
+                    )),
+                },
+                "create_task" => {
+                    need("title")?;
+                    whole("due_in_hours", false)
+                }
                 _ => Ok(()),
             }
         }

@@ -2,7 +2,8 @@
 //! campaigns as cards when there is none), a campaign's page with its
 //! entry trigger and filter, the cost estimate, launch / pause / stop, the
 //! workflow builder (the activity tree with each activity's figures, a
-//! child added under any activity, edited or removed), test mode, and the
+//! child added under any activity, edited or removed, each step's
+//! settings in fields for its kind and action or as JSON), test mode, and the
 //! participants and traces pages. Every change goes through
 //! `/api/v1/campaigns` from `app.js`, so the API's checks are the page's.
 
@@ -14,6 +15,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use swell_core::filter::Filter;
+use swell_core::schema::FieldType;
 use swell_store::automation::views::{ActivityFigures, Participant, Trace, TraceQuery};
 use swell_store::automation::{Activity, Campaign, KINDS, TRIGGERS};
 
@@ -94,6 +96,8 @@ struct Node {
     a: Activity,
     f: ActivityFigures,
     depth: usize,
+    /// Its parent is an A/B split, so it takes a share.
+    under_split: bool,
 }
 
 impl Node {
@@ -116,20 +120,19 @@ impl Node {
         filter_text(&self.a.filter)
     }
 
-    /// The config as the edit form shows it.
-    fn config(&self) -> String {
-        serde_json::to_string(&self.a.config).unwrap_or_default()
-    }
-
-    /// The template a message step sends (0: none).
-    fn template_id(&self) -> i64 {
-        self.a.config["template_id"].as_i64().unwrap_or(0)
+    fn share(&self) -> String {
+        self.a.share.map(|s| s.to_string()).unwrap_or_default()
     }
 }
 
 /// The activity tree in drawing order: each activity followed by its
 /// children, by position then id.
 fn tree(activities: Vec<Activity>, figures: &BTreeMap<i64, ActivityFigures>) -> Vec<Node> {
+    let splits: Vec<i64> = activities
+        .iter()
+        .filter(|a| a.kind == "split")
+        .map(|a| a.id)
+        .collect();
     let mut children: BTreeMap<Option<i64>, Vec<Activity>> = BTreeMap::new();
     for a in activities.into_iter().filter(|a| a.deleted_at.is_none()) {
         children.entry(a.parent_id).or_default().push(a);
@@ -150,7 +153,13 @@ fn tree(activities: Vec<Activity>, figures: &BTreeMap<i64, ActivityFigures>) -> 
             stack.extend(kids.into_iter().rev().map(|k| (k, depth + 1)));
         }
         let f = figures.get(&a.id).cloned().unwrap_or_default();
-        out.push(Node { a, f, depth });
+        let under_split = a.parent_id.is_some_and(|p| splits.contains(&p));
+        out.push(Node {
+            a,
+            f,
+            depth,
+            under_split,
+        });
     }
     out
 }
@@ -180,6 +189,170 @@ fn filter_text(f: &Option<Value>) -> String {
         .and_then(|v| Filter::from_json(v).ok())
         .map(|f| f.to_string())
         .unwrap_or_default()
+}
+
+/// How a setting of a step is written in its config.
+#[derive(Clone, Copy)]
+enum Setting {
+    /// Text, never empty (the form leaves an empty box out).
+    Text,
+    /// A whole number.
+    Whole,
+    /// `update_fields`' object: one field and its new value.
+    OneField,
+}
+
+/// The settings the step form has a field for, by kind (and action);
+/// `None` for a kind whose settings are only written as JSON (`message`).
+fn form_settings(kind: &str, action: &str) -> Option<&'static [(&'static str, Setting)]> {
+    use Setting::*;
+    Some(match (kind, action) {
+        ("email" | "sms" | "zalo", _) => &[("template_id", Whole)],
+        ("inapp", _) => &[
+            ("kind", Text),
+            ("title", Text),
+            ("body", Text),
+            ("url", Text),
+        ],
+        ("webhook", _) => &[("url", Text), ("secret", Text)],
+        ("split", _) => &[],
+        ("action", "add_tag" | "remove_tag") => &[("action", Text), ("tag", Text)],
+        ("action", "add_to_list" | "remove_from_list") => &[("action", Text), ("list", Text)],
+        ("action", "add_score") => &[("action", Text), ("points", Whole)],
+        ("action", "update_fields") => &[("action", Text), ("fields", OneField)],
+        ("action", "assign_owner") => &[("action", Text), ("owner", Text)],
+        ("action", "create_task") => &[
+            ("action", Text),
+            ("title", Text),
+            ("note", Text),
+            ("due_in_hours", Whole),
+            ("owner", Text),
+        ],
+        ("action", "create_lead") => &[
+            ("action", Text),
+            ("source", Text),
+            ("product", Text),
+            ("region", Text),
+            ("value", Whole),
+        ],
+        ("action", "end") => &[("action", Text)],
+        _ => return None,
+    })
+}
+
+/// A field `update_fields` may set: its path in the config's `fields`
+/// (`name`, `attributes.plan`) and how its value is read (`text`,
+/// `number`, `bool`).
+struct FieldChoice {
+    key: String,
+    ty: &'static str,
+}
+
+/// A step's settings as the step form shows them: each field's value,
+/// the JSON, and which of the two the form opens on.
+struct StepForm {
+    kind: String,
+    config: Value,
+    /// The fields hold the whole config, so saving them loses nothing;
+    /// otherwise the form opens on the JSON.
+    fits: bool,
+}
+
+impl StepForm {
+    fn new(kind: &str, config: &Value, fields: &[FieldChoice]) -> StepForm {
+        let fits = match config {
+            Value::Null => true,
+            Value::Object(m) => {
+                let action = m.get("action").and_then(Value::as_str).unwrap_or("");
+                form_settings(kind, action).is_some_and(|settings| {
+                    m.iter().all(|(k, v)| {
+                        settings.iter().any(|(name, how)| {
+                            name == k
+                                && match how {
+                                    Setting::Text => v.as_str().is_some_and(|s| !s.is_empty()),
+                                    Setting::Whole => v.is_i64(),
+                                    Setting::OneField => one_field(v).is_some_and(|(key, _)| {
+                                        fields.iter().any(|f| f.key == key)
+                                    }),
+                                }
+                        })
+                    })
+                })
+            }
+            _ => false,
+        };
+        StepForm {
+            kind: kind.to_string(),
+            config: config.clone(),
+            fits,
+        }
+    }
+
+    /// Whether a part of the form marked `data-when="SWITCH:v1 v2"` starts
+    /// disabled (app.js keeps it in step with the switch afterwards).
+    fn is_off(&self, when: &str) -> bool {
+        let (switch, values) = when.split_once(':').unwrap_or((when, ""));
+        let value = match switch {
+            "mode" if self.fits => "fields",
+            "mode" => "json",
+            "kind" => self.kind.as_str(),
+            _ => self.action(),
+        };
+        !values.split(' ').any(|v| v == value)
+    }
+
+    /// A setting as its box shows it (text, or a number written out).
+    fn text(&self, key: &str) -> String {
+        match &self.config[key] {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    fn whole(&self, key: &str) -> i64 {
+        self.config[key].as_i64().unwrap_or(0)
+    }
+
+    fn action(&self) -> &str {
+        self.config["action"].as_str().unwrap_or("add_tag")
+    }
+
+    /// The field `update_fields` sets and its value, as the boxes show them.
+    fn one_field(&self) -> (String, String) {
+        one_field(&self.config["fields"])
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .unwrap_or_default()
+    }
+
+    /// The config as the JSON box shows it.
+    fn json(&self) -> String {
+        match &self.config {
+            Value::Null => String::new(),
+            Value::Object(m) if m.is_empty() => String::new(),
+            v => serde_json::to_string_pretty(v).unwrap_or_default(),
+        }
+    }
+}
+
+/// The one field an `update_fields` object sets (`{"name": ..}` or
+/// `{"attributes": {"plan": ..}}`), as a dotted path and a plain value.
+fn one_field(v: &Value) -> Option<(String, &Value)> {
+    let m = v.as_object().filter(|m| m.len() == 1)?;
+    let (k, v) = m.iter().next()?;
+    match v {
+        Value::Object(_) if k == "attributes" => {
+            one_field(v).map(|(inner, v)| (format!("attributes.{inner}"), v))
+        }
+        Value::Object(_) | Value::Array(_) | Value::Null => None,
+        v => Some((k.clone(), v)),
+    }
 }
 
 /// A template that a message activity may send.
@@ -212,6 +385,13 @@ struct DetailPage {
     names: BTreeMap<i64, String>,
     kinds: &'static [&'static str],
     triggers: &'static [&'static str],
+    actions: &'static [&'static str],
+    /// The workspace's lists (slug, name), for the list actions.
+    lists: Vec<(String, String)>,
+    /// The workspace's users (e-mail, name), for owners and tasks.
+    users: Vec<(String, String)>,
+    /// The fields `update_fields` may set.
+    fields: Vec<FieldChoice>,
     /// Records to pick from for test mode: id and a label.
     records: Vec<(i64, String)>,
 }
@@ -277,6 +457,25 @@ impl DetailPage {
         label(&self.shell, "trigger", trigger)
     }
 
+    fn action_label(&self, action: &str) -> String {
+        label(&self.shell, "action", action)
+    }
+
+    /// The step form of an activity, filled with its settings.
+    fn form(&self, a: &Activity) -> StepForm {
+        StepForm::new(&a.kind, &a.config, &self.fields)
+    }
+
+    /// The step form of a new activity.
+    fn blank(&self) -> StepForm {
+        StepForm::new("email", &Value::Null, &self.fields)
+    }
+
+    /// A lead campaign's owner may be left to the assignment rules.
+    fn is_lead(&self) -> bool {
+        self.c.entity == "lead"
+    }
+
     fn participant_count(&self, state: &str) -> i64 {
         self.participants.get(state).copied().unwrap_or(0)
     }
@@ -329,8 +528,27 @@ pub(super) async fn detail(ctx: Ctx, Path(id): Path<String>) -> Result<Response,
         tests.push((p, traces));
     }
     let records = test_records(&ctx, &c).await?;
+    let lists = ctx
+        .store()
+        .list_lists(ws)
+        .await?
+        .into_iter()
+        .map(|l| (l.slug, l.name))
+        .collect();
+    let users = ctx
+        .store()
+        .users(ws)
+        .await?
+        .into_iter()
+        .filter(|u| u.active)
+        .map(|u| (u.email, u.name))
+        .collect();
     let page = DetailPage {
         records,
+        lists,
+        users,
+        fields: field_choices(&ctx, &c.entity).await?,
+        actions: crate::api::campaigns::ACTIONS,
         participants: ctx.store().participant_figures(ws, id).await?,
         nodes: tree(activities, &figures),
         shell: ctx.shell("/campaigns"),
@@ -342,6 +560,61 @@ pub(super) async fn detail(ctx: Ctx, Path(id): Path<String>) -> Result<Response,
         triggers: TRIGGERS,
     };
     Ok(html(page.render()?))
+}
+
+/// The fields an `update_fields` step may set: a contact's own text
+/// fields, its score and custom attributes; a record's fields.
+async fn field_choices(ctx: &Ctx, entity: &str) -> Result<Vec<FieldChoice>, UiError> {
+    fn ty(t: &FieldType) -> &'static str {
+        match t {
+            FieldType::Number => "number",
+            FieldType::Bool => "bool",
+            _ => "text",
+        }
+    }
+    let ws = ctx.ws().id;
+    if entity == "contact" {
+        let mut out: Vec<FieldChoice> = [
+            "name",
+            "given_name",
+            "family_name",
+            "email",
+            "phone",
+            "birthday",
+            "timezone",
+            "locale",
+            "owner",
+        ]
+        .into_iter()
+        .map(|k| FieldChoice {
+            key: k.into(),
+            ty: "text",
+        })
+        .collect();
+        out.push(FieldChoice {
+            key: "score".into(),
+            ty: "number",
+        });
+        for f in ctx.store().contact_schema(ws).await?.fields {
+            out.push(FieldChoice {
+                key: format!("attributes.{}", f.key),
+                ty: ty(&f.kind),
+            });
+        }
+        return Ok(out);
+    }
+    Ok(match ctx.store().entity_type(ws, entity).await? {
+        Some(t) => t
+            .schema
+            .fields
+            .iter()
+            .map(|f| FieldChoice {
+                key: f.key.clone(),
+                ty: ty(&f.kind),
+            })
+            .collect(),
+        None => Vec::new(),
+    })
 }
 
 /// A few contacts to pick for a test run of a contact campaign (any id
@@ -577,6 +850,7 @@ pub(super) async fn traces(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn delays_are_written_the_way_the_api_reads_them() {
@@ -591,6 +865,11 @@ mod tests {
     fn every_kind_trigger_and_ready_made_campaign_has_words_in_both_languages() {
         let mut keys: Vec<String> = KINDS.iter().map(|k| format!("kind.{k}")).collect();
         keys.extend(TRIGGERS.iter().map(|t| format!("trigger.{t}")));
+        keys.extend(
+            crate::api::campaigns::ACTIONS
+                .iter()
+                .map(|a| format!("action.{a}")),
+        );
         for t in swell_engine::automation::templates::catalog() {
             let slug = t["slug"].as_str().unwrap();
             keys.push(format!("ctpl.{slug}.name"));
@@ -601,6 +880,78 @@ mod tests {
                 assert!(i18n::lookup(locale, &key).is_some(), "{key}");
             }
         }
+    }
+
+    #[test]
+    fn every_action_has_fields_in_the_step_form() {
+        for a in crate::api::campaigns::ACTIONS {
+            assert!(form_settings("action", a).is_some(), "{a}");
+        }
+    }
+
+    #[test]
+    fn a_step_opens_on_its_fields_only_when_they_hold_its_whole_config() {
+        let fields = vec![FieldChoice {
+            key: "attributes.plan".into(),
+            ty: "text",
+        }];
+        let fits = |kind: &str, config: Value| StepForm::new(kind, &config, &fields).fits;
+        assert!(fits("action", json!({"action": "add_tag", "tag": "hot"})));
+        assert!(fits(
+            "action",
+            json!({"action": "create_task", "title": "Call", "due_in_hours": 4})
+        ));
+        assert!(fits(
+            "action",
+            json!({"action": "update_fields", "fields": {"attributes": {"plan": "pro"}}})
+        ));
+        assert!(fits("email", json!({"template_id": 3})));
+        assert!(fits(
+            "webhook",
+            json!({"url": "https://x.test", "secret": "s"})
+        ));
+        assert!(fits("email", Value::Null));
+        // A key the fields lack, a number written as text, a list of
+        // owners, two fields at once, a field not offered: JSON.
+        assert!(!fits(
+            "action",
+            json!({"action": "add_tag", "tag": "hot", "x": 1})
+        ));
+        assert!(!fits(
+            "action",
+            json!({"action": "add_score", "points": "10"})
+        ));
+        assert!(!fits(
+            "action",
+            json!({"action": "assign_owner", "owners": ["a@x.vn", "b@x.vn"]})
+        ));
+        assert!(!fits(
+            "action",
+            json!({"action": "update_fields", "fields": {"attributes": {"plan": "a", "tier": "b"}}})
+        ));
+        assert!(!fits(
+            "action",
+            json!({"action": "update_fields", "fields": {"city": "HN"}})
+        ));
+        assert!(!fits(
+            "webhook",
+            json!({"url": "https://x.test", "payload": {"a": 1}})
+        ));
+        assert!(!fits(
+            "message",
+            json!({"channels": ["email"], "templates": {"email": 1}})
+        ));
+    }
+
+    #[test]
+    fn the_step_form_starts_with_only_the_chosen_kind_and_action_enabled() {
+        let f = StepForm::new("action", &json!({"action": "add_score", "points": 5}), &[]);
+        assert!(!f.is_off("mode:fields") && f.is_off("mode:json"));
+        assert!(!f.is_off("kind:action") && f.is_off("kind:email sms zalo"));
+        assert!(!f.is_off("action:add_score") && f.is_off("action:add_tag remove_tag"));
+        assert_eq!(f.text("points"), "5");
+        let blank = StepForm::new("email", &Value::Null, &[]);
+        assert!(!blank.is_off("kind:email sms zalo") && blank.is_off("kind:webhook"));
     }
 
     fn activity(id: i64, parent: Option<i64>, position: i64) -> Activity {
