@@ -136,6 +136,16 @@ impl Browser {
         el.send_keys(text).await.expect("type");
     }
 
+    /// Picks the option with `value` in the select at `css`.
+    pub async fn choose(&self, css: &str, value: &str) {
+        thirtyfour::components::SelectElement::new(&self.find(css).await)
+            .await
+            .unwrap_or_else(|e| panic!("{css} is not a select: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
+    }
+
     pub async fn click(&self, css: &str) {
         self.find(css)
             .await

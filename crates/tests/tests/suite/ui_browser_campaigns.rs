@@ -8,21 +8,11 @@
 use serde_json::{Value, json};
 use swell_tests::browser::Browser;
 use swell_tests::{Backend, TestApp};
-use thirtyfour::components::SelectElement;
 
 async fn app_and_browser() -> (TestApp, Browser) {
     let app = TestApp::start(Backend::Sqlite).await;
     let browser = Browser::start(&app.url("")).await;
     (app, browser)
-}
-
-async fn choose(b: &Browser, css: &str, value: &str) {
-    SelectElement::new(&b.find(css).await)
-        .await
-        .unwrap()
-        .select_by_value(value)
-        .await
-        .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
 }
 
 /// The activities of a campaign, by name.
@@ -79,9 +69,12 @@ async fn a_template_card_makes_a_campaign_a_step_is_added_and_a_test_record_walk
     b.click(&format!("{node} .add-child summary")).await;
     b.fill(&format!("{node} .add-child .act-name"), "Gắn thẻ quan tâm")
         .await;
-    choose(&b, &format!("{node} .add-child .act-kind"), "action").await;
-    choose(&b, &format!("{node} .add-child .act-trigger"), "clicked").await;
-    choose(&b, &format!("{node} .add-child .act-action"), "add_tag").await;
+    b.choose(&format!("{node} .add-child .act-kind"), "action")
+        .await;
+    b.choose(&format!("{node} .add-child .act-trigger"), "clicked")
+        .await;
+    b.choose(&format!("{node} .add-child .act-action"), "add_tag")
+        .await;
     b.fill(&format!("{node} .add-child .act-tag"), "quan-tam")
         .await;
     b.screenshot("campaign-add-step").await;
@@ -203,10 +196,10 @@ async fn action_and_webhook_steps_are_made_and_edited_through_fields_without_jso
     // A first step: add a tag. Only the tag's box shows for that action.
     let top = "#add-top";
     b.fill(&format!("{top} .act-name"), "Gắn thẻ nóng").await;
-    choose(&b, &format!("{top} .act-kind"), "action").await;
+    b.choose(&format!("{top} .act-kind"), "action").await;
     assert!(!shown(&b, &format!("{top} .act-template")).await);
     assert!(!shown(&b, &format!("{top} .act-config")).await);
-    choose(&b, &format!("{top} .act-action"), "add_tag").await;
+    b.choose(&format!("{top} .act-action"), "add_tag").await;
     assert!(shown(&b, &format!("{top} .act-tag")).await);
     assert!(!shown(&b, &format!("{top} .act-points")).await);
     b.fill(&format!("{top} .act-tag"), "nong").await;
@@ -218,8 +211,8 @@ async fn action_and_webhook_steps_are_made_and_edited_through_fields_without_jso
     // A second: add to the score.
     b.click(&format!("{top} summary")).await;
     b.fill(&format!("{top} .act-name"), "Cộng điểm").await;
-    choose(&b, &format!("{top} .act-kind"), "action").await;
-    choose(&b, &format!("{top} .act-action"), "add_score").await;
+    b.choose(&format!("{top} .act-kind"), "action").await;
+    b.choose(&format!("{top} .act-action"), "add_score").await;
     b.fill(&format!("{top} .act-points"), "10").await;
     b.click_and_reload(&format!("{top} button[type=submit]"))
         .await;
@@ -232,14 +225,15 @@ async fn action_and_webhook_steps_are_made_and_edited_through_fields_without_jso
     let node = format!("#activity-{tag_step} .add-child");
     b.click(&format!("{node} summary")).await;
     b.fill(&format!("{node} .act-name"), "Gọi điện").await;
-    choose(&b, &format!("{node} .act-kind"), "action").await;
-    choose(&b, &format!("{node} .act-action"), "create_task").await;
+    b.choose(&format!("{node} .act-kind"), "action").await;
+    b.choose(&format!("{node} .act-action"), "create_task")
+        .await;
     b.fill(&format!("{node} .act-task-title"), "Gọi cho khách")
         .await;
     b.fill(&format!("{node} .act-task-due"), "24").await;
     b.fill(&format!("{node} .act-task-note"), "Hỏi về gói Pro")
         .await;
-    choose(&b, &format!("{node} .act-task-owner"), &email).await;
+    b.choose(&format!("{node} .act-task-owner"), &email).await;
     b.screenshot("campaign-builder-task").await;
     b.click_and_reload(&format!("{node} button[type=submit]"))
         .await;
@@ -299,7 +293,7 @@ async fn action_and_webhook_steps_are_made_and_edited_through_fields_without_jso
     let edit = format!("#activity-{tag_step} .edit-activity");
     b.click(&format!("{edit} summary")).await;
     assert_eq!(value_of(&b, &format!("{edit} .act-tag")).await, "nong");
-    choose(&b, &format!("{edit} .act-mode"), "json").await;
+    b.choose(&format!("{edit} .act-mode"), "json").await;
     assert!(!shown(&b, &format!("{edit} .act-tag")).await);
     let json_box: Value =
         serde_json::from_str(&value_of(&b, &format!("{edit} .act-config")).await).unwrap();
@@ -309,7 +303,7 @@ async fn action_and_webhook_steps_are_made_and_edited_through_fields_without_jso
     b.open(&format!("/campaigns/{c}")).await;
     b.click(&format!("{node} summary")).await;
     b.fill(&format!("{node} .act-name"), "Báo CRM").await;
-    choose(&b, &format!("{node} .act-kind"), "webhook").await;
+    b.choose(&format!("{node} .act-kind"), "webhook").await;
     b.fill(
         &format!("{node} .act-webhook-url"),
         "ftp://crm.example.vn/hook",
@@ -379,7 +373,7 @@ async fn a_marketing_campaign_made_in_the_app_rolls_up_its_automated_campaign() 
     b.click("#marketing-create").await;
     b.wait_path("/marketing/").await;
     b.wait_text("#r-sent", |t| t == "0").await;
-    choose(&b, "#attach-campaign select", &c.to_string()).await;
+    b.choose("#attach-campaign select", &c.to_string()).await;
     b.click_and_reload("#attach-campaign button").await;
     b.wait_text("#member-campaigns", |t| t.contains("Thư chào mừng"))
         .await;

@@ -6,16 +6,6 @@
 use serde_json::{Value, json};
 use swell_tests::browser::Browser;
 use swell_tests::{Backend, TestApp};
-use thirtyfour::components::SelectElement;
-
-async fn choose(b: &Browser, css: &str, value: &str) {
-    SelectElement::new(&b.find(css).await)
-        .await
-        .unwrap()
-        .select_by_value(value)
-        .await
-        .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
-}
 
 /// Opens the campaign's settings (folded once it has steps).
 async fn open_settings(b: &Browser) {
@@ -51,7 +41,7 @@ async fn a_campaign_trigger_is_set_from_fields_and_its_webhook_url_is_shown_once
     // An order whose status goes to delivered.
     b.open(&format!("/campaigns/{id}")).await;
     open_settings(&b).await;
-    choose(&b, "#trigger-kind", "updated").await;
+    b.choose("#trigger-kind", "updated").await;
     b.fill(&format!("{form} input[name=\"trigger.fields\"]"), "status")
         .await;
     b.fill(&format!("{form} input[name=\"trigger.to\"]"), "delivered")
@@ -73,13 +63,9 @@ async fn a_campaign_trigger_is_set_from_fields_and_its_webhook_url_is_shown_once
     assert_eq!(to.as_deref(), Some("delivered"));
 
     // On the 1st of every month at 08:30 in each person's zone.
-    choose(&b, "#trigger-kind", "recurring").await;
-    choose(
-        &b,
-        &format!("{form} select[name=\"trigger.every\"]"),
-        "month",
-    )
-    .await;
+    b.choose("#trigger-kind", "recurring").await;
+    b.choose(&format!("{form} select[name=\"trigger.every\"]"), "month")
+        .await;
     b.fill(&format!("{form} input[name=\"trigger.day\"]"), "1")
         .await;
     let at = b
@@ -99,7 +85,7 @@ async fn a_campaign_trigger_is_set_from_fields_and_its_webhook_url_is_shown_once
 
     // An inbound webhook: the URL is shown once, and it lets a record in.
     open_settings(&b).await;
-    choose(&b, "#trigger-kind", "webhook").await;
+    b.choose("#trigger-kind", "webhook").await;
     b.click("#campaign-save").await;
     b.wait_text("#hook-url", |t| !t.is_empty()).await;
     let shown = b
