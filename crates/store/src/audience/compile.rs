@@ -271,37 +271,33 @@ impl Compiler<'_> {
                 }
             }
             Expr::And(items) => self.join(items, " AND ", scope, depth)?,
+            // Tags and lists or'ed together are one set of contacts: a
+            // union read once, instead of each tested per contact.
+            Expr::Or(items)
+                if items.len() > 1
+                    && items
+                        .iter()
+                        .all(|i| matches!(i, Expr::HasTag(_) | Expr::InList(_))) =>
+            {
+                let sets: Vec<String> = items.iter().filter_map(|i| self.member_set(i)).collect();
+                if sets.is_empty() {
+                    FALSE.into()
+                } else {
+                    format!("(c.id IS NOT NULL AND c.id IN ({}))", sets.join(" UNION "))
+                }
+            }
             Expr::Or(items) => self.join(items, " OR ", scope, depth)?,
             Expr::Not(inner) => not(self.expr(inner, scope, depth)?),
             Expr::Compare(c) => {
                 let operand = self.operand(&c.field, scope);
                 self.compare(operand, &c.op)?
             }
-            Expr::HasTag(t) => match normalise_tag(&t.value) {
-                Ok(tag) => {
-                    let ws = self.bind(Bind::Int(self.cx.workspace.get()));
-                    let tag = self.bind(Bind::Text(tag));
-                    // `IN` rather than a correlated `EXISTS`: both backends
-                    // then read the tag's members once (a hash or an
-                    // ephemeral index), which also serves `or`.
-                    format!(
-                        "(c.id IS NOT NULL AND c.id IN \
-                         (SELECT contact_id FROM contact_tags WHERE workspace_id = {ws} AND tag = {tag}))"
-                    )
-                }
-                Err(_) => FALSE.into(),
+            // `IN` rather than a correlated `EXISTS`: both backends then
+            // read the set's members once (a hash or an ephemeral index).
+            Expr::HasTag(_) | Expr::InList(_) => match self.member_set(e) {
+                Some(set) => format!("(c.id IS NOT NULL AND c.id IN ({set}))"),
+                None => FALSE.into(),
             },
-            Expr::InList(l) => {
-                let ws = self.bind(Bind::Int(self.cx.workspace.get()));
-                let slug = self.bind(Bind::Text(l.value.clone()));
-                // The list's id first, so the members are read by the
-                // (list_id, status, contact_id) index, once.
-                format!(
-                    "(c.id IS NOT NULL AND c.id IN (SELECT contact_id FROM list_members WHERE list_id = \
-                     (SELECT id FROM lists WHERE workspace_id = {ws} AND slug = {slug}) \
-                     AND status = 'subscribed'))"
-                )
-            }
             Expr::InSegment(s) => {
                 let filter = self.cx.segments.segment_filter(&s.value);
                 match filter {
@@ -321,6 +317,33 @@ impl Compiler<'_> {
             }
             Expr::Aggregate(a) => self.aggregate(a)?,
         })
+    }
+
+    /// The contacts a tag or a list holds (subscribed members), as a
+    /// `SELECT contact_id`; None for a tag that cannot exist.
+    fn member_set(&mut self, e: &Expr) -> Option<String> {
+        match e {
+            Expr::HasTag(t) => {
+                let tag = normalise_tag(&t.value).ok()?;
+                let ws = self.bind(Bind::Int(self.cx.workspace.get()));
+                let tag = self.bind(Bind::Text(tag));
+                Some(format!(
+                    "SELECT contact_id FROM contact_tags WHERE workspace_id = {ws} AND tag = {tag}"
+                ))
+            }
+            Expr::InList(l) => {
+                let ws = self.bind(Bind::Int(self.cx.workspace.get()));
+                let slug = self.bind(Bind::Text(l.value.clone()));
+                // The list's id first, so the members are read by the
+                // (list_id, status, contact_id) index, once.
+                Some(format!(
+                    "SELECT contact_id FROM list_members WHERE list_id = \
+                     (SELECT id FROM lists WHERE workspace_id = {ws} AND slug = {slug}) \
+                     AND status = 'subscribed'"
+                ))
+            }
+            _ => None,
+        }
     }
 
     fn join(
@@ -868,6 +891,18 @@ impl Compiler<'_> {
                     FALSE.into()
                 });
             };
+            // At least one row (`>= 1`, `> 0`): the contacts that have
+            // any, with nothing to count.
+            let any = match a.op {
+                CmpOp::Ge => n > 0.0 && n <= 1.0,
+                CmpOp::Gt => (0.0..1.0).contains(&n),
+                _ => false,
+            };
+            if any {
+                return Ok(self.members(format!(
+                    "SELECT {x}.contact_id FROM {from} WHERE {x}.contact_id IS NOT NULL{rest}"
+                )));
+            }
             let p = self.bind(Bind::Float(n));
             let test = format!("COUNT(*) {} {p}", sql_op(a.op));
             return Ok(self.grouped(&from, &x, &rest, test, holds(a.op, 0.0, n)));
@@ -947,13 +982,18 @@ impl Compiler<'_> {
             "SELECT {x}.contact_id FROM {from} WHERE {x}.contact_id IS NOT NULL{rest} \
              GROUP BY {x}.contact_id HAVING {test}"
         );
-        let member = if self.pg() {
+        let member = self.members(set);
+        if zero_ok { not(member) } else { member }
+    }
+
+    /// Whether the contact is in `set` (a `SELECT ... contact_id`).
+    fn members(&mut self, set: String) -> String {
+        if self.pg() {
             let g = self.alias("g");
             format!("EXISTS (SELECT 1 FROM ({set}) {g} WHERE {g}.contact_id = c.id)")
         } else {
             format!("(c.id IS NOT NULL AND c.id IN ({set}))")
-        };
-        if zero_ok { not(member) } else { member }
+        }
     }
 }
 
