@@ -84,15 +84,25 @@ pub struct Compiled {
     /// The whole condition, workspace scope included.
     pub condition: String,
     pub binds: Vec<Bind>,
+    /// When the audience is contacts in tags and lists only: the set they
+    /// hold, a `SELECT contact_id` without repeats, scoped to the
+    /// workspace (tags and lists are the workspace's, and their rows go
+    /// with a deleted contact).
+    pub members: Option<String>,
 }
 
 impl Compiled {
     /// `SELECT COUNT(*)` of the audience.
     pub fn count_sql(&self) -> String {
-        format!(
-            "SELECT COUNT(*) FROM {} WHERE {}",
-            self.from, self.condition
-        )
+        match &self.members {
+            // `$1` (the workspace of the contacts scope) is in the set's
+            // own conditions already; it is named so every bind is used.
+            Some(set) => format!("SELECT COUNT(*) FROM ({set}) u WHERE $1 IS NOT NULL"),
+            None => format!(
+                "SELECT COUNT(*) FROM {} WHERE {}",
+                self.from, self.condition
+            ),
+        }
     }
 
     /// The ids after `after_id`, in id order, at most `limit`: binds two
@@ -170,14 +180,44 @@ pub fn compile(
         }
     };
     let scope = Scope::Top(&subject);
-    let body = c.expr(filter.expr(), scope, 0)?;
+    // An audience of contacts that is only tags and lists is the set they
+    // hold: counted without reading the contacts.
+    let members = match (&subject, filter.expr()) {
+        (Subject::Contact, e) if is_membership(e) => {
+            let items = match e {
+                Expr::Or(items) => items.as_slice(),
+                one => std::slice::from_ref(one),
+            };
+            c.union_of(items)
+        }
+        _ => None,
+    };
+    let body = match &members {
+        Some(set) => format!("(c.id IS NOT NULL AND c.id IN ({set}))"),
+        None => c.expr(filter.expr(), scope, 0)?,
+    };
     condition.push_str(&format!(" AND {body}"));
     Ok(Compiled {
         from,
         alias,
         condition,
         binds: c.binds,
+        members,
     })
+}
+
+/// A tag, a list, or several of them or'ed: a set of contacts.
+fn is_membership(e: &Expr) -> bool {
+    match e {
+        Expr::HasTag(_) | Expr::InList(_) => true,
+        Expr::Or(items) => {
+            items.len() > 1
+                && items
+                    .iter()
+                    .all(|i| matches!(i, Expr::HasTag(_) | Expr::InList(_)))
+        }
+        _ => false,
+    }
 }
 
 /// What the filter's top level is about.
@@ -273,19 +313,10 @@ impl Compiler<'_> {
             Expr::And(items) => self.join(items, " AND ", scope, depth)?,
             // Tags and lists or'ed together are one set of contacts: a
             // union read once, instead of each tested per contact.
-            Expr::Or(items)
-                if items.len() > 1
-                    && items
-                        .iter()
-                        .all(|i| matches!(i, Expr::HasTag(_) | Expr::InList(_))) =>
-            {
-                let sets: Vec<String> = items.iter().filter_map(|i| self.member_set(i)).collect();
-                if sets.is_empty() {
-                    FALSE.into()
-                } else {
-                    format!("(c.id IS NOT NULL AND c.id IN ({}))", sets.join(" UNION "))
-                }
-            }
+            Expr::Or(items) if is_membership(e) => match self.union_of(items) {
+                Some(set) => format!("(c.id IS NOT NULL AND c.id IN ({set}))"),
+                None => FALSE.into(),
+            },
             Expr::Or(items) => self.join(items, " OR ", scope, depth)?,
             Expr::Not(inner) => not(self.expr(inner, scope, depth)?),
             Expr::Compare(c) => {
@@ -317,6 +348,13 @@ impl Compiler<'_> {
             }
             Expr::Aggregate(a) => self.aggregate(a)?,
         })
+    }
+
+    /// The contacts of any of `items` (tags and lists), one `SELECT
+    /// contact_id` without repeats; None when none can hold anyone.
+    fn union_of(&mut self, items: &[Expr]) -> Option<String> {
+        let sets: Vec<String> = items.iter().filter_map(|i| self.member_set(i)).collect();
+        (!sets.is_empty()).then(|| sets.join(" UNION "))
     }
 
     /// The contacts a tag or a list holds (subscribed members), as a
