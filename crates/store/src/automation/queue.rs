@@ -118,16 +118,42 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// Marks the `n` participants given after `$1` (now) completed when none
-/// of their traces is left to run.
-fn complete_participants_sql(n: usize) -> String {
-    format!(
-        "UPDATE participants SET state = 'completed', updated_at = $1
-         WHERE id IN ({}) AND state = 'running'
-           AND NOT EXISTS (SELECT 1 FROM traces t WHERE t.participant_id = participants.id
-                           AND t.state IN ('waiting', 'scheduled', 'running'))",
-        placeholders(2, n)
-    )
+/// Marks participants completed when none of their traces is left to run:
+/// first the ones that still have one are found (an index probe each),
+/// then the others updated in one statement. As one UPDATE with `NOT
+/// EXISTS`, PostgreSQL's planner made it an anti-join over every trace:
+/// 350 ms a statement, two thirds of a 10,000-participant run. Inside
+/// `on_db!`.
+macro_rules! complete_participants {
+    ($tx:expr, $backend:expr, $ids:expr, $now:expr) => {{
+        let ids: &[i64] = $ids;
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT DISTINCT participant_id FROM traces
+                 WHERE participant_id IN ({}) AND state IN ('waiting', 'scheduled', 'running')",
+                crate::contacts::bulk_placeholders($backend, 1, chunk.len())
+            );
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).persistent(false);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            let busy: std::collections::HashSet<i64> = q.fetch_all(&mut *$tx).await?.into_iter().collect();
+            let idle: Vec<i64> = chunk.iter().copied().filter(|id| !busy.contains(id)).collect();
+            if idle.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "UPDATE participants SET state = 'completed', updated_at = {} WHERE state = 'running' AND id IN ({})",
+                crate::contacts::bulk_placeholders($backend, 1, 1),
+                crate::contacts::bulk_placeholders($backend, 2, idle.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind($now);
+            for id in &idle {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+    }};
 }
 
 /// A record to let into a campaign.
@@ -335,12 +361,7 @@ impl Store {
             let mut ended: Vec<i64> = sqlx::query_scalar(expire).bind(now).fetch_all(&mut *tx).await?;
             ended.sort_unstable();
             ended.dedup();
-            for chunk in ended.chunks(500) {
-                let sql = complete_participants_sql(chunk.len());
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-                for id in chunk { q = q.bind(*id); }
-                q.execute(&mut *tx).await?;
-            }
+            complete_participants!(tx, self.backend(), &ended, now);
             let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(claim))
                 .bind(now).bind(now + lease_ms).bind(i64::from(limit))
                 .fetch_all(&mut *tx).await?;
@@ -357,10 +378,10 @@ impl Store {
              FROM traces t JOIN participants p ON p.id = t.participant_id
              LEFT JOIN traces pt ON pt.id = t.parent_id
              WHERE t.id IN ({}) ORDER BY t.id",
-            placeholders(1, ids.len())
+            crate::contacts::bulk_placeholders(self.backend(), 1, ids.len())
         );
         Ok(on_db!(self, p => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
             for id in &ids { q = q.bind(*id); }
             q.fetch_all(p).await?.iter().map(|r| ClaimedTrace {
                 id: r.int("id"),
@@ -565,12 +586,7 @@ impl Store {
             }
             participants.sort_unstable();
             participants.dedup();
-            for chunk in participants.chunks(500) {
-                let sql = complete_participants_sql(chunk.len());
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
-                for id in chunk { q = q.bind(*id); }
-                q.execute(&mut *tx).await?;
-            }
+            complete_participants!(tx, backend, &participants, now);
             for (campaign, cost) in spent {
                 let paused: Option<i64> = sqlx::query_scalar(
                     "UPDATE campaigns SET spent = spent + $2,
