@@ -207,11 +207,15 @@ impl Automation {
             }
         }
         // The e-mail steps that will send: a contact reachable by e-mail,
-        // a template that prepares.
+        // a template that prepares. Contact campaigns only, where nothing
+        // is read between here and the send: a row made for a trace that
+        // then stopped short would be taken for one interrupted sending.
         let mut wanted: HashMap<WorkspaceId, Vec<(i64, i64, String)>> = HashMap::new();
         for (t, a, c) in runnable {
             let Some(id) = t.contact_id else { continue };
-            if a.kind != "email" || !matches!(sh.skips.get(&(t.workspace, id, "email")), Some(None))
+            if a.kind != "email"
+                || c.entity != "contact"
+                || !matches!(sh.skips.get(&(t.workspace, id, "email")), Some(None))
             {
                 continue;
             }
