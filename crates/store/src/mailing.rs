@@ -620,7 +620,14 @@ impl Store {
                 q.push_values(&sent, |mut b, (pk, id)| {
                     b.push_bind(*pk).push_bind(*id);
                 });
-                q.push(") AS v WHERE messages.id = v.column1");
+                // The ids again as a list: PostgreSQL then finds the rows
+                // by index instead of joining the list to the whole table.
+                q.push(") AS v WHERE messages.id = v.column1 AND messages.id IN (");
+                let mut ids = q.separated(", ");
+                for (pk, _) in &sent {
+                    ids.push_bind(*pk);
+                }
+                q.push(")");
                 q.build().persistent(false).execute(&mut *tx).await?;
             }
             tx.commit().await?;

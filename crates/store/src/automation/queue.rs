@@ -419,7 +419,8 @@ impl Store {
     /// Set-based, since a batch is a thousand traces and on SQLite every
     /// statement costs two thread hand-offs: the trace rows are updated
     /// [`ROWS_PER_STATEMENT`] to a statement through `UPDATE .. FROM
-    /// (VALUES ..)`, the children inserted as many to a statement, and the
+    /// (VALUES ..)` (the ids repeated as an `IN` list: without it
+    /// PostgreSQL joins the list to a scan of the whole table), the children inserted as many to a statement, and the
     /// scores added for all contacts of the batch at once (one read, one
     /// update, the change-log rows in one insert; each addition still has
     /// its own change row, in order). The rarer actions (tasks, leads) run
@@ -487,7 +488,12 @@ impl Store {
                 q.push_values(chunk, |mut b, o| {
                     b.push_bind(o.id).push_bind(o.retry_at.unwrap_or(now)).push_bind(o.reason.as_deref());
                 });
-                q.push(") AS v WHERE traces.id = v.column1");
+                q.push(") AS v WHERE traces.id = v.column1 AND traces.id IN (");
+                let mut ids = q.separated(", ");
+                for o in chunk {
+                    ids.push_bind(o.id);
+                }
+                q.push(")");
                 q.build().persistent(false).execute(&mut *tx).await?;
             }
             // Ends: (id, state, reason, version, channel, message_pk, cost).
@@ -501,7 +507,12 @@ impl Store {
                     b.push_bind(o.id).push_bind(o.state).push_bind(o.reason.as_deref()).push_bind(o.version)
                         .push_bind(o.channel.as_deref()).push_bind(o.message_pk).push_bind(o.cost);
                 });
-                q.push(") AS v WHERE traces.id = v.column1");
+                q.push(") AS v WHERE traces.id = v.column1 AND traces.id IN (");
+                let mut ids = q.separated(", ");
+                for o in chunk {
+                    ids.push_bind(o.id);
+                }
+                q.push(")");
                 q.build().persistent(false).execute(&mut *tx).await?;
             }
             if !scores.is_empty() {
@@ -547,7 +558,12 @@ impl Store {
                     q.push_values(chunk, |mut b, (id, score)| {
                         b.push_bind(*id).push_bind(*score);
                     });
-                    q.push(") AS v WHERE contacts.id = v.column1");
+                    q.push(") AS v WHERE contacts.id = v.column1 AND contacts.id IN (");
+                    let mut ids = q.separated(", ");
+                    for (id, _) in chunk {
+                        ids.push_bind(*id);
+                    }
+                    q.push(")");
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
                 for chunk in changes.chunks(ROWS_PER_STATEMENT) {
