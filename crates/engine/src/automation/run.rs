@@ -251,6 +251,11 @@ impl Automation {
     /// transaction per workspace that also marks their messages sent.
     /// Returns the traces whose write failed, with why: they are tried
     /// again, their message rows `queued` again.
+    ///
+    /// The trade-off: a crash after the batch's message rows were made and
+    /// before this write leaves all of them `sending`, where one message
+    /// was on its way before. Taken again, each fails as interrupted: an
+    /// e-mail is never sent twice.
     pub(super) async fn flush_outbox(&self, sh: &Shared) -> HashMap<i64, (i64, String)> {
         let pending = std::mem::take(&mut *sh.outbox.lock().expect("outbox"));
         let mut failed = HashMap::new();
