@@ -19,7 +19,7 @@ use swell_core::contact::{Contact, ContactInput, ParseContext, Patch};
 use swell_core::record::RecordInput;
 use swell_core::template::{SmsTemplate, ZnsTemplate};
 use swell_store::automation::extras::{ChannelSetting, NewInApp};
-use swell_store::automation::queue::{ClaimedTrace, TraceOutcome, TxAction};
+use swell_store::automation::queue::{ClaimedTrace, NewTraceMessage, TraceOutcome, TxAction};
 use swell_store::automation::{Activity, Campaign};
 use swell_store::consent::Channel;
 use swell_store::contacts::{ContactWrite, Target};
@@ -34,7 +34,6 @@ use crate::mailer::{
     MailError, Mailer, PreparedEmail, RenderedSingle, SendOutcome, contact_value, template_value,
 };
 use crate::tokens::Token;
-use swell_store::automation::queue::NewTraceMessage;
 
 /// The reason of a processed trace whose message bounced at once.
 pub(super) const BOUNCED: &str = "bounced: ";
@@ -210,7 +209,7 @@ impl Automation {
         // a template that prepares. Contact campaigns only, where nothing
         // is read between here and the send: a row made for a trace that
         // then stopped short would be taken for one interrupted sending.
-        let mut wanted: HashMap<WorkspaceId, Vec<(i64, i64, String)>> = HashMap::new();
+        let mut wanted: HashMap<WorkspaceId, Vec<(i64, i64, Option<String>)>> = HashMap::new();
         for (t, a, c) in runnable {
             let Some(id) = t.contact_id else { continue };
             if a.kind != "email"
@@ -225,7 +224,7 @@ impl Automation {
             if self.email(sh, t, c, &a.config).await.is_err() {
                 continue;
             }
-            let address = contact.email.clone().unwrap_or_default();
+            let address = contact.email.clone();
             wanted
                 .entry(t.workspace)
                 .or_default()
@@ -238,7 +237,7 @@ impl Automation {
                     trace: *trace,
                     contact: Some(*contact),
                     channel: "email",
-                    address: Some(address),
+                    address: address.as_deref(),
                 })
                 .collect();
             let made = self.store.trace_messages(ws, &rows).await?;
