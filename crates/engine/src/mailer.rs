@@ -1145,6 +1145,15 @@ pub fn template_value(ctx: &Value) -> swell_core::template::Value {
     swell_core::template::Value::from(minijinja::value::Serde(ctx))
 }
 
+/// One rendered campaign message, ready for a transport.
+pub struct RenderedSingle {
+    pub message_id: String,
+    pub subject: String,
+    pub raw: Vec<u8>,
+    /// The recipient's address.
+    pub to: Email,
+}
+
 /// An e-mail template ready to send many times outside a broadcast (a
 /// campaign step): compiled once, with its sender and workspace.
 #[derive(Clone)]
@@ -1165,17 +1174,16 @@ impl Mailer {
         Ok(PreparedEmail(Arc::new(p)))
     }
 
-    /// Renders and delivers one message a campaign step made (`message_pk`
-    /// is its row), built and tracked as a broadcast's are. `extra` adds
-    /// template variables (`record`). Returns the Message-ID.
-    pub async fn send_single(
+    /// Renders one message a campaign step made (`message_pk` is its row),
+    /// built and tracked as a broadcast's are, without delivering it: the
+    /// engine keeps a batch's messages for the outbox in one write.
+    pub fn render_single(
         &self,
-        ws: WorkspaceId,
         prepared: &PreparedEmail,
         message_pk: i64,
         contact: &Contact,
         extra: Option<&Value>,
-    ) -> Result<String, SendOutcome> {
+    ) -> Result<RenderedSingle, SendOutcome> {
         let claimed = Claimed {
             id: message_pk,
             contact_id: Some(contact.id),
@@ -1188,6 +1196,36 @@ impl Mailer {
             .builder(header, Arc::clone(&prepared.0))
             .build(&claimed, Some(contact), extra)
             .map_err(SendOutcome::Permanent)?;
+        Ok(RenderedSingle {
+            message_id,
+            subject,
+            raw,
+            to,
+        })
+    }
+
+    /// The sender address of a prepared e-mail.
+    pub fn sender_of(prepared: &PreparedEmail) -> &str {
+        prepared.0.from.email.as_str()
+    }
+
+    /// Renders and delivers one message a campaign step made (`message_pk`
+    /// is its row), built and tracked as a broadcast's are. `extra` adds
+    /// template variables (`record`). Returns the Message-ID.
+    pub async fn send_single(
+        &self,
+        ws: WorkspaceId,
+        prepared: &PreparedEmail,
+        message_pk: i64,
+        contact: &Contact,
+        extra: Option<&Value>,
+    ) -> Result<String, SendOutcome> {
+        let RenderedSingle {
+            message_id,
+            subject,
+            raw,
+            to,
+        } = self.render_single(prepared, message_pk, contact, extra)?;
         let transport = self
             .transport_for(ws)
             .await

@@ -203,7 +203,12 @@ impl Store {
                 // 32 MB of page cache per connection, 256 MB for the pool
                 // at most: a million-recipient send stays under 300 MB.
                 .pragma("cache_size", "-32768")
-                .pragma("temp_store", "memory");
+                .pragma("temp_store", "memory")
+                // Rows come from the connection's thread through a bounded
+                // channel: at sqlx's 50 the thread stops every 50 rows
+                // until the reader catches up, two thread hand-offs each
+                // time. The engine and the sender read a thousand at once.
+                .row_buffer_size(1024);
             let pool = SqlitePoolOptions::new()
                 // `swell_fold`, which audience SQL calls, on every connection.
                 .after_connect(|conn, _| Box::pin(audience::sqlite_fn::register(conn)))

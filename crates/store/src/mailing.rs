@@ -594,20 +594,41 @@ impl Store {
         ws: WorkspaceId,
         messages: &[OutboxMessage<'_>],
     ) -> Result<()> {
+        /// Rows per statement: eight binds each, within both backends' limits.
+        const CHUNK: usize = 500;
+        if messages.is_empty() {
+            return Ok(());
+        }
         let now = self.now();
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
-            for m in messages {
-                sqlx::query(
-                    "INSERT INTO outbox (workspace_id, message_pk, message_id, sender, recipient, subject, raw, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(ws.0).bind(m.message_pk).bind(m.message_id).bind(m.sender).bind(m.recipient).bind(m.subject)
-                .bind(m.raw).bind(now).execute(&mut *tx).await?;
-                if let Some(pk) = m.message_pk {
-                    sqlx::query("UPDATE messages SET state = 'sent', message_id = $2, sent_at = $3, reason = NULL WHERE id = $1")
-                        .bind(pk).bind(m.message_id).bind(now).execute(&mut *tx).await?;
+            for chunk in messages.chunks(CHUNK) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO outbox (workspace_id, message_pk, message_id, sender, recipient, subject, raw, created_at) ");
+                q.push_values(chunk, |mut b, m| {
+                    b.push_bind(ws.0).push_bind(m.message_pk).push_bind(m.message_id).push_bind(m.sender)
+                        .push_bind(m.recipient).push_bind(m.subject).push_bind(m.raw).push_bind(now);
+                });
+                q.build().persistent(false).execute(&mut *tx).await?;
+                let sent: Vec<(i64, &str)> = chunk.iter().filter_map(|m| m.message_pk.map(|pk| (pk, m.message_id))).collect();
+                if sent.is_empty() {
+                    continue;
                 }
+                let mut q = sqlx::QueryBuilder::new("UPDATE messages SET state = 'sent', message_id = v.column2, sent_at = ");
+                q.push_bind(now);
+                q.push(", reason = NULL FROM (");
+                q.push_values(&sent, |mut b, (pk, id)| {
+                    b.push_bind(*pk).push_bind(*id);
+                });
+                // The ids again as a list: PostgreSQL then finds the rows
+                // by index instead of joining the list to the whole table.
+                q.push(") AS v WHERE messages.id = v.column1 AND messages.id IN (");
+                let mut ids = q.separated(", ");
+                for (pk, _) in &sent {
+                    ids.push_bind(*pk);
+                }
+                q.push(")");
+                q.build().persistent(false).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });

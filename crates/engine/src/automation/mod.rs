@@ -331,9 +331,13 @@ impl Automation {
             runnable.push((t, a, c));
         }
 
-        let shared = run::Shared::default();
+        let mut shared = run::Shared::default();
+        if let Err(e) = self.prefetch(&mut shared, &runnable).await {
+            // What was read stands; each trace reads the rest itself.
+            tracing::warn!(error = %e, "automation: reading ahead for a batch");
+        }
         let shared = &shared;
-        let ran: Vec<TraceOutcome> =
+        let mut ran: Vec<TraceOutcome> =
             futures::stream::iter(runnable.into_iter().map(|(t, a, c)| {
                 let tree = cx.trees.get(&c.id).cloned().unwrap_or_default();
                 async move {
@@ -348,6 +352,16 @@ impl Automation {
             .buffer_unordered(self.cfg.concurrency.max(1))
             .collect()
             .await;
+        let failed = self.flush_outbox(shared).await;
+        if !failed.is_empty() {
+            for o in &mut ran {
+                if let Some((attempts, why)) = failed.get(&o.id) {
+                    let version = o.version;
+                    *o = self.retry(o.id, *attempts, why.clone());
+                    o.version = version;
+                }
+            }
+        }
         outcomes.extend(ran);
         Ok(outcomes)
     }

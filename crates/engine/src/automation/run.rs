@@ -19,16 +19,20 @@ use swell_core::contact::{Contact, ContactInput, ParseContext, Patch};
 use swell_core::record::RecordInput;
 use swell_core::template::{SmsTemplate, ZnsTemplate};
 use swell_store::automation::extras::{ChannelSetting, NewInApp};
-use swell_store::automation::queue::{ClaimedTrace, TraceOutcome, TxAction};
+use swell_store::automation::queue::{ClaimedTrace, NewTraceMessage, TraceOutcome, TxAction};
 use swell_store::automation::{Activity, Campaign};
 use swell_store::consent::Channel;
 use swell_store::contacts::{ContactWrite, Target};
 use swell_store::lists::Status;
+use swell_store::mailing::OutboxMessage;
 use swell_store::records::RecordWrite;
 use swell_store::{StoreError, WorkspaceId};
 
 use super::{Automation, EngineError};
-use crate::mailer::{MailError, PreparedEmail, SendOutcome, contact_value, template_value};
+use crate::Transport;
+use crate::mailer::{
+    MailError, Mailer, PreparedEmail, RenderedSingle, SendOutcome, contact_value, template_value,
+};
 use crate::tokens::Token;
 
 /// The reason of a processed trace whose message bounced at once.
@@ -59,12 +63,38 @@ enum Ran {
 
 /// What the traces of one batch share, loaded at most once per batch:
 /// each workspace's channel settings (providers, unit costs) and each
-/// e-mail step's prepared template.
+/// e-mail step's prepared template; and what [`Automation::prefetch`] read
+/// for all of them before they run (contacts, skip reasons, message rows),
+/// and the e-mails they leave for the outbox, written together after.
 #[derive(Default)]
 pub(super) struct Shared {
     settings: Mutex<HashMap<WorkspaceId, Arc<Vec<ChannelSetting>>>>,
     emails: Mutex<HashMap<(i64, i64), PreparedEmail>>,
+    /// Contacts read for the batch (None: not there); one missing from
+    /// the map is read on its own.
+    contacts: HashMap<(WorkspaceId, i64), Option<Contact>>,
+    /// Why a contact cannot be reached on a channel, read for the batch.
+    skips: HashMap<(WorkspaceId, i64, &'static str), Option<String>>,
+    /// Message rows made for the batch's e-mail traces: id and the state a
+    /// row already there was in. Taken by the trace that uses it.
+    messages: Mutex<HashMap<i64, (i64, Option<String>)>>,
+    /// E-mails rendered for the built-in outbox, kept in one write after
+    /// the batch has run (see [`Automation::flush_outbox`]).
+    outbox: Mutex<Vec<ForOutbox>>,
 }
+
+/// An e-mail a trace rendered for the outbox, not yet written.
+pub(super) struct ForOutbox {
+    workspace: WorkspaceId,
+    trace: i64,
+    attempts: i64,
+    message_pk: i64,
+    sender: String,
+    message: RenderedSingle,
+}
+
+/// Activity kinds whose traces read the participant's contact.
+const READS_CONTACT: &[&str] = &["email", "sms", "zalo", "inapp", "message", "webhook"];
 
 impl Automation {
     /// A workspace's channel settings, read once per batch.
@@ -123,6 +153,141 @@ impl Automation {
         Ok(prepared)
     }
 
+    /// Reads what the batch's traces need before they run, a few
+    /// statements for the whole batch where each trace would otherwise
+    /// issue its own: the contacts of the traces that read one, why they
+    /// cannot be reached on their step's channel, and the message rows of
+    /// the e-mail steps that will send (made `sending`, as
+    /// [`Store::trace_message`] makes one). A trace finds its share in
+    /// `sh`; what could not be read here is read by the trace itself.
+    ///
+    /// [`Store::trace_message`]: swell_store::Store::trace_message
+    pub(super) async fn prefetch(
+        &self,
+        sh: &mut Shared,
+        runnable: &[(ClaimedTrace, Activity, Campaign)],
+    ) -> Result<(), EngineError> {
+        let mut contacts: HashMap<WorkspaceId, Vec<i64>> = HashMap::new();
+        let mut skips: HashMap<(WorkspaceId, &'static str), (Channel, Vec<i64>)> = HashMap::new();
+        for (t, a, _) in runnable {
+            let Some(id) = t.contact_id else { continue };
+            if !READS_CONTACT.contains(&a.kind.as_str()) {
+                continue;
+            }
+            contacts.entry(t.workspace).or_default().push(id);
+            let channel = match a.kind.as_str() {
+                "email" => Channel::Email,
+                "sms" => Channel::Sms,
+                "zalo" => Channel::Zalo,
+                _ => continue,
+            };
+            skips
+                .entry((t.workspace, channel.as_str()))
+                .or_insert_with(|| (channel, Vec::new()))
+                .1
+                .push(id);
+        }
+        for (ws, mut ids) in contacts {
+            ids.sort_unstable();
+            ids.dedup();
+            let found = self.store.contacts_by_ids(ws, &ids).await?;
+            for id in &ids {
+                sh.contacts.insert((ws, *id), None);
+            }
+            for c in found {
+                sh.contacts.insert((ws, c.id), Some(c));
+            }
+        }
+        for ((ws, _), (channel, mut ids)) in skips {
+            ids.sort_unstable();
+            ids.dedup();
+            for (id, why) in self.store.skip_reasons(ws, &ids, channel).await? {
+                sh.skips.insert((ws, id, channel.as_str()), why);
+            }
+        }
+        // The e-mail steps that will send: a contact reachable by e-mail,
+        // a template that prepares. Contact campaigns only, where nothing
+        // is read between here and the send: a row made for a trace that
+        // then stopped short would be taken for one interrupted sending.
+        let mut wanted: HashMap<WorkspaceId, Vec<(i64, i64, Option<String>)>> = HashMap::new();
+        for (t, a, c) in runnable {
+            let Some(id) = t.contact_id else { continue };
+            if a.kind != "email"
+                || c.entity != "contact"
+                || !matches!(sh.skips.get(&(t.workspace, id, "email")), Some(None))
+            {
+                continue;
+            }
+            let Some(Some(contact)) = sh.contacts.get(&(t.workspace, id)) else {
+                continue;
+            };
+            if self.email(sh, t, c, &a.config).await.is_err() {
+                continue;
+            }
+            let address = contact.email.clone();
+            wanted
+                .entry(t.workspace)
+                .or_default()
+                .push((t.id, id, address));
+        }
+        for (ws, rows) in wanted {
+            let rows: Vec<NewTraceMessage> = rows
+                .iter()
+                .map(|(trace, contact, address)| NewTraceMessage {
+                    trace: *trace,
+                    contact: Some(*contact),
+                    channel: "email",
+                    address: address.as_deref(),
+                })
+                .collect();
+            let made = self.store.trace_messages(ws, &rows).await?;
+            sh.messages.lock().expect("message rows").extend(made);
+        }
+        Ok(())
+    }
+
+    /// Writes the e-mails the batch rendered for the outbox, one
+    /// transaction per workspace that also marks their messages sent.
+    /// Returns the traces whose write failed, with why: they are tried
+    /// again, their message rows `queued` again.
+    ///
+    /// The trade-off: a crash after the batch's message rows were made and
+    /// before this write leaves all of them `sending`, where one message
+    /// was on its way before. Taken again, each fails as interrupted: an
+    /// e-mail is never sent twice.
+    pub(super) async fn flush_outbox(&self, sh: &Shared) -> HashMap<i64, (i64, String)> {
+        let pending = std::mem::take(&mut *sh.outbox.lock().expect("outbox"));
+        let mut failed = HashMap::new();
+        let mut by_ws: HashMap<WorkspaceId, Vec<ForOutbox>> = HashMap::new();
+        for p in pending {
+            by_ws.entry(p.workspace).or_default().push(p);
+        }
+        for (ws, group) in by_ws {
+            let messages: Vec<OutboxMessage> = group
+                .iter()
+                .map(|p| OutboxMessage {
+                    message_pk: Some(p.message_pk),
+                    message_id: &p.message.message_id,
+                    sender: &p.sender,
+                    recipient: p.message.to.as_str(),
+                    subject: &p.message.subject,
+                    raw: &p.message.raw,
+                })
+                .collect();
+            if let Err(e) = self.store.deliver_to_outbox(ws, &messages).await {
+                let why = e.to_string();
+                for p in &group {
+                    let _ = self
+                        .store
+                        .finish_trace_message(p.message_pk, "queued", None, Some(&why))
+                        .await;
+                    failed.insert(p.trace, (p.attempts, why.clone()));
+                }
+            }
+        }
+        failed
+    }
+
     /// Runs one trace's activity and says how it ended.
     pub(super) async fn execute(
         &self,
@@ -159,20 +324,25 @@ impl Automation {
             }
             Ran::Rejected(why) => o = TraceOutcome::new(t.id, "rejected").because(why),
             Ran::Failed(why) => o = TraceOutcome::new(t.id, "failed").because(why),
-            Ran::Retry(why) => match self.cfg.retry.backoff(t.attempts as u32) {
-                Some(wait) => {
-                    o = TraceOutcome::new(t.id, "scheduled").because(why);
-                    o.retry_at = Some(self.store.now() + wait.as_millis() as i64);
-                }
-                None => {
-                    o = TraceOutcome::new(t.id, "failed")
-                        .because(format!("gave up after {} attempts: {why}", t.attempts));
-                }
-            },
+            Ran::Retry(why) => o = self.retry(t.id, t.attempts, why),
             Ran::Actions(actions) => o.actions = actions,
             Ran::End => o.end_participant = true,
         }
         o
+    }
+
+    /// A trace to try again after the backoff, or failed when the
+    /// attempts are spent.
+    pub(super) fn retry(&self, id: i64, attempts: i64, why: String) -> TraceOutcome {
+        match self.cfg.retry.backoff(attempts as u32) {
+            Some(wait) => {
+                let mut o = TraceOutcome::new(id, "scheduled").because(why);
+                o.retry_at = Some(self.store.now() + wait.as_millis() as i64);
+                o
+            }
+            None => TraceOutcome::new(id, "failed")
+                .because(format!("gave up after {attempts} attempts: {why}")),
+        }
     }
 
     async fn run_kind(
@@ -190,7 +360,7 @@ impl Automation {
             "zalo" => self.send_sms(sh, t, c, config, Channel::Zalo).await,
             "inapp" => self.send_inapp(sh, t, c, config).await,
             "message" => self.send_first_reachable(sh, t, a, c, config).await,
-            "webhook" => self.call_webhook(t, a, c, config).await,
+            "webhook" => self.call_webhook(sh, t, a, c, config).await,
             "action" => self.act(t, c, config).await,
             "split" => Ok(Ran::Done),
             other => Ok(Ran::Failed(format!("unknown activity kind {other}"))),
@@ -201,14 +371,18 @@ impl Automation {
     /// record campaigns, the campaign.
     async fn variables(
         &self,
+        sh: &Shared,
         t: &ClaimedTrace,
         c: &Campaign,
     ) -> Result<(Option<Contact>, Value), EngineError> {
         let contact = match t.contact_id {
-            Some(id) => match self.store.contact(t.workspace, id).await {
-                Ok(c) => Some(c),
-                Err(StoreError::NotFound) => None,
-                Err(e) => return Err(e.into()),
+            Some(id) => match sh.contacts.get(&(t.workspace, id)) {
+                Some(found) => found.clone(),
+                None => match self.store.contact(t.workspace, id).await {
+                    Ok(c) => Some(c),
+                    Err(StoreError::NotFound) => None,
+                    Err(e) => return Err(e.into()),
+                },
             },
             None => None,
         };
@@ -228,6 +402,7 @@ impl Automation {
     /// opted out, blocklisted, suppressed), deleted.
     async fn recipient(
         &self,
+        sh: &Shared,
         t: &ClaimedTrace,
         c: &Campaign,
         channel: Option<Channel>,
@@ -235,12 +410,16 @@ impl Automation {
         let Some(contact_id) = t.contact_id else {
             return Ok(Err(Ran::Rejected("the participant has no contact".into())));
         };
-        if let Some(ch) = channel
-            && let Some(why) = self.store.skip_reason(t.workspace, contact_id, ch).await?
-        {
-            return Ok(Err(Ran::Rejected(why)));
+        if let Some(ch) = channel {
+            let why = match sh.skips.get(&(t.workspace, contact_id, ch.as_str())) {
+                Some(why) => why.clone(),
+                None => self.store.skip_reason(t.workspace, contact_id, ch).await?,
+            };
+            if let Some(why) = why {
+                return Ok(Err(Ran::Rejected(why)));
+            }
         }
-        match self.variables(t, c).await? {
+        match self.variables(sh, t, c).await? {
             (Some(contact), extra) => Ok(Ok((contact, extra))),
             (None, _) => Ok(Err(Ran::Rejected("the contact was deleted".into()))),
         }
@@ -250,15 +429,21 @@ impl Automation {
     /// to do) or when resending could send it twice.
     async fn message_row(
         &self,
+        sh: &Shared,
         t: &ClaimedTrace,
         channel: &str,
         address: Option<&str>,
         dedupes: bool,
     ) -> Result<Result<i64, Ran>, EngineError> {
-        let (pk, before) = self
-            .store
-            .trace_message(t.workspace, t.id, t.contact_id, channel, address)
-            .await?;
+        let made = sh.messages.lock().expect("message rows").remove(&t.id);
+        let (pk, before) = match made {
+            Some(m) => m,
+            None => {
+                self.store
+                    .trace_message(t.workspace, t.id, t.contact_id, channel, address)
+                    .await?
+            }
+        };
         Ok(match before.as_deref() {
             Some("sent") => Err(Ran::Sent {
                 channel: channel.into(),
@@ -290,23 +475,62 @@ impl Automation {
         c: &Campaign,
         config: &Value,
     ) -> Result<Ran, EngineError> {
-        let (contact, extra) = match self.recipient(t, c, Some(Channel::Email)).await? {
+        let (contact, extra) = match self.recipient(sh, t, c, Some(Channel::Email)).await? {
             Ok(r) => r,
             Err(rejected) => return Ok(rejected),
         };
         let prepared = self.email(sh, t, c, config).await?;
         let pk = match self
-            .message_row(t, "email", contact.email.as_deref(), false)
+            .message_row(sh, t, "email", contact.email.as_deref(), false)
             .await?
         {
             Ok(pk) => pk,
             Err(done) => return Ok(done),
         };
+        if let Ok(Transport::Outbox) = self.mailer.transport_for(t.workspace).await {
+            // Kept for the outbox with the batch's others (see
+            // `flush_outbox`); sent once that write commits.
+            let message = match self
+                .mailer
+                .render_single(&prepared, pk, &contact, Some(&extra))
+            {
+                Ok(m) => m,
+                Err(e) => return self.settle(sh, t, pk, "email", Err(e)).await,
+            };
+            sh.outbox.lock().expect("outbox").push(ForOutbox {
+                workspace: t.workspace,
+                trace: t.id,
+                attempts: t.attempts,
+                message_pk: pk,
+                sender: Mailer::sender_of(&prepared).to_string(),
+                message,
+            });
+            return Ok(Ran::Sent {
+                channel: "email".into(),
+                message_pk: Some(pk),
+                cost: self.unit_cost(sh, t.workspace, "email").await?,
+            });
+        }
         let sent = self
             .mailer
             .send_single(t.workspace, &prepared, pk, &contact, Some(&extra))
             .await;
         self.settle(sh, t, pk, "email", sent).await
+    }
+
+    /// What a message on `channel` costs in the workspace.
+    async fn unit_cost(
+        &self,
+        sh: &Shared,
+        ws: WorkspaceId,
+        channel: &str,
+    ) -> Result<f64, EngineError> {
+        Ok(self
+            .settings(sh, ws)
+            .await?
+            .iter()
+            .find(|s| s.channel == channel)
+            .map_or(0.0, |s| s.unit_cost))
     }
 
     /// Records a send's result on its message row and turns it into a step
@@ -324,12 +548,7 @@ impl Automation {
                 self.store
                     .finish_trace_message(pk, "sent", Some(&provider_id), None)
                     .await?;
-                let cost = self
-                    .settings(sh, t.workspace)
-                    .await?
-                    .iter()
-                    .find(|s| s.channel == channel)
-                    .map_or(0.0, |s| s.unit_cost);
+                let cost = self.unit_cost(sh, t.workspace, channel).await?;
                 Ok(Ran::Sent {
                     channel: channel.into(),
                     message_pk: Some(pk),
@@ -385,7 +604,7 @@ impl Automation {
         config: &Value,
         channel: Channel,
     ) -> Result<Ran, EngineError> {
-        let (contact, extra) = match self.recipient(t, c, Some(channel)).await? {
+        let (contact, extra) = match self.recipient(sh, t, c, Some(channel)).await? {
             Ok(r) => r,
             Err(rejected) => return Ok(rejected),
         };
@@ -403,7 +622,7 @@ impl Automation {
             }
         };
         let phone = contact.phone.clone().unwrap_or_default();
-        let pk = match self.message_row(t, name, Some(&phone), true).await? {
+        let pk = match self.message_row(sh, t, name, Some(&phone), true).await? {
             Ok(pk) => pk,
             Err(done) => return Ok(done),
         };
@@ -486,7 +705,7 @@ impl Automation {
         c: &Campaign,
         config: &Value,
     ) -> Result<Ran, EngineError> {
-        let (contact, extra) = match self.recipient(t, c, None).await? {
+        let (contact, extra) = match self.recipient(sh, t, c, None).await? {
             Ok(r) => r,
             Err(rejected) => return Ok(rejected),
         };
@@ -510,7 +729,7 @@ impl Automation {
             (Ok(_), Ok(None)) => return Ok(Ran::Failed("an in-app message needs a body".into())),
             (Err(e), _) | (_, Err(e)) => return Ok(Ran::Failed(e)),
         };
-        let pk = match self.message_row(t, "inapp", None, true).await? {
+        let pk = match self.message_row(sh, t, "inapp", None, true).await? {
             Ok(pk) => pk,
             Err(done) => return Ok(done),
         };
@@ -615,6 +834,7 @@ impl Automation {
     /// Calls an outbound webhook, signed, with the participant's data.
     async fn call_webhook(
         &self,
+        sh: &Shared,
         t: &ClaimedTrace,
         a: &Activity,
         c: &Campaign,
@@ -624,7 +844,7 @@ impl Automation {
             return Ok(Ran::Failed("the webhook has no url".into()));
         };
         let secret = config.get("secret").and_then(Value::as_str).unwrap_or("");
-        let (contact, extra) = self.variables(t, c).await?;
+        let (contact, extra) = self.variables(sh, t, c).await?;
         let mut payload = json!({
             "event": "campaign.activity",
             "campaign": {"id": c.id, "name": c.name},

@@ -470,3 +470,74 @@ clock_test! {
         assert_eq!((score(hcm).await, score(london).await), (2, 2));
     }
 }
+
+clock_test! {
+    async fn one_batch_of_mixed_outcomes_is_recorded_exactly(app: &TestApp, _clock: &ManualClock) {
+        // A webhook to a port nobody listens on: tried again later.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mail = email_template(app, "Batch").await;
+        let c = campaign(app, json!({
+            "name": "Mixed", "trigger": {"kind": "manual"},
+            "activities": [
+                {"name": "Plus 2", "kind": "action", "config": {"action": "add_score", "points": 2}},
+                {"name": "Plus 3", "kind": "action", "config": {"action": "add_score", "points": 3}},
+                {"name": "Mail", "kind": "email", "config": {"template_id": mail}, "children": [
+                    {"name": "Plus 10", "kind": "action", "config": {"action": "add_score", "points": 10}},
+                ]},
+                {"name": "Hook", "kind": "webhook", "config": {"url": format!("http://127.0.0.1:{closed}/hook")}},
+            ],
+        })).await;
+        let id = c["id"].as_i64().unwrap();
+        let reached = contact(app, json!({"email": "an@example.vn", "given_name": "An", "score": 1})).await;
+        let opted_out = contact(app, json!({"email": "binh@example.vn", "email_optout": true})).await;
+        // Both participants' four first steps are claimed as one batch:
+        // two additions to each contact, a sent and a rejected e-mail, two
+        // webhooks to try again.
+        assert_eq!(launch(app, id).await["entered"], 2);
+        settle(app).await;
+
+        let t = traces(app, id).await;
+        let states = |name: &str| {
+            let mut s: Vec<(String, Option<String>)> = t.iter().filter(|x| x.0 == name).map(|x| (x.1.clone(), x.2.clone())).collect();
+            s.sort();
+            s
+        };
+        let processed = ("processed".to_string(), None);
+        assert_eq!(states("Plus 2"), vec![processed.clone(), processed.clone()]);
+        assert_eq!(states("Plus 3"), vec![processed.clone(), processed.clone()]);
+        assert_eq!(states("Mail"), vec![processed.clone(), ("rejected".to_string(), Some("opted_out".to_string()))]);
+        assert_eq!(states("Plus 10"), vec![processed.clone()], "only the sent e-mail's child runs");
+        let hooks = states("Hook");
+        assert_eq!(hooks.len(), 2);
+        assert!(hooks.iter().all(|h| h.0 == "scheduled" && h.1.as_deref().is_some_and(|r| r.contains("cannot connect"))), "{hooks:?}");
+        let mail_trace = t.iter().find(|x| x.0 == "Mail" && x.1 == "processed").unwrap();
+        assert_eq!(mail_trace.3["channel"], "email", "{}", mail_trace.3);
+
+        // Every addition counted once, each with its change-log entry, in a
+        // chain from the old score to the new.
+        let score = |id: i64| async move { app.get(&format!("/api/v1/contacts/{id}")).await.json["score"].as_i64().unwrap() };
+        assert_eq!(score(reached).await, 1 + 2 + 3 + 10);
+        assert_eq!(score(opted_out).await, 2 + 3);
+        let changes = app.store().changes_since(app.workspace.id, "contact", 0, 1000).await.unwrap();
+        for (contact, from, to, steps) in [(reached, 1, 16, 3), (opted_out, 0, 5, 2)] {
+            let mut pairs: Vec<(i64, i64)> = changes.iter()
+                .filter(|ch| ch.record_id == contact && ch.op == "update" && ch.changes["score"][0].is_i64())
+                .map(|ch| (ch.changes["score"][0].as_i64().unwrap(), ch.changes["score"][1].as_i64().unwrap()))
+                .collect();
+            pairs.sort();
+            assert_eq!(pairs.len(), steps, "{pairs:?}");
+            assert_eq!(pairs[0].0, from, "{pairs:?}");
+            assert_eq!(pairs[pairs.len() - 1].1, to, "{pairs:?}");
+            assert!(pairs.windows(2).all(|w| w[0].1 == w[1].0), "a chain: {pairs:?}");
+        }
+
+        // One message, in the outbox and sent, to the reachable contact.
+        let outbox = app.get("/api/v1/outbox?limit=100").await.json;
+        let to: Vec<&str> = outbox["items"].as_array().unwrap().iter().map(|m| m["recipient"].as_str().unwrap()).collect();
+        assert_eq!(to, vec!["an@example.vn"]);
+        let stats = app.get(&format!("/api/v1/campaigns/{id}/stats")).await.json;
+        let mail_stats = stats["activities"].as_array().unwrap().iter().find(|a| a["name"] == "Mail").unwrap();
+        assert_eq!(mail_stats["processed"], 1, "{stats}");
+        assert_eq!(mail_stats["rejected"], 1, "{stats}");
+    }
+}
