@@ -569,7 +569,11 @@ impl Store {
                     }
                     sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", b, b + 1, b + 2, b + 3, b + 4));
                 }
-                sql.push_str(") AS v WHERE messages.id = v.column1");
+                // The ids again as a list: PostgreSQL then finds the rows
+                // by index instead of joining the VALUES to a scan of the
+                // whole table.
+                let ids: Vec<String> = (0..chunk.len()).map(|i| format!("${}", 2 + i * 5)).collect();
+                sql.push_str(&format!(") AS v WHERE messages.id = v.column1 AND messages.id IN ({})", ids.join(", ")));
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
                 for (id, d) in chunk {
                     let (state, message_id, reason, due_at) = match d {
