@@ -1,7 +1,8 @@
 //! `swell bench engine`: participants through a three-activity workflow
 //! (an e-mail to the outbox, then two actions), traces per second on SQLite
 //! and on PostgreSQL with one and two workers, and the latency from a
-//! record update to its first trace processed.
+//! record update, and from a webhook call through the HTTP server, to the
+//! first trace processed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +28,11 @@ pub async fn run(participants: u64, postgres: &str, sqlite_only: bool) -> anyhow
     println!(
         "SQLite trigger latency (record update -> first trace processed): p50 {p50:.1} ms, p99 {p99:.1} ms"
     );
+    let hooks = dir.path().join("hooks.db").to_string_lossy().into_owned();
+    let (p50, p99) = hook_latency(&hooks).await?;
+    println!(
+        "SQLite trigger latency (POST /hooks/... -> first trace processed): p50 {p50:.1} ms, p99 {p99:.1} ms"
+    );
     if !sqlite_only {
         let mut rates = Vec::new();
         for workers in [1, 2] {
@@ -37,6 +43,10 @@ pub async fn run(participants: u64, postgres: &str, sqlite_only: bool) -> anyhow
             if workers == 1 {
                 let (p50, p99) = latency(&url).await?;
                 println!("PostgreSQL trigger latency: p50 {p50:.1} ms, p99 {p99:.1} ms");
+                let (p50, p99) = hook_latency(&url).await?;
+                println!(
+                    "PostgreSQL trigger latency (POST /hooks/...): p50 {p50:.1} ms, p99 {p99:.1} ms"
+                );
             }
             drop_pg_database(postgres, &url).await?;
         }
@@ -50,6 +60,10 @@ pub async fn run(participants: u64, postgres: &str, sqlite_only: bool) -> anyhow
 }
 
 fn engine(store: &Store, clock_free: bool) -> Arc<Automation> {
+    engine_and_mailer(store, clock_free).0
+}
+
+fn engine_and_mailer(store: &Store, clock_free: bool) -> (Arc<Automation>, Arc<Mailer>) {
     let from = swell_channels::Mailbox::new(
         "Bench",
         swell_core::email::Email::parse("bench@swell.local").expect("address"),
@@ -68,13 +82,17 @@ fn engine(store: &Store, clock_free: bool) -> Arc<Automation> {
     if clock_free {
         cfg.poll = Duration::from_millis(500);
     }
-    Automation::new(store.clone(), mailer, cfg)
+    (
+        Automation::new(store.clone(), Arc::clone(&mailer), cfg),
+        mailer,
+    )
 }
 
 async fn workflow(
     store: &Store,
     ws: WorkspaceId,
     trigger: serde_json::Value,
+    hook_key: Option<String>,
 ) -> anyhow::Result<i64> {
     let t = store
         .put_template(
@@ -96,7 +114,7 @@ async fn workflow(
                 trigger,
                 reentry: "each".into(),
                 budget: None,
-                hook_key: None,
+                hook_key,
                 hook_signing: None,
             },
         )
@@ -138,7 +156,7 @@ async fn throughput(db: &str, participants: u64, workers: usize) -> anyhow::Resu
     let store = Store::open(db).await?;
     let ws = store.ensure_workspace("bench").await?.id;
     swell_store::bench::generate_contacts(&store, ws, participants).await?;
-    let id = workflow(&store, ws, json!({"kind": "manual"})).await?;
+    let id = workflow(&store, ws, json!({"kind": "manual"}), None).await?;
     let first = engine(&store, false);
     let started = Instant::now();
     let entered = first.launch(ws, id).await?;
@@ -174,7 +192,13 @@ async fn latency(db: &str) -> anyhow::Result<(f64, f64)> {
     let store = Store::open(db).await?;
     let ws = store.ensure_workspace("latency").await?.id;
     swell_store::bench::generate_contacts(&store, ws, 200).await?;
-    let id = workflow(&store, ws, json!({"kind": "updated", "fields": ["locale"]})).await?;
+    let id = workflow(
+        &store,
+        ws,
+        json!({"kind": "updated", "fields": ["locale"]}),
+        None,
+    )
+    .await?;
     let e = engine(&store, true);
     e.launch(ws, id).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -232,6 +256,82 @@ async fn latency(db: &str) -> anyhow::Result<(f64, f64)> {
         // Let the rest of the workflow finish before the next update.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let _ = stop_tx.send(true);
+    let _ = runner.await;
+    store.close().await;
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    Ok((at(0.5), at(0.99)))
+}
+
+/// Milliseconds from a `POST /hooks/{secret}` (a new person each time,
+/// through the HTTP server as `swell serve` runs it) to the first trace of
+/// the campaign being processed: p50 and p99 over 200 calls.
+async fn hook_latency(db: &str) -> anyhow::Result<(f64, f64)> {
+    let store = Store::open(db).await?;
+    let ws = store.ensure_workspace("hooks").await?.id;
+    let secret = "bench-hook-secret";
+    let id = workflow(
+        &store,
+        ws,
+        json!({"kind": "webhook"}),
+        Some(swell_store::workspaces::hash_key(secret)),
+    )
+    .await?;
+    let (e, mailer) = engine_and_mailer(&store, true);
+    e.launch(ws, id).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn(Arc::clone(&e).run(stop_rx));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hooks/{secret}", listener.local_addr()?);
+    let state = swell_web::AppState {
+        store: store.clone(),
+        mailer,
+        automation: Arc::clone(&e),
+        access: swell_web::ui::Access::new(false),
+    };
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(swell_web::serve(listener, state, async move {
+        let _ = server_stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let mut samples = Vec::new();
+    for i in 0..200 {
+        let before = store
+            .activity_figures(ws, id)
+            .await?
+            .values()
+            .map(|f| f.processed)
+            .sum::<i64>();
+        let t = Instant::now();
+        let r = http
+            .post(&url)
+            .json(&json!({"email": format!("hook{i}@bench.vn"), "name": format!("Khách {i}")}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            anyhow::bail!("POST /hooks: {} {}", r.status(), r.text().await?);
+        }
+        loop {
+            let now = store
+                .activity_figures(ws, id)
+                .await?
+                .values()
+                .map(|f| f.processed)
+                .sum::<i64>();
+            if now > before {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                anyhow::bail!("no trace processed 10 s after a webhook call");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop_server.send(());
+    let _ = server.await;
     let _ = stop_tx.send(true);
     let _ = runner.await;
     store.close().await;
