@@ -174,12 +174,7 @@ async fn throughput(db: &str, participants: u64, workers: usize) -> anyhow::Resu
         t.await??;
     }
     let secs = started.elapsed().as_secs_f64();
-    let done = store
-        .activity_figures(ws, id)
-        .await?
-        .values()
-        .map(|f| f.processed)
-        .sum::<i64>();
+    let done = processed(&store, ws, id).await?;
     println!("  {done} traces processed in {secs:.1} s");
     store.close().await;
     Ok(done as f64 / secs)
@@ -219,12 +214,7 @@ async fn latency(db: &str) -> anyhow::Result<(f64, f64)> {
             locale: Patch::Set(if i % 2 == 0 { "en".into() } else { "vi".into() }),
             ..Default::default()
         };
-        let before = store
-            .activity_figures(ws, id)
-            .await?
-            .values()
-            .map(|f| f.processed)
-            .sum::<i64>();
+        let before = processed(&store, ws, id).await?;
         let t = Instant::now();
         store
             .write_contacts(
@@ -237,31 +227,14 @@ async fn latency(db: &str) -> anyhow::Result<(f64, f64)> {
             )
             .await?;
         e.wake();
-        loop {
-            let now = store
-                .activity_figures(ws, id)
-                .await?
-                .values()
-                .map(|f| f.processed)
-                .sum::<i64>();
-            if now > before {
-                break;
-            }
-            if t.elapsed() > Duration::from_secs(10) {
-                anyhow::bail!("no trace processed 10 s after an update");
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        samples.push(first_trace_ms(&store, ws, id, before, t, "an update").await?);
         // Let the rest of the workflow finish before the next update.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = stop_tx.send(true);
     let _ = runner.await;
     store.close().await;
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    Ok((at(0.5), at(0.99)))
+    Ok(p50_p99(samples))
 }
 
 /// Milliseconds from a `POST /hooks/{secret}` (a new person each time,
@@ -297,12 +270,7 @@ async fn hook_latency(db: &str) -> anyhow::Result<(f64, f64)> {
     let http = reqwest::Client::new();
     let mut samples = Vec::new();
     for i in 0..200 {
-        let before = store
-            .activity_figures(ws, id)
-            .await?
-            .values()
-            .map(|f| f.processed)
-            .sum::<i64>();
+        let before = processed(&store, ws, id).await?;
         let t = Instant::now();
         let r = http
             .post(&url)
@@ -312,22 +280,7 @@ async fn hook_latency(db: &str) -> anyhow::Result<(f64, f64)> {
         if !r.status().is_success() {
             anyhow::bail!("POST /hooks: {} {}", r.status(), r.text().await?);
         }
-        loop {
-            let now = store
-                .activity_figures(ws, id)
-                .await?
-                .values()
-                .map(|f| f.processed)
-                .sum::<i64>();
-            if now > before {
-                break;
-            }
-            if t.elapsed() > Duration::from_secs(10) {
-                anyhow::bail!("no trace processed 10 s after a webhook call");
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        samples.push(first_trace_ms(&store, ws, id, before, t, "a webhook call").await?);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = stop_server.send(());
@@ -335,7 +288,40 @@ async fn hook_latency(db: &str) -> anyhow::Result<(f64, f64)> {
     let _ = stop_tx.send(true);
     let _ = runner.await;
     store.close().await;
+    Ok(p50_p99(samples))
+}
+
+/// Traces of the campaign processed so far.
+async fn processed(store: &Store, ws: WorkspaceId, campaign: i64) -> anyhow::Result<i64> {
+    Ok(store
+        .activity_figures(ws, campaign)
+        .await?
+        .values()
+        .map(|f| f.processed)
+        .sum())
+}
+
+/// Milliseconds from `since` until the campaign has processed more than
+/// `before` traces (`what` started it, for the error).
+async fn first_trace_ms(
+    store: &Store,
+    ws: WorkspaceId,
+    campaign: i64,
+    before: i64,
+    since: Instant,
+    what: &str,
+) -> anyhow::Result<f64> {
+    while processed(store, ws, campaign).await? <= before {
+        if since.elapsed() > Duration::from_secs(10) {
+            anyhow::bail!("no trace processed 10 s after {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(since.elapsed().as_secs_f64() * 1000.0)
+}
+
+fn p50_p99(mut samples: Vec<f64>) -> (f64, f64) {
     samples.sort_by(|a, b| a.total_cmp(b));
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    Ok((at(0.5), at(0.99)))
+    (at(0.5), at(0.99))
 }
