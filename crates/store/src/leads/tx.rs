@@ -64,7 +64,7 @@ pub(crate) struct Seen {
     turns: HashMap<i64, i64>,
 }
 
-struct HistoryRow {
+pub(crate) struct HistoryRow {
     ws: i64,
     lead: i64,
     at: i64,
@@ -85,30 +85,6 @@ struct ChangeRow {
 }
 
 impl Seen {
-    #[allow(clippy::too_many_arguments)]
-    fn history(
-        &mut self,
-        ws: i64,
-        lead: i64,
-        at: i64,
-        user: Option<i64>,
-        kind: &'static str,
-        from: Option<String>,
-        to: Option<String>,
-        note: Option<String>,
-    ) {
-        self.history.push(HistoryRow {
-            ws,
-            lead,
-            at,
-            user,
-            kind,
-            from,
-            to,
-            note,
-        });
-    }
-
     fn change(
         &mut self,
         ws: i64,
@@ -249,7 +225,8 @@ pub(crate) trait LeadTx {
     /// commits.
     fn flush(&mut self, seen: &mut Seen) -> impl Future<Output = Result<()>> + Send;
 
-    /// [`LeadTx::give_lead`], its history kept in `seen`.
+    /// [`LeadTx::give_lead`], its history row kept in `history` (a
+    /// [`Seen`]'s, written at its flush).
     #[allow(clippy::too_many_arguments)]
     fn give_lead_seen(
         &mut self,
@@ -259,7 +236,7 @@ pub(crate) trait LeadTx {
         rule: Option<&Rule>,
         by: Option<i64>,
         now: i64,
-        seen: &mut Seen,
+        history: &mut Vec<HistoryRow>,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Makes `user` the lead's owner: history, and the notices and task
@@ -481,7 +458,8 @@ macro_rules! impl_lead_tx {
                     .bind(sqlx::types::Json(&data)).bind(ad_id).bind(input.form_id)
                     .bind(duplicate_of).bind(owner).bind(owner.map(|_| now)).bind(now)
                     .fetch_one(&mut **self).await?;
-                seen.history(ws, id, now, None, "created", None, Some("new".into()), input.source.clone());
+                seen.history.push(HistoryRow { ws, lead: id, at: now, user: None, kind: "created", from: None,
+                                               to: Some("new".into()), note: input.source.clone() });
                 seen.change(ws, "lead", id, "create", json!({"status": [null, "new"], "contact_id": [null, contact],
                                                              "source": [null, input.source], "ad_id": [null, ad_id]}), now);
                 // The row just written, as a read would give it back.
@@ -513,8 +491,10 @@ macro_rules! impl_lead_tx {
                 };
                 match duplicate_of {
                     Some(first) => {
-                        seen.history(ws, id, now, None, "duplicate", None, Some(first.to_string()),
-                                     Some("the same person within the duplicate window: not assigned again".into()));
+                        seen.history.push(HistoryRow {
+                            ws, lead: id, at: now, user: None, kind: "duplicate", from: None, to: Some(first.to_string()),
+                            note: Some("the same person within the duplicate window: not assigned again".into()),
+                        });
                     }
                     None => {
                         if let Some((user, rule)) = self.assign_seen(ws, &lead, None, None, now, seen).await? {
@@ -648,8 +628,7 @@ macro_rules! impl_lead_tx {
                         if let Some(c) = lead.owner_id.and_then(|prev| a.open.get_mut(&prev)) {
                             *c -= 1;
                         }
-                        let rule = rule.clone();
-                        self.give_lead_seen(ws, lead, user, Some(&rule), by, now, seen).await?;
+                        self.give_lead_seen(ws, lead, user, Some(rule), by, now, &mut seen.history).await?;
                         return Ok(Some((user, rule.id)));
                     }
                 }
@@ -658,7 +637,7 @@ macro_rules! impl_lead_tx {
 
             async fn give_lead(&mut self, ws: i64, lead: &Lead, user: i64, rule: Option<&Rule>, by: Option<i64>, now: i64) -> Result<()> {
                 let mut seen = Seen::default();
-                self.give_lead_seen(ws, lead, user, rule, by, now, &mut seen).await?;
+                self.give_lead_seen(ws, lead, user, rule, by, now, &mut seen.history).await?;
                 self.flush(&mut seen).await
             }
 
@@ -691,7 +670,7 @@ macro_rules! impl_lead_tx {
             }
 
             async fn give_lead_seen(&mut self, ws: i64, lead: &Lead, user: i64, rule: Option<&Rule>, by: Option<i64>, now: i64,
-                                    seen: &mut Seen) -> Result<()> {
+                                    history: &mut Vec<HistoryRow>) -> Result<()> {
                 sqlx::query("UPDATE leads SET owner_id = $3, assigned_at = $4, rule_id = $5, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
                     .bind(ws).bind(lead.id).bind(user).bind(now).bind(rule.map(|r| r.id)).execute(&mut **self).await?;
                 let (kind, from) = match lead.owner_id {
@@ -699,7 +678,7 @@ macro_rules! impl_lead_tx {
                     None => ("assigned", None),
                 };
                 let note = rule.map(|r| format!("rule: {}", r.name));
-                seen.history(ws, lead.id, now, by, kind, from, Some(user.to_string()), note);
+                history.push(HistoryRow { ws, lead: lead.id, at: now, user: by, kind, from, to: Some(user.to_string()), note });
                 // The rule's notices; a lead no rule gave has the
                 // workspace's.
                 let notify = match rule {
