@@ -107,10 +107,7 @@ impl Api {
             .send()
             .await
             .expect("request");
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        ok_json(path, r).await
     }
 
     /// GETs `path`; the call must succeed.
@@ -122,13 +119,18 @@ impl Api {
             .send()
             .await
             .expect("request");
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        ok_json(path, r).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Value {
         self.send(path, "application/json", body.to_string()).await
     }
+}
+
+/// The JSON of a reply that must be a success (null when it has none).
+async fn ok_json(path: &str, r: reqwest::Response) -> Value {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert!(status.is_success(), "{path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
 }
