@@ -1,8 +1,8 @@
 //! `swell bench engine`: participants through a three-activity workflow
 //! (an e-mail to the outbox, then two actions), traces per second on SQLite
-//! and on PostgreSQL with one and two workers, and the latency from a
-//! record update, and from a webhook call through the HTTP server, to the
-//! first trace processed.
+//! (the engine in this process) and on PostgreSQL with one and two `swell
+//! worker` processes, and the latency from a record update, and from a
+//! webhook call through the HTTP server, to the first trace processed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,8 +37,8 @@ pub async fn run(participants: u64, postgres: &str, sqlite_only: bool) -> anyhow
         let mut rates = Vec::new();
         for workers in [1, 2] {
             let url = fresh_pg_database(postgres, &format!("swell_bench_engine_{workers}")).await?;
-            let rate = throughput(&url, participants, workers).await?;
-            println!("PostgreSQL, {workers} worker(s): {rate:.0} traces/s");
+            let rate = throughput_processes(&url, participants, workers).await?;
+            println!("PostgreSQL, {workers} `swell worker` process(es): {rate:.0} traces/s");
             rates.push(rate);
             if workers == 1 {
                 let (p50, p99) = latency(&url).await?;
@@ -51,7 +51,7 @@ pub async fn run(participants: u64, postgres: &str, sqlite_only: bool) -> anyhow
             drop_pg_database(postgres, &url).await?;
         }
         println!(
-            "PostgreSQL scaling, 2 workers / 1: {:.2}x",
+            "PostgreSQL scaling, 2 worker processes / 1: {:.2}x",
             rates[1] / rates[0]
         );
     }
@@ -178,6 +178,63 @@ async fn throughput(db: &str, participants: u64, workers: usize) -> anyhow::Resu
     println!("  {done} traces processed in {secs:.1} s");
     store.close().await;
     Ok(done as f64 / secs)
+}
+
+/// Traces per second of `workers` `swell worker` processes (this binary,
+/// with its defaults) draining one campaign: from their start until no
+/// trace is left waiting, scheduled or running.
+async fn throughput_processes(db: &str, participants: u64, workers: usize) -> anyhow::Result<f64> {
+    let store = Store::open(db).await?;
+    let ws = store.ensure_workspace("bench").await?.id;
+    swell_store::bench::generate_contacts(&store, ws, participants).await?;
+    let id = workflow(&store, ws, json!({"kind": "manual"}), None).await?;
+    let started = Instant::now();
+    let entered = engine(&store, false).launch(ws, id).await?;
+    println!(
+        "  entered {entered} participants in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let exe = std::env::current_exe()?;
+    let started = Instant::now();
+    let mut children = Vec::new();
+    for _ in 0..workers {
+        let child = std::process::Command::new(&exe)
+            .args(["worker", "--db", db])
+            .env("SWELL_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        children.push(KillOnDrop(child));
+    }
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for c in &mut children {
+            if let Some(status) = c.0.try_wait()? {
+                anyhow::bail!("a swell worker stopped with {status} before the campaign was done");
+            }
+        }
+        if store.next_trace_due().await?.is_none() {
+            break;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    drop(children);
+    let done = processed(&store, ws, id).await?;
+    println!("  {done} traces processed in {secs:.1} s");
+    if done != 3 * entered as i64 {
+        anyhow::bail!("{done} traces processed, expected {}", 3 * entered);
+    }
+    store.close().await;
+    Ok(done as f64 / secs)
+}
+
+/// A child process killed when the bench is done with it, or fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Milliseconds from a contact's update to the first trace of the

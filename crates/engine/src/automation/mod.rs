@@ -107,7 +107,8 @@ impl Automation {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         if let Some(listener) = self.store.wake_listener().await.ok().flatten() {
             let me = Arc::clone(&self);
-            tokio::spawn(async move { me.listen(listener).await });
+            let stop = shutdown.clone();
+            tokio::spawn(async move { me.listen(listener, stop).await });
         }
         loop {
             if *shutdown.borrow() {
@@ -133,15 +134,26 @@ impl Automation {
         }
     }
 
-    /// Wakes this worker whenever another process says there is work.
-    async fn listen(&self, mut listener: swell_store::WakeListener) {
-        loop {
-            match listener.recv().await {
-                Ok(()) => self.wake(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "wake listener");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
+    /// Wakes this worker whenever another process says there is work,
+    /// until `shutdown` turns true.
+    async fn listen(
+        &self,
+        mut listener: swell_store::WakeListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        while !*shutdown.borrow() {
+            tokio::select! {
+                heard = listener.recv() => match heard {
+                    Ok(()) => self.wake(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "wake listener");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                    }
+                },
+                _ = shutdown.changed() => {}
             }
         }
     }

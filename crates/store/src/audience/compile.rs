@@ -84,11 +84,21 @@ pub struct Compiled {
     /// The whole condition, workspace scope included.
     pub condition: String,
     pub binds: Vec<Bind>,
-    /// When the audience is contacts in tags and lists only: the set they
-    /// hold, a `SELECT contact_id` without repeats, scoped to the
-    /// workspace (tags and lists are the workspace's, and their rows go
-    /// with a deleted contact).
-    pub members: Option<String>,
+    /// When the audience is a set of contacts alone (tags and lists, or
+    /// one aggregate over related rows that no contact without rows
+    /// passes): that set, a `SELECT contact_id` scoped to the workspace
+    /// (tags, lists, records and events are the workspace's, and their rows
+    /// go with a deleted contact or lose it).
+    pub members: Option<MemberSet>,
+}
+
+/// A set of contacts as a query of one column, `contact_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberSet {
+    pub sql: String,
+    /// The same contact may come more than once (`count(...) >= 1` reads
+    /// the related rows as they are).
+    pub repeats: bool,
 }
 
 impl Compiled {
@@ -97,7 +107,14 @@ impl Compiled {
         match &self.members {
             // `$1` (the workspace of the contacts scope) is in the set's
             // own conditions already; it is named so every bind is used.
-            Some(set) => format!("SELECT COUNT(*) FROM ({set}) u WHERE $1 IS NOT NULL"),
+            Some(MemberSet { sql, repeats }) => {
+                let what = if *repeats {
+                    "COUNT(DISTINCT u.contact_id)"
+                } else {
+                    "COUNT(*)"
+                };
+                format!("SELECT {what} FROM ({sql}) u WHERE $1 IS NOT NULL")
+            }
             None => format!(
                 "SELECT COUNT(*) FROM {} WHERE {}",
                 self.from, self.condition
@@ -180,21 +197,37 @@ pub fn compile(
         }
     };
     let scope = Scope::Top(&subject);
-    // An audience of contacts that is only tags and lists is the set they
-    // hold: counted without reading the contacts.
-    let members = match (&subject, filter.expr()) {
+    // An audience of contacts that is only tags and lists, or only one
+    // aggregate that a contact without rows fails, is the set they hold:
+    // counted without reading the contacts.
+    let (members, body) = match (&subject, filter.expr()) {
         (Subject::Contact, e) if is_membership(e) => {
             let items = match e {
                 Expr::Or(items) => items.as_slice(),
                 one => std::slice::from_ref(one),
             };
-            c.union_of(items)
+            match c.union_of(items) {
+                Some(sql) => {
+                    let body = format!("(c.id IS NOT NULL AND c.id IN ({sql}))");
+                    (
+                        Some(MemberSet {
+                            sql,
+                            repeats: false,
+                        }),
+                        body,
+                    )
+                }
+                None => (None, FALSE.into()),
+            }
         }
-        _ => None,
-    };
-    let body = match &members {
-        Some(set) => format!("(c.id IS NOT NULL AND c.id IN ({set}))"),
-        None => c.expr(filter.expr(), scope, 0)?,
+        (Subject::Contact, Expr::Aggregate(a)) => match c.aggregate_test(a)? {
+            AggTest::In(set) => {
+                let body = c.members(set.sql.clone());
+                (Some(set), body)
+            }
+            other => (None, c.agg_condition(other)),
+        },
+        _ => (None, c.expr(filter.expr(), scope, 0)?),
     };
     condition.push_str(&format!(" AND {body}"));
     Ok(Compiled {
@@ -346,7 +379,10 @@ impl Compiler<'_> {
                 let (from, _, cond) = self.related(r)?;
                 format!("EXISTS (SELECT 1 FROM {from} WHERE {cond})")
             }
-            Expr::Aggregate(a) => self.aggregate(a)?,
+            Expr::Aggregate(a) => {
+                let test = self.aggregate_test(a)?;
+                self.agg_condition(test)
+            }
         })
     }
 
@@ -905,29 +941,43 @@ impl Compiler<'_> {
         }
     }
 
-    fn aggregate(&mut self, a: &Aggregate) -> Result<String, CompileError> {
+    /// `rest` (the conditions of related rows under `x`) scoped to the
+    /// workspace, for a set read apart from the contacts.
+    fn in_workspace(&mut self, x: &str, rest: String) -> String {
+        let ws = self.bind(Bind::Int(self.cx.workspace.get()));
+        format!(" AND {x}.workspace_id = {ws}{rest}")
+    }
+
+    /// The condition an aggregate's test puts on the contact `c`.
+    fn agg_condition(&mut self, test: AggTest) -> String {
+        match test {
+            AggTest::In(set) => self.members(set.sql),
+            AggTest::NotIn(set) => not(self.members(set.sql)),
+            AggTest::Cond(cond) => cond,
+        }
+    }
+
+    fn aggregate_test(&mut self, a: &Aggregate) -> Result<AggTest, CompileError> {
+        let constant = |a: &Aggregate| {
+            AggTest::Cond(if a.op == CmpOp::Ne {
+                TRUE.into()
+            } else {
+                FALSE.into()
+            })
+        };
         let field = match (&a.measure, &a.of.source) {
             (Measure::Count, _) => None,
             (m, Source::Records(entity)) => {
                 Some((m.field().unwrap_or_default().to_string(), entity.clone()))
             }
             // Only count applies to events: the evaluator's value is unset.
-            (_, Source::Events(_)) => {
-                return Ok(if a.op == CmpOp::Ne {
-                    TRUE.into()
-                } else {
-                    FALSE.into()
-                });
-            }
+            (_, Source::Events(_)) => return Ok(constant(a)),
         };
         let Some((field, entity)) = field else {
             let (from, x, rest) = self.related_rows(&a.of)?;
+            let rest = self.in_workspace(&x, rest);
             let Literal::Number(n) = a.value else {
-                return Ok(if a.op == CmpOp::Ne {
-                    TRUE.into()
-                } else {
-                    FALSE.into()
-                });
+                return Ok(constant(a));
             };
             // At least one row (`>= 1`, `> 0`): the contacts that have
             // any, with nothing to count.
@@ -937,9 +987,12 @@ impl Compiler<'_> {
                 _ => false,
             };
             if any {
-                return Ok(self.members(format!(
-                    "SELECT {x}.contact_id FROM {from} WHERE {x}.contact_id IS NOT NULL{rest}"
-                )));
+                return Ok(AggTest::In(MemberSet {
+                    sql: format!(
+                        "SELECT {x}.contact_id FROM {from} WHERE {x}.contact_id IS NOT NULL{rest}"
+                    ),
+                    repeats: true,
+                }));
             }
             let p = self.bind(Bind::Float(n));
             let test = format!("COUNT(*) {} {p}", sql_op(a.op));
@@ -950,7 +1003,11 @@ impl Compiler<'_> {
                 op: CmpOp::Eq,
                 ..a.clone()
             };
-            return Ok(not(self.aggregate(&eq)?));
+            return Ok(match self.aggregate_test(&eq)? {
+                AggTest::In(set) => AggTest::NotIn(set),
+                AggTest::NotIn(set) => AggTest::In(set),
+                AggTest::Cond(cond) => AggTest::Cond(not(cond)),
+            });
         }
         let (from, alias, rest) = self.related_rows(&a.of)?;
         let kind = match Builtin::from_name(&entity) {
@@ -959,16 +1016,16 @@ impl Compiler<'_> {
         };
         let Operand::Typed { read, ty, .. } = self.record_field(&kind, &alias, &field) else {
             // An unknown field is unset everywhere: sum 0, the others unset.
-            return Ok(match (&a.measure, &a.value) {
+            return Ok(AggTest::Cond(match (&a.measure, &a.value) {
                 (Measure::Sum(_), Literal::Number(n)) => {
                     let p = self.bind(Bind::Float(*n));
                     format!("(0 {} {p})", sql_op(a.op))
                 }
                 _ => FALSE.into(),
-            });
+            }));
         };
         let Some(value) = self.literal(&ty, &read, &a.value) else {
-            return Ok(FALSE.into());
+            return Ok(AggTest::Cond(FALSE.into()));
         };
         let v = self.read(&read, &ty);
         let v = self.bytewise(v, &ty, &read);
@@ -985,7 +1042,10 @@ impl Compiler<'_> {
             let agg = format!("COALESCE((SELECT SUM({v}) FROM {from} WHERE {cond}), 0)");
             let agg = self.bytewise(agg, &ty, &read);
             let p = self.bind(value);
-            return Ok(never_null(format!("{agg} {} {p}", sql_op(a.op))));
+            return Ok(AggTest::Cond(never_null(format!(
+                "{agg} {} {p}",
+                sql_op(a.op)
+            ))));
         };
         let agg = match &a.measure {
             Measure::Sum(_) => format!("COALESCE(SUM({v}), 0)"),
@@ -997,6 +1057,7 @@ impl Compiler<'_> {
         let agg = self.bytewise(agg, &ty, &read);
         let p = self.bind(value);
         let test = never_null(format!("{agg} {} {p}", sql_op(a.op)));
+        let rest = self.in_workspace(&alias, rest);
         Ok(self.grouped(&from, &alias, &rest, test, zero_ok))
     }
 
@@ -1014,14 +1075,20 @@ impl Compiler<'_> {
     /// semi-join (anti-join under `NOT`), where `NOT IN` would fall back to
     /// a per-row scan of the list once it outgrows `work_mem`. When zero rows
     /// pass, the test is of the contacts that fail it.
-    fn grouped(&mut self, from: &str, x: &str, rest: &str, test: String, zero_ok: bool) -> String {
+    fn grouped(&mut self, from: &str, x: &str, rest: &str, test: String, zero_ok: bool) -> AggTest {
         let test = if zero_ok { not(test) } else { test };
-        let set = format!(
-            "SELECT {x}.contact_id FROM {from} WHERE {x}.contact_id IS NOT NULL{rest} \
-             GROUP BY {x}.contact_id HAVING {test}"
-        );
-        let member = self.members(set);
-        if zero_ok { not(member) } else { member }
+        let set = MemberSet {
+            sql: format!(
+                "SELECT {x}.contact_id FROM {from} WHERE {x}.contact_id IS NOT NULL{rest} \
+                 GROUP BY {x}.contact_id HAVING {test}"
+            ),
+            repeats: false,
+        };
+        if zero_ok {
+            AggTest::NotIn(set)
+        } else {
+            AggTest::In(set)
+        }
     }
 
     /// Whether the contact is in `set` (a `SELECT ... contact_id`).
@@ -1033,6 +1100,16 @@ impl Compiler<'_> {
             format!("(c.id IS NOT NULL AND c.id IN ({set}))")
         }
     }
+}
+
+/// What an aggregate's test asks of the contact `c`.
+enum AggTest {
+    /// To be in the set.
+    In(MemberSet),
+    /// Not to be in the set (a contact without rows passes).
+    NotIn(MemberSet),
+    /// Any other condition.
+    Cond(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

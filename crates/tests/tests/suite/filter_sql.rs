@@ -786,6 +786,47 @@ mod examples {
     }
 
     store_test! {
+        async fn an_audience_of_one_aggregate_counts_each_contact_once_in_its_own_workspace(store: Store) {
+            let ws = store.ensure_workspace("w").await.unwrap().id;
+            let other = store.ensure_workspace("other").await.unwrap().id;
+            for w in [ws, other] {
+                contact(&store, w, json!({"email": "two@x.vn"})).await;
+                contact(&store, w, json!({"email": "one@x.vn"})).await;
+                contact(&store, w, json!({"email": "none@x.vn"})).await;
+                order(&store, w, json!({"contact_email": "two@x.vn", "total": 3000000, "status": "paid"})).await;
+                order(&store, w, json!({"contact_email": "two@x.vn", "total": 4000000, "status": "paid"})).await;
+                order(&store, w, json!({"contact_email": "one@x.vn", "total": 100000, "status": "paid"})).await;
+            }
+            // The other workspace has one more buyer, and events.
+            contact(&store, other, json!({"email": "extra@x.vn"})).await;
+            order(&store, other, json!({"contact_email": "extra@x.vn", "total": 9000000, "status": "paid"})).await;
+
+            let contacts = EntityKind::Contact;
+            // The first six are counted from the set of contacts alone; a
+            // contact without orders passes the last three.
+            for (filter, n, set_alone) in [
+                ("count(order) >= 1", 2, true),
+                ("count(order) > 0", 2, true),
+                ("count(order where total > 1000000) >= 1", 1, true),
+                ("count(order) >= 2", 1, true),
+                (r#"sum(order.total where status = "paid") > 5000000"#, 1, true),
+                ("max(order.total) >= 100000", 2, true),
+                ("count(order) < 2", 2, false),
+                ("count(order) != 2", 2, false),
+                ("sum(order.total) = 0", 1, false),
+            ] {
+                let compiled = store
+                    .compile_audience(ws, &contacts, &Filter::parse(filter).unwrap(), &())
+                    .await
+                    .unwrap();
+                assert_eq!(compiled.members.is_some(), set_alone, "{filter}");
+                assert_eq!(count(&store, ws, contacts.clone(), filter).await, n, "{filter}");
+            }
+            assert_eq!(count(&store, other, contacts, "count(order) >= 1").await, 3);
+        }
+    }
+
+    store_test! {
         async fn custom_types_and_leads_compile_over_their_own_tables(store: Store) {
             let ws = store.ensure_workspace("w").await.unwrap().id;
             let f = |key: &str, kind: FieldType| FieldDef { key: key.into(), kind, label: None };
