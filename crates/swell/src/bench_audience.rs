@@ -416,10 +416,12 @@ fn cases(raw: &Raw, ws: WorkspaceId, now: Millis, list_id: i64) -> Vec<Case> {
             binds: vec![w.clone()],
         },
         Case {
+            // `contains` ignores case, so the hand-written query lowers the
+            // URL too (the URLs and the needle are ASCII: no accents).
             filter: r#"count(event "page_view" where url contains "/pricing" and at >= -30d) >= 2"#,
             sql: format!(
                 "SELECT COUNT(*) FROM (SELECT contact_id FROM events \
-                 WHERE workspace_id = $1 AND name = 'page_view' AND at >= $2 AND {pos}({}, '/pricing') > 0 \
+                 WHERE workspace_id = $1 AND name = 'page_view' AND at >= $2 AND {pos}(lower({}), '/pricing') > 0 \
                  AND contact_id IS NOT NULL GROUP BY contact_id HAVING COUNT(*) >= 2) s",
                 json_text("properties", "url")
             ),

@@ -351,6 +351,18 @@ impl Compiler<'_> {
                 None => FALSE.into(),
             },
             Expr::Or(items) => self.join(items, " OR ", scope, depth)?,
+            // PostgreSQL makes `NOT EXISTS` an anti-join, where `NOT IN`
+            // stays a hashed test of every contact (twice the time).
+            Expr::Not(inner) if self.pg() && is_membership(inner) => {
+                let items = match inner.as_ref() {
+                    Expr::Or(items) => items.as_slice(),
+                    one => std::slice::from_ref(one),
+                };
+                match self.union_of(items) {
+                    Some(set) => not(self.members(set)),
+                    None => TRUE.into(),
+                }
+            }
             Expr::Not(inner) => not(self.expr(inner, scope, depth)?),
             Expr::Compare(c) => {
                 let operand = self.operand(&c.field, scope);
@@ -576,6 +588,54 @@ impl Compiler<'_> {
         format!("(CASE WHEN {fits} THEN {value} END)")
     }
 
+    /// `contains` or `starts_with` (`op`) of the folded `x` in the text
+    /// `v`, never NULL, and the placeholder of the folded `x`.
+    fn folded_match(&mut self, v: &str, x: &str, op: &Op) -> (String, String) {
+        let p = self.bind(Bind::Text(fold(x)));
+        let pos = if self.pg() { "strpos" } else { "instr" };
+        // `contains ""` is true for any set text: both give 1.
+        let test = if matches!(op, Op::Contains(_)) {
+            "> 0"
+        } else {
+            "= 1"
+        };
+        (never_null(format!("{pos}(swell_fold({v}), {p}) {test}")), p)
+    }
+
+    /// [`Compiler::folded_match`] of a JSON string `doc[key]`. The type is
+    /// checked once, outside the folding: inlined on PostgreSQL,
+    /// `swell_fold` reads its argument up to four times.
+    fn json_string_match(&mut self, doc: &str, key: &str, x: &str, op: &Op) -> String {
+        let ty = self.json_type(doc, key);
+        let fits = self.json_type_is(&ty, JsonKind::String);
+        let v = self.json_text(doc, key);
+        let (cond, _) = self.folded_match(&v, x, op);
+        format!("(CASE WHEN {fits} THEN {cond} ELSE FALSE END)")
+    }
+
+    /// The SQL expression of a typed read for an equality with `values`.
+    /// A text read from JSON skips the check that it holds a string when
+    /// no other JSON value reads as one of the values (a number reads as
+    /// `5`, a flag as `true`, an array as `[...]`): the check is a second
+    /// lookup in the document for every row.
+    fn read_for_equality(&mut self, r: &Read, ty: &FieldType, values: &[Bind]) -> String {
+        let textual = matches!(
+            ty,
+            FieldType::Text | FieldType::Enum { .. } | FieldType::Date
+        );
+        match r {
+            Read::Json { doc, key }
+                if textual
+                    && values
+                        .iter()
+                        .all(|v| matches!(v, Bind::Text(s) if !reads_as_other_json(s))) =>
+            {
+                self.json_text(doc, key)
+            }
+            _ => self.read(r, ty),
+        }
+    }
+
     /// The SQL expression of a typed read (NULL when unset).
     fn read(&mut self, r: &Read, ty: &FieldType) -> String {
         match r {
@@ -660,7 +720,11 @@ impl Compiler<'_> {
             }
             Op::Cmp(cmp, lit) => match self.literal(ty, read, lit) {
                 Some(b) => {
-                    let v = self.read(read, ty);
+                    let v = if *cmp == CmpOp::Eq {
+                        self.read_for_equality(read, ty, std::slice::from_ref(&b))
+                    } else {
+                        self.read(read, ty)
+                    };
                     let v = self.bytewise(v, ty, read);
                     let p = self.bind(b);
                     guard(format!("{v} {} {p}", sql_op(*cmp)))
@@ -675,32 +739,22 @@ impl Compiler<'_> {
                 if values.is_empty() {
                     return Ok(FALSE.into());
                 }
-                let v = self.read(read, ty);
+                let v = self.read_for_equality(read, ty, &values);
                 let v = self.bytewise(v, ty, read);
                 let ps: Vec<String> = values.into_iter().map(|b| self.bind(b)).collect();
                 guard(format!("{v} IN ({})", ps.join(", ")))
             }
             Op::NotIn(lits) => not(self.typed(read, ty, not_null, &Op::In(lits.clone()))?),
-            Op::Contains(x) | Op::StartsWith(x) => match ty {
-                FieldType::Text | FieldType::Enum { .. } => {
-                    let v = self.read(read, ty);
-                    let p = self.bind(Bind::Text(fold(x)));
-                    let pos = if self.pg() {
-                        format!("strpos(swell_fold({v}), {p})")
-                    } else {
-                        format!("instr(swell_fold({v}), {p})")
-                    };
-                    // `contains ""` is true for any set text: both give 1.
-                    let test = if matches!(op, Op::Contains(_)) {
-                        "> 0"
-                    } else {
-                        "= 1"
-                    };
-                    let cond = never_null(format!("{pos} {test}"));
+            Op::Contains(x) | Op::StartsWith(x) => match (ty, read) {
+                (FieldType::Text | FieldType::Enum { .. }, Read::Json { doc, key }) => {
+                    self.json_string_match(doc, key, x, op)
+                }
+                (FieldType::Text | FieldType::Enum { .. }, Read::Column(col)) => {
+                    let (cond, p) = self.folded_match(col, x, op);
                     // The contact's `search` column holds its folded name:
                     // a name that matches is in it, so a plain substring
                     // test there drops most rows before folding any.
-                    if matches!(read, Read::Column(col) if col == "c.name") {
+                    if col == "c.name" {
                         let pre = if self.pg() { "strpos" } else { "instr" };
                         format!("(COALESCE({pre}(c.search, {p}) > 0, FALSE) AND {cond})")
                     } else {
@@ -826,21 +880,7 @@ impl Compiler<'_> {
                 }
             }
             Op::NotIn(lits) => not(self.property(doc, key, &Op::In(lits.clone()))),
-            Op::Contains(x) | Op::StartsWith(x) => {
-                let v = self.json_as(doc, key, JsonKind::String);
-                let p = self.bind(Bind::Text(fold(x)));
-                let pos = if self.pg() {
-                    format!("strpos(swell_fold({v}), {p})")
-                } else {
-                    format!("instr(swell_fold({v}), {p})")
-                };
-                let test = if matches!(op, Op::Contains(_)) {
-                    "> 0"
-                } else {
-                    "= 1"
-                };
-                never_null(format!("{pos} {test}"))
-            }
+            Op::Contains(x) | Op::StartsWith(x) => self.json_string_match(doc, key, x, op),
             // Any present, non-null property is set, arrays and objects too.
             Op::IsSet => {
                 let ty = self.json_type(doc, key);
@@ -1129,6 +1169,13 @@ fn column_type(ty: ColumnType, values: Option<&'static [&'static str]>) -> Field
         (ColumnType::Date, _) => FieldType::Date,
         (ColumnType::Timestamp, _) => FieldType::Datetime,
     }
+}
+
+/// Whether some JSON value other than a string reads as the text `s`
+/// through `->>` or `json_extract`: a number, `true`, `false`, an array or
+/// an object (anything that parses as a number counts, to be safe).
+fn reads_as_other_json(s: &str) -> bool {
+    s == "true" || s == "false" || s.starts_with(['[', '{']) || s.trim().parse::<f64>().is_ok()
 }
 
 fn sql_op(op: CmpOp) -> &'static str {
