@@ -685,18 +685,36 @@ impl Contact {
         changes
     }
 
-    /// The text the accent-insensitive search runs over.
+    /// The text the accent-insensitive search runs over: see
+    /// [`search_text_of`].
     pub fn search_text(&self) -> String {
-        let mut s = String::new();
-        for part in [&self.name, &self.email, &self.phone, &self.external_id]
-            .into_iter()
-            .flatten()
-        {
-            s.push_str(&crate::text::fold(part));
-            s.push(' ');
-        }
-        s
+        search_text_of(
+            self.name.as_deref(),
+            [
+                self.email.as_deref(),
+                self.phone.as_deref(),
+                self.external_id.as_deref(),
+            ],
+        )
     }
+}
+
+/// What ends the name at the start of a contact's search text: a combining
+/// mark, which folding removes, so no folded text holds one.
+pub const SEARCH_NAME_END: char = '\u{300}';
+
+/// The text the accent-insensitive search runs over: the folded name (empty
+/// when unset), [`SEARCH_NAME_END`], then the folded e-mail, phone and
+/// external id, each followed by a space. A filter on the name reads the
+/// name's part without folding the name again.
+pub fn search_text_of(name: Option<&str>, rest: [Option<&str>; 3]) -> String {
+    let mut s = name.map(crate::text::fold).unwrap_or_default();
+    s.push(SEARCH_NAME_END);
+    for part in rest.into_iter().flatten() {
+        s.push_str(&crate::text::fold(part));
+        s.push(' ');
+    }
+    s
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ pub async fn raw_insert(store: &Store, reader: impl Read) -> Result<u64> {
 pub async fn generate_contacts(store: &Store, ws: crate::WorkspaceId, n: u64) -> Result<()> {
     let now = store.now();
     let ws = ws.get();
+    let end = swell_core::contact::SEARCH_NAME_END;
     let sql = format!(
         "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})
          INSERT INTO contacts (workspace_id, email, name, given_name, family_name, timezone, tags, attrs, search, created_at, updated_at)
@@ -65,7 +66,10 @@ pub async fn generate_contacts(store: &Store, ws: crate::WorkspaceId, n: u64) ->
                 CASE i % 4 WHEN 0 THEN 'Nguyễn Văn An' WHEN 1 THEN 'Trần Thị Lan' WHEN 2 THEN 'Lê Minh Đức' ELSE 'Phạm Thu Hà' END,
                 CASE i % 4 WHEN 0 THEN 'An' WHEN 1 THEN 'Lan' WHEN 2 THEN 'Đức' ELSE 'Hà' END,
                 CASE i % 4 WHEN 0 THEN 'Nguyễn' WHEN 1 THEN 'Trần' WHEN 2 THEN 'Lê' ELSE 'Phạm' END,
-                'Asia/Ho_Chi_Minh', '[]', '{{}}', 'person' || i || '@example.com ', {now}, {now}
+                'Asia/Ho_Chi_Minh', '[]', '{{}}',
+                CASE i % 4 WHEN 0 THEN 'nguyen van an' WHEN 1 THEN 'tran thi lan' WHEN 2 THEN 'le minh duc' ELSE 'pham thu ha' END
+                    || '{end}' || 'person' || i || '@example.com ',
+                {now}, {now}
          FROM s"
     );
     on_db!(store, p => { sqlx::raw_sql(AssertSqlSafe(sql)).execute(p).await?; });

@@ -33,6 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_leads"),
     migration!(11, "0011_smtp"),
     migration!(12, "0012_lead_notify"),
+    migration!(13, "0013_search_name"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

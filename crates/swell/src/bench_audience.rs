@@ -604,6 +604,7 @@ async fn generate(raw: &Raw, ws: WorkspaceId, opts: &Options, now: Millis) -> an
         "'{{\"tier\":\"' || {tier} || '\",\"points\":' || ((h3 / 30) % 5000) || '}}'"
     ));
     let created = format!("({now} - ((h3 / 150000) % 730) * {DAY} - h1 % {DAY})");
+    let end = swell_core::contact::SEARCH_NAME_END;
     let mut from = 1;
     while from <= opts.contacts {
         let to = (from + chunk - 1).min(opts.contacts);
@@ -613,7 +614,7 @@ async fn generate(raw: &Raw, ws: WorkspaceId, opts: &Options, now: Millis) -> an
              birthday, timezone, locale, score, tags, attrs, search, created_at, updated_at) \
              SELECT i, {ws}, 'c' || i, 'user' || i || '@example.com', {phone}, {name}, {}, {}, {birthday}, \
              {timezone}, {locale}, (h2 / 320000) % 100, {}, {attrs}, \
-             {folded_name} || ' user' || i || '@example.com ' || {phone} || ' c' || i || ' ', {created}, {created} \
+             {folded_name} || '{end}' || 'user' || i || '@example.com ' || {phone} || ' c' || i || ' ', {created}, {created} \
              FROM {source}",
             pick(&given, GIVEN),
             pick(&family, FAMILY),

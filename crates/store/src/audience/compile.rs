@@ -30,7 +30,7 @@
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
-use swell_core::contact::normalise_tag;
+use swell_core::contact::{SEARCH_NAME_END, normalise_tag};
 use swell_core::entity::{Builtin, CONTACT_COLUMNS, ColumnType, EntityKind, EntityType};
 use swell_core::filter::{
     Aggregate, CmpOp, Expr, Filter, Literal, Measure, Op, Path, Related, SegmentFilters, Source,
@@ -221,7 +221,9 @@ pub fn compile(
             }
         }
         (Subject::Contact, Expr::Aggregate(a)) => match c.aggregate_test(a)? {
-            AggTest::In(set) => {
+            // Not when the rows' filter reads the contact (a date's
+            // anniversary is in the contact's zone).
+            AggTest::In(set) if !reads_contact(&set.sql) => {
                 let body = c.members(set.sql.clone());
                 (Some(set), body)
             }
@@ -602,6 +604,26 @@ impl Compiler<'_> {
         (never_null(format!("{pos}(swell_fold({v}), {p}) {test}")), p)
     }
 
+    /// `contains` or `starts_with` (`op`) of the folded `x` in the
+    /// contact's name, read from the start of its search text (the folded
+    /// name, then [`SEARCH_NAME_END`]): the first place the text holds `x`
+    /// must end before the name does. Nothing is folded per contact.
+    fn name_match(&mut self, x: &str, op: &Op) -> String {
+        let x = fold(x);
+        let n = self.bind(Bind::Int(x.chars().count() as i64));
+        let p = self.bind(Bind::Text(x));
+        let end = self.bind(Bind::Text(SEARCH_NAME_END.to_string()));
+        let pos = if self.pg() { "strpos" } else { "instr" };
+        let at = format!("{pos}(c.search, {p})");
+        let name_end = format!("{pos}(c.search, {end})");
+        let test = if matches!(op, Op::Contains(_)) {
+            format!("{at} BETWEEN 1 AND {name_end} - {n}")
+        } else {
+            format!("{at} = 1 AND {n} < {name_end}")
+        };
+        never_null(format!("(c.name IS NOT NULL AND {test})"))
+    }
+
     /// [`Compiler::folded_match`] of a JSON string `doc[key]`. The type is
     /// checked once, outside the folding: inlined on PostgreSQL,
     /// `swell_fold` reads its argument up to four times.
@@ -749,17 +771,13 @@ impl Compiler<'_> {
                 (FieldType::Text | FieldType::Enum { .. }, Read::Json { doc, key }) => {
                     self.json_string_match(doc, key, x, op)
                 }
+                (FieldType::Text | FieldType::Enum { .. }, Read::Column(col))
+                    if col == "c.name" =>
+                {
+                    self.name_match(x, op)
+                }
                 (FieldType::Text | FieldType::Enum { .. }, Read::Column(col)) => {
-                    let (cond, p) = self.folded_match(col, x, op);
-                    // The contact's `search` column holds its folded name:
-                    // a name that matches is in it, so a plain substring
-                    // test there drops most rows before folding any.
-                    if col == "c.name" {
-                        let pre = if self.pg() { "strpos" } else { "instr" };
-                        format!("(COALESCE({pre}(c.search, {p}) > 0, FALSE) AND {cond})")
-                    } else {
-                        cond
-                    }
+                    self.folded_match(col, x, op).0
                 }
                 _ => FALSE.into(),
             },
@@ -1169,6 +1187,17 @@ fn column_type(ty: ColumnType, values: Option<&'static [&'static str]>) -> Field
         (ColumnType::Date, _) => FieldType::Date,
         (ColumnType::Timestamp, _) => FieldType::Datetime,
     }
+}
+
+/// Whether generated SQL reads the contact `c`. Values are always bound,
+/// never written into the SQL, so `c.` can only be the alias.
+fn reads_contact(sql: &str) -> bool {
+    sql.match_indices("c.").any(|(i, _)| {
+        i == 0 || {
+            let before = sql.as_bytes()[i - 1];
+            !(before.is_ascii_alphanumeric() || before == b'_')
+        }
+    })
 }
 
 /// Whether some JSON value other than a string reads as the text `s`

@@ -376,8 +376,7 @@ macro_rules! impl_lead_tx {
                         return Ok((id, false));
                     }
                 }
-                let search: String = [input.name.as_deref(), email, phone]
-                    .into_iter().flatten().map(|s| format!("{} ", swell_core::text::fold(s))).collect();
+                let search = swell_core::contact::search_text_of(input.name.as_deref(), [email, phone, None]);
                 let id: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO contacts (workspace_id, email, phone, name, timezone, search, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING RETURNING id")

@@ -298,17 +298,18 @@ impl Case {
                 V::J(Json::Object(attrs)),
                 time_of(f("created_at")),
                 time_of(f("updated_at")),
-                // As the store writes it: the folded name, e-mail, phone and
-                // external id, which name filters use to skip rows early.
-                V::T(
-                    ["name", "email", "phone", "external_id"]
-                        .into_iter()
-                        .filter_map(|k| match f(k) {
-                            Some(Value::Text(t)) => Some(format!("{} ", fold(t))),
-                            _ => None,
-                        })
-                        .collect(),
-                ),
+                // As the store writes it: name filters read the folded
+                // name from it.
+                V::T({
+                    let text = |k: &str| match f(k) {
+                        Some(Value::Text(t)) => Some(t.as_str()),
+                        _ => None,
+                    };
+                    swell_core::contact::search_text_of(
+                        text("name"),
+                        [text("email"), text("phone"), text("external_id")],
+                    )
+                }),
             ],
         ));
         for tag in &c.tags {
@@ -669,6 +670,57 @@ fn sql_selects_the_orders_memory_selects_on_sqlite() {
 #[test]
 fn sql_selects_the_orders_memory_selects_on_postgres() {
     run_property(Backend::Postgres, 48, order_strategy(), orders_agree);
+}
+
+/// A contact whose search text was written before it ended the name with
+/// `SEARCH_NAME_END` is found by its name, and only by its name, once the
+/// migration has rebuilt that text.
+async fn search_text_is_rebuilt_by_the_migration(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let ws = db.store.ensure_workspace("w").await.unwrap().id;
+    let raw = Raw::open(&db.url).await;
+    raw.run(&[
+        (
+            "INSERT INTO contacts (workspace_id, email, name, timezone, search, created_at, updated_at) \
+             VALUES ($1, 'thao.le@x.vn', 'Lê Thị Thảo', 'UTC', 'le thi thao thao.le@x.vn ', 0, 0)"
+                .into(),
+            vec![V::I(ws.get())],
+        ),
+        (
+            "DELETE FROM swell_migrations WHERE version = 13".into(),
+            vec![],
+        ),
+    ])
+    .await;
+    db.store.migrate().await.unwrap();
+    let count = |f: &str| {
+        let filter = Filter::parse(f).unwrap();
+        let store = db.store.clone();
+        async move {
+            store
+                .count_audience(ws, &EntityKind::Contact, &filter, &())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count(r#"name contains "thao""#).await, 1);
+    assert_eq!(count(r#"name contains "THẢO""#).await, 1);
+    assert_eq!(count(r#"name starts_with "le thi""#).await, 1);
+    // The e-mail follows the name in the search text, not in the name.
+    assert_eq!(count(r#"name contains "thao.le""#).await, 0);
+    assert_eq!(count(r#"name contains "thao thao""#).await, 0);
+    assert_eq!(count(r#"name starts_with "le thi thao thao""#).await, 0);
+    raw.close().await;
+}
+
+#[tokio::test]
+async fn search_text_is_rebuilt_by_the_migration_on_sqlite() {
+    search_text_is_rebuilt_by_the_migration(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn search_text_is_rebuilt_by_the_migration_on_postgres() {
+    search_text_is_rebuilt_by_the_migration(Backend::Postgres).await;
 }
 
 // ---- examples, through the store's own write paths ----
