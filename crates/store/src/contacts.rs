@@ -126,6 +126,22 @@ impl BatchState {
         }
     }
 
+    /// Replaces what was read with newer versions of contacts (and adds
+    /// those not read): the stale versions' keys are dropped first, as a
+    /// key may have moved from one contact to another.
+    fn overlay(&mut self, newer: impl Iterator<Item = Contact>) {
+        let newer: Vec<Contact> = newer.collect();
+        for c in &newer {
+            if let Some(old) = self.by_id.remove(&c.id) {
+                self.unindex(&old);
+            }
+        }
+        for c in newer {
+            self.index(&c);
+            self.by_id.insert(c.id, c);
+        }
+    }
+
     fn unindex(&mut self, c: &Contact) {
         if let Some(k) = &c.external_id {
             self.external_id.remove(k);
@@ -183,6 +199,176 @@ struct Plan {
     log: Vec<(i64, &'static str, Vec<FieldChange>)>,
 }
 
+/// A batch read and applied in memory, not yet written: the contacts it
+/// read or made (new ones under negative ids until written), each write's
+/// result, and what to write.
+pub(crate) struct Prepared {
+    state: BatchState,
+    results: Vec<WriteResult>,
+    plan: Plan,
+}
+
+impl Prepared {
+    fn plan(mut state: BatchState, writes: &[ContactWrite], default_tz: &str, now: i64) -> Self {
+        let (results, plan) = plan_writes(&mut state, writes, default_tz, now);
+        Prepared {
+            state,
+            results,
+            plan,
+        }
+    }
+
+    /// Whether the batch writes anything.
+    pub(crate) fn changes(&self) -> bool {
+        !self.plan.log.is_empty()
+    }
+
+    /// Each write's result, new contacts under their real `ids` (a dry run
+    /// has none: they keep their negative ones).
+    pub(crate) fn results(&self, ids: &HashMap<i64, i64>) -> Vec<WriteResult> {
+        self.results
+            .iter()
+            .map(|r| {
+                r.clone()
+                    .map(|(o, id)| (o, ids.get(&id).copied().unwrap_or(id)))
+            })
+            .collect()
+    }
+
+    /// The contacts the batch creates or changes, as written (real `ids`).
+    fn written<'a>(&'a self, ids: &'a HashMap<i64, i64>) -> impl Iterator<Item = Contact> + 'a {
+        self.plan
+            .created
+            .iter()
+            .chain(&self.plan.updated)
+            .map(move |id| {
+                let mut c = self.state.by_id[id].clone();
+                if c.id < 0 {
+                    c.id = ids[&c.id];
+                }
+                c
+            })
+    }
+}
+
+/// A write transaction on either backend.
+pub(crate) enum WriteTx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Reads every contact `writes` names, by id or by key.
+async fn read_batch<C: LookupRows>(
+    conn: &mut C,
+    ws: WorkspaceId,
+    writes: &[ContactWrite],
+) -> Result<BatchState> {
+    let mut ids = Vec::new();
+    let mut keys: [Vec<String>; 3] = Default::default();
+    for w in writes {
+        if let Target::Id(id) = w.target {
+            ids.push(id);
+        }
+        if let Some(k) = w.input.external_id.as_set() {
+            keys[0].push(k.clone());
+        }
+        if let Some(k) = w.input.email.as_set() {
+            keys[1].push(k.as_str().to_string());
+        }
+        if let Some(k) = w.input.phone.as_set() {
+            keys[2].push(k.as_str().to_string());
+        }
+    }
+    let mut state = BatchState {
+        next_temp: -1,
+        ..Default::default()
+    };
+    let id_keys: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    for (column, values) in ["id", "external_id", "email", "phone"]
+        .iter()
+        .zip([&id_keys, &keys[0], &keys[1], &keys[2]])
+    {
+        for chunk in values.chunks(LOOKUP_CHUNK) {
+            for row in lookup_rows(conn, ws.0, column, chunk).await? {
+                let c = contact_from_row(&row);
+                if !state.by_id.contains_key(&c.id) {
+                    state.index(&c);
+                    state.by_id.insert(c.id, c);
+                }
+            }
+        }
+    }
+    Ok(state)
+}
+
+/// Reserves ids for a prepared batch's new contacts in the open write
+/// transaction `$tx`: a map from their negative ids to real ones.
+macro_rules! allocate_real_ids {
+    ($store:expr, $tx:expr, $prep:expr) => {{
+        let prep: &Prepared = $prep;
+        let mut ids: HashMap<i64, i64> = HashMap::new();
+        if !prep.plan.created.is_empty() {
+            let first = allocate_ids!($store, $tx, "contacts", prep.plan.created.len());
+            for (i, temp) in prep.plan.created.iter().enumerate() {
+                ids.insert(*temp, first + i as i64);
+            }
+        }
+        ids
+    }};
+}
+
+/// Writes a prepared batch in the open write transaction `$tx`: its new
+/// and changed contacts, their tag rows and the change log.
+macro_rules! write_prepared {
+    ($store:expr, $tx:expr, $ws:expr, $prep:expr, $ids:expr, $now:expr) => {{
+        let prep: &Prepared = $prep;
+        let ids: &HashMap<i64, i64> = $ids;
+        let real = |id: i64| if id < 0 { ids[&id] } else { id };
+        let state = &prep.state;
+        let plan = &prep.plan;
+        let rows = |list: &[i64]| -> Vec<ContactRow> {
+            list.iter()
+                .map(|id| {
+                    let c = &state.by_id[id];
+                    ContactRow {
+                        id: real(*id),
+                        contact: c,
+                        search: c.search_text(),
+                    }
+                })
+                .collect()
+        };
+        $tx.insert_contacts($ws.0, &rows(&plan.created)).await?;
+        $tx.update_contacts($ws.0, &rows(&plan.updated)).await?;
+        // Tags: the contact_tags mirror of every contact whose tags changed.
+        let cleared: Vec<i64> = plan
+            .tags_changed
+            .iter()
+            .copied()
+            .filter(|id| *id > 0)
+            .collect();
+        let tag_rows: Vec<(i64, &str)> = plan
+            .tags_changed
+            .iter()
+            .flat_map(|id| {
+                state.by_id[id]
+                    .tags
+                    .iter()
+                    .map(move |t| (real(*id), t.as_str()))
+            })
+            .collect();
+        $tx.replace_tags($ws.0, &cleared, &tag_rows).await?;
+        write_changes!(
+            $store,
+            $tx,
+            $ws,
+            "contact",
+            plan.log.iter().map(|(id, op, ch)| (real(*id), *op, ch)),
+            $now
+        );
+    }};
+}
+
 impl Store {
     /// Applies a batch of writes in one transaction and reports each. With
     /// `dry_run` everything is checked and counted but nothing is kept.
@@ -223,76 +409,83 @@ impl Store {
     ) -> Result<Vec<WriteResult>> {
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
-
-            // 1. Read every contact the batch names, by id or by key.
-            let mut ids = Vec::new();
-            let mut keys: [Vec<String>; 3] = Default::default();
-            for w in writes {
-                if let Target::Id(id) = w.target {
-                    ids.push(id);
-                }
-                if let Some(k) = w.input.external_id.as_set() { keys[0].push(k.clone()); }
-                if let Some(k) = w.input.email.as_set() { keys[1].push(k.as_str().to_string()); }
-                if let Some(k) = w.input.phone.as_set() { keys[2].push(k.as_str().to_string()); }
-            }
-            let mut state = BatchState { next_temp: -1, ..Default::default() };
-            let id_keys: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-            for (column, values) in ["id", "external_id", "email", "phone"].iter().zip([&id_keys, &keys[0], &keys[1], &keys[2]]) {
-                for chunk in values.chunks(LOOKUP_CHUNK) {
-                    for row in lookup_rows(&mut *tx, ws.0, column, chunk).await? {
-                        let c = contact_from_row(&row);
-                        if !state.by_id.contains_key(&c.id) {
-                            state.index(&c);
-                            state.by_id.insert(c.id, c);
-                        }
-                    }
-                }
-            }
-
-            // 2. Apply each write in memory, in order.
-            let (results, plan) = plan_writes(&mut state, writes, default_tz, now);
-
-
-            // 3. Write what changed.
-            if !dry_run && !plan.log.is_empty() {
+            let state = read_batch(&mut *tx, ws, writes).await?;
+            let prep = Prepared::plan(state, writes, default_tz, now);
+            if !dry_run && prep.changes() {
                 tx.reuse_plans().await?;
-                let mut real_ids: HashMap<i64, i64> = HashMap::new();
-                if !plan.created.is_empty() {
-                    let first = allocate_ids!(self, tx, "contacts", plan.created.len());
-                    for (i, temp) in plan.created.iter().enumerate() {
-                        real_ids.insert(*temp, first + i as i64);
-                    }
-                }
-                let real = |id: i64| if id < 0 { real_ids[&id] } else { id };
-
-                let rows = |ids: &[i64]| -> Vec<ContactRow> {
-                    ids.iter()
-                        .map(|id| {
-                            let c = &state.by_id[id];
-                            ContactRow { id: real(*id), contact: c, search: c.search_text() }
-                        })
-                        .collect()
-                };
-                tx.insert_contacts(ws.0, &rows(&plan.created)).await?;
-                tx.update_contacts(ws.0, &rows(&plan.updated)).await?;
-                // Tags: the contact_tags mirror of every contact whose tags changed.
-                let cleared: Vec<i64> = plan.tags_changed.iter().copied().filter(|id| *id > 0).collect();
-                let tag_rows: Vec<(i64, &str)> = plan
-                    .tags_changed
-                    .iter()
-                    .flat_map(|id| state.by_id[id].tags.iter().map(move |t| (real(*id), t.as_str())))
-                    .collect();
-                tx.replace_tags(ws.0, &cleared, &tag_rows).await?;
-                write_changes!(self, tx, ws, "contact", plan.log.iter().map(|(id, op, ch)| (real(*id), *op, ch)), now);
+                let ids = allocate_real_ids!(self, tx, &prep);
+                write_prepared!(self, tx, ws, &prep, &ids, now);
                 tx.commit().await?;
-                return Ok(results
-                    .into_iter()
-                    .map(|r| r.map(|(o, id)| (o, real(id))))
-                    .collect());
+                return Ok(prep.results(&ids));
             }
             tx.rollback().await?;
-            Ok(results)
+            Ok(prep.results(&HashMap::new()))
         })
+    }
+
+    /// Reads and plans a batch outside any transaction, as if `after` (the
+    /// batch before it, with the ids of its new contacts) were written
+    /// already: its contacts replace what was read of them. An import
+    /// plans a batch this way while the one before it is being written.
+    pub(crate) async fn prepare_contacts(
+        &self,
+        ws: WorkspaceId,
+        default_tz: &str,
+        writes: &[ContactWrite],
+        after: Option<(&Prepared, &HashMap<i64, i64>)>,
+        now: i64,
+    ) -> Result<Prepared> {
+        let mut state = on_db!(self, p => {
+            let mut conn = p.acquire().await?;
+            read_batch(&mut *conn, ws, writes).await?
+        });
+        if let Some((before, ids)) = after {
+            state.overlay(before.written(ids));
+        }
+        Ok(Prepared::plan(state, writes, default_tz, now))
+    }
+
+    /// Takes the write lock for a prepared batch and reserves the ids of its
+    /// new contacts. [`Store::finish_prepared`] writes it.
+    pub(crate) async fn begin_prepared(
+        &self,
+        prep: &Prepared,
+    ) -> Result<(WriteTx, HashMap<i64, i64>)> {
+        Ok(match &self.db {
+            crate::Db::Sqlite(p) => {
+                let mut tx = p.begin_write().await?;
+                let ids = allocate_real_ids!(self, tx, prep);
+                (WriteTx::Sqlite(tx), ids)
+            }
+            crate::Db::Postgres(p) => {
+                let mut tx = p.begin_write().await?;
+                tx.reuse_plans().await?;
+                let ids = allocate_real_ids!(self, tx, prep);
+                (WriteTx::Postgres(tx), ids)
+            }
+        })
+    }
+
+    /// Writes a prepared batch and commits.
+    pub(crate) async fn finish_prepared(
+        &self,
+        tx: WriteTx,
+        ws: WorkspaceId,
+        prep: &Prepared,
+        ids: &HashMap<i64, i64>,
+        now: i64,
+    ) -> Result<()> {
+        match tx {
+            WriteTx::Sqlite(mut tx) => {
+                write_prepared!(self, tx, ws, prep, ids, now);
+                tx.commit().await?;
+            }
+            WriteTx::Postgres(mut tx) => {
+                write_prepared!(self, tx, ws, prep, ids, now);
+                tx.commit().await?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn contact(&self, ws: WorkspaceId, id: i64) -> Result<Contact> {

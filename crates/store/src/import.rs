@@ -6,6 +6,7 @@
 //! writing the last. Each batch is one transaction: a bad row is reported
 //! and left out, the good rows of the batch land together.
 
+use std::collections::HashMap;
 use std::io::Read;
 
 use serde::Serialize;
@@ -316,34 +317,110 @@ impl Store {
             dry_run: opts.dry_run,
             ..Default::default()
         };
-        while let Some(batch) = rx.recv().await {
-            let batch = batch?;
-            let mut lines = Vec::with_capacity(batch.len());
-            let mut writes = Vec::with_capacity(batch.len());
-            for (line, parsed) in batch {
-                match parsed {
-                    Ok(input) => {
-                        lines.push(line);
-                        writes.push(ContactWrite {
-                            target: Target::Upsert,
-                            input,
-                        });
-                    }
-                    Err(e) => report.fail(line, column_of(&e), row_reason(&e)),
-                }
+        if opts.dry_run {
+            while let Some(batch) = rx.recv().await {
+                let (lines, writes) = contact_writes(batch?, &mut report);
+                let results = self.write_contacts(ws, &writes, true).await?;
+                count_results(&mut report, lines, results);
+                progress(report.rows());
             }
-            let results = self.write_contacts(ws, &writes, opts.dry_run).await?;
-            for (line, r) in lines.into_iter().zip(results) {
-                match r {
-                    Ok((outcome, _)) => report.count(&outcome),
-                    Err(e) => report.fail(line, column_of(&e), row_reason(&e)),
-                }
-            }
-            progress(report.rows());
+        } else {
+            self.write_contact_batches(ws, &workspace.timezone, &mut rx, &mut report, &progress)
+                .await?;
         }
         let _ = handle.await;
         report.errors.sort_by_key(|e| e.row);
         Ok(report)
+    }
+
+    /// Writes the parsed batches in order, each in its own transaction, as
+    /// [`Store::write_contacts`] would one after another; but a batch is
+    /// read and planned while the one before it is being written, as if
+    /// that one were written already (its contacts replace what was read of
+    /// them). The two run on separate connections, so the CPU of planning
+    /// and the database's writing overlap.
+    ///
+    /// A batch whose write fails on a unique key (a contact another writer
+    /// made meanwhile) is written again through `write_contacts`, which
+    /// reads it afresh, and the batch after it is planned again.
+    async fn write_contact_batches(
+        &self,
+        ws: WorkspaceId,
+        tz: &str,
+        rx: &mut mpsc::Receiver<Result<Vec<Parsed<ContactInput>>>>,
+        report: &mut ImportReport,
+        progress: &(impl Fn(u64) + Send),
+    ) -> Result<()> {
+        // The next batch, parsed and split: its lines, its writes.
+        async fn next(
+            rx: &mut mpsc::Receiver<Result<Vec<Parsed<ContactInput>>>>,
+            report: &mut ImportReport,
+        ) -> Result<Option<(Vec<u64>, Vec<ContactWrite>)>> {
+            match rx.recv().await {
+                Some(batch) => Ok(Some(contact_writes(batch?, report))),
+                None => Ok(None),
+            }
+        }
+        let mut current = match next(rx, report).await? {
+            Some((lines, writes)) => {
+                let prep = self
+                    .prepare_contacts(ws, tz, &writes, None, self.now())
+                    .await?;
+                Some((lines, writes, prep))
+            }
+            None => None,
+        };
+        while let Some((lines, writes, prep)) = current.take() {
+            let now = self.now();
+            let (tx, ids) = if prep.changes() {
+                let (tx, ids) = self.begin_prepared(&prep).await?;
+                (Some(tx), ids)
+            } else {
+                (None, HashMap::new())
+            };
+            let write = async {
+                match tx {
+                    Some(tx) => self.finish_prepared(tx, ws, &prep, &ids, now).await,
+                    None => Ok(()),
+                }
+            };
+            // The batch after, planned as if this one were written.
+            let plan_next = async {
+                match next(rx, report).await? {
+                    Some((lines, writes)) => {
+                        let after = self
+                            .prepare_contacts(ws, tz, &writes, Some((&prep, &ids)), self.now())
+                            .await?;
+                        Ok::<_, StoreError>(Some((lines, writes, after)))
+                    }
+                    None => Ok(None),
+                }
+            };
+            let (written, planned) = tokio::join!(write, plan_next);
+            let planned = planned?;
+            match written {
+                Ok(()) => count_results(report, lines, prep.results(&ids)),
+                Err(StoreError::Backend(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                    let results = self.write_contacts(ws, &writes, false).await?;
+                    count_results(report, lines, results);
+                    current = match planned {
+                        Some((lines, writes, _)) => {
+                            let prep = self
+                                .prepare_contacts(ws, tz, &writes, None, self.now())
+                                .await?;
+                            Some((lines, writes, prep))
+                        }
+                        None => None,
+                    };
+                    progress(report.rows());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            progress(report.rows());
+            current = planned;
+        }
+        Ok(())
     }
 
     /// Imports records of one type from CSV: the type's fields by name,
@@ -427,6 +504,43 @@ impl Store {
         let _ = handle.await;
         report.errors.sort_by_key(|e| e.row);
         Ok(report)
+    }
+}
+
+/// A parsed batch as upserts and their lines; rows that did not parse go
+/// to the report.
+fn contact_writes(
+    batch: Vec<Parsed<ContactInput>>,
+    report: &mut ImportReport,
+) -> (Vec<u64>, Vec<ContactWrite>) {
+    let mut lines = Vec::with_capacity(batch.len());
+    let mut writes = Vec::with_capacity(batch.len());
+    for (line, parsed) in batch {
+        match parsed {
+            Ok(input) => {
+                lines.push(line);
+                writes.push(ContactWrite {
+                    target: Target::Upsert,
+                    input,
+                });
+            }
+            Err(e) => report.fail(line, column_of(&e), row_reason(&e)),
+        }
+    }
+    (lines, writes)
+}
+
+/// Counts each write's result against its line.
+fn count_results(
+    report: &mut ImportReport,
+    lines: Vec<u64>,
+    results: Vec<crate::contacts::WriteResult>,
+) {
+    for (line, r) in lines.into_iter().zip(results) {
+        match r {
+            Ok((outcome, _)) => report.count(&outcome),
+            Err(e) => report.fail(line, column_of(&e), row_reason(&e)),
+        }
     }
 }
 

@@ -112,6 +112,90 @@ store_test! {
 }
 
 store_test! {
+    async fn an_import_in_overlapping_batches_ends_as_its_rows_written_one_by_one(store: Store) {
+        // Few keys, so rows keep finding, renaming and clashing with the
+        // contacts of the batch before theirs.
+        let mut rng = 7u64;
+        let mut pick = |n: u64| {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (rng >> 33) % n
+        };
+        let mut rows = Vec::new();
+        for _ in 0..400 {
+            let cell = |v: u64, f: &dyn Fn(u64) -> String| if v < 6 { f(v) } else { String::new() };
+            let ext = cell(pick(9), &|v| format!("X{v}"));
+            let email = cell(pick(9), &|v| format!("p{v}@x.vn"));
+            let phone = cell(pick(9), &|v| format!("091234500{v}"));
+            let name = ["An", "Bình", "Chi", ""][pick(4) as usize].to_string();
+            let tags = ["vip", "new;vip", "", ""][pick(4) as usize].to_string();
+            rows.push([ext, email, phone, name, tags]);
+        }
+        let mut csv = String::from("external_id,email,phone,name,tags\n");
+        for r in &rows {
+            csv.push_str(&format!("{}\n", r.join(",")));
+        }
+        let batched = store.ensure_workspace("batched").await.unwrap().id;
+        let opts = swell_store::import::ImportOptions { dry_run: false, batch_size: 3 };
+        let report = store.import_contacts(batched, std::io::Cursor::new(csv.into_bytes()), opts, |_| {}).await.unwrap();
+
+        // The same rows through one write each.
+        let single = store.ensure_workspace("single").await.unwrap().id;
+        let (mut created, mut updated, mut unchanged, mut failed_lines) = (0, 0, 0, Vec::new());
+        for (i, row) in rows.iter().enumerate() {
+            let mut v = serde_json::Map::new();
+            for (k, cell) in ["external_id", "email", "phone", "name"].iter().zip(row) {
+                if !cell.is_empty() {
+                    v.insert(k.to_string(), json!(cell));
+                }
+            }
+            if !row[4].is_empty() {
+                v.insert("tags".into(), json!(row[4].split(';').collect::<Vec<_>>()));
+            }
+            match &store.write_contacts(single, &[upsert(serde_json::Value::Object(v))], false).await.unwrap()[0] {
+                Ok((Outcome::Created, _)) => created += 1,
+                Ok((Outcome::Updated, _)) => updated += 1,
+                Ok((Outcome::Unchanged, _)) => unchanged += 1,
+                Err(_) => failed_lines.push(i as u64 + 2),
+            }
+        }
+        assert_eq!((report.created, report.updated, report.unchanged), (created, updated, unchanged), "{report:?}");
+        let report_failed: Vec<u64> = report.errors.iter().map(|e| e.row).collect();
+        assert_eq!(report_failed, failed_lines);
+        assert!(created > 5 && updated > 50 && !failed_lines.is_empty(), "the rows exercise every path: {report:?}");
+
+        // The same contacts, field for field, and the same change log.
+        let contacts = |ws| {
+            let store = store.clone();
+            async move {
+                let q = swell_store::contacts::ContactQuery { limit: 1000, ..Default::default() };
+                let mut all: Vec<String> = store.list_contacts(ws, &q).await.unwrap().items.into_iter()
+                    .map(|c| format!("{:?} {:?} {:?} {:?} {:?}", c.external_id, c.email, c.phone, c.name, c.tags))
+                    .collect();
+                all.sort();
+                all
+            }
+        };
+        assert_eq!(contacts(batched).await, contacts(single).await);
+        let log = |ws| {
+            let store = store.clone();
+            async move {
+                let mut ops: Vec<String> = store.list_changes(ws, Some("contact"), None, None, 1000).await.unwrap().items
+                    .into_iter().map(|c| format!("{} {}", c.op, c.changes)).collect();
+                ops.sort();
+                ops
+            }
+        };
+        assert_eq!(log(batched).await, log(single).await);
+        // Searching by tag reads the contact_tags rows each batch wrote.
+        let vip = swell_store::contacts::ContactQuery { tag: Some("vip".into()), limit: 1000, ..Default::default() };
+        assert_eq!(
+            store.list_contacts(batched, &vip).await.unwrap().items.len(),
+            store.list_contacts(single, &vip).await.unwrap().items.len()
+        );
+    }
+}
+
+store_test! {
     async fn api_keys_are_stored_hashed_and_open_only_their_workspace(store: Store) {
         let a = store.ensure_workspace("a").await.unwrap();
         let b = store.ensure_workspace("b").await.unwrap();
