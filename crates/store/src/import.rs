@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::Arc;
 
 use serde::Serialize;
 use swell_core::FieldError;
@@ -378,14 +379,20 @@ impl Store {
             } else {
                 (None, HashMap::new())
             };
-            let write = async {
-                match tx {
-                    Some(tx) => self.finish_prepared(tx, ws, &prep, &ids, now).await,
-                    None => Ok(()),
+            // The write runs as a task of its own, on another thread than
+            // the planning.
+            let (prep, ids) = (Arc::new(prep), Arc::new(ids));
+            let write = tokio::spawn({
+                let (store, prep, ids) = (self.clone(), Arc::clone(&prep), Arc::clone(&ids));
+                async move {
+                    match tx {
+                        Some(tx) => store.finish_prepared(tx, ws, &prep, &ids, now).await,
+                        None => Ok(()),
+                    }
                 }
-            };
+            });
             // The batch after, planned as if this one were written.
-            let plan_next = async {
+            let planned = async {
                 match next(rx, report).await? {
                     Some((lines, writes)) => {
                         let after = self
@@ -395,8 +402,13 @@ impl Store {
                     }
                     None => Ok(None),
                 }
+            }
+            .await;
+            let written = match write.await {
+                Ok(written) => written,
+                // The task is never aborted: it can only have panicked.
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
             };
-            let (written, planned) = tokio::join!(write, plan_next);
             let planned = planned?;
             match written {
                 Ok(()) => count_results(report, lines, prep.results(&ids)),
