@@ -309,34 +309,37 @@ impl Store {
             .bind(campaign).fetch_all(p).await?
             .iter().map(|r| (r.int("id"), r.int("delay_ms"), r.opt_int("validity_ms"))).collect()
         });
-        let mut created = Vec::new();
+        // Many at a time: a launch lets in a whole audience, and one
+        // statement per participant made a million take minutes.
+        let mut made: HashMap<(i64, String), i64> = HashMap::new();
+        let head = EntryHead {
+            ws: ws.0,
+            campaign,
+            test,
+            now,
+        };
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
-            for e in entries {
-                let id: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO participants (workspace_id, campaign_id, record_id, contact_id, entry, state, test, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $7)
-                     ON CONFLICT (campaign_id, record_id, entry) DO NOTHING RETURNING id",
-                )
-                .bind(ws.0).bind(campaign).bind(e.record_id).bind(e.contact_id).bind(&e.key).bind(test).bind(now)
-                .fetch_optional(&mut *tx).await?;
-                let Some(pid) = id else { continue };
-                created.push(pid);
-                for (activity, delay, validity) in &roots {
+            for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+                let rows = tx.insert_participants(&head, chunk).await?;
+                let pids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+                for (id, record, entry) in rows {
+                    made.insert((record, entry), id);
+                }
+                // Each new participant's first traces: one per root activity.
+                for &(activity, delay, validity) in &roots {
                     let due = now + delay;
-                    sqlx::query(
-                        "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, state, due_at, deadline, test, created_at)
-                         VALUES ($1, $2, $3, $4, 'scheduled', $5, $6, $7, $8)",
-                    )
-                    .bind(ws.0).bind(campaign).bind(pid).bind(*activity).bind(due)
-                    .bind(validity.map(|v| due + v)).bind(test).bind(now)
-                    .execute(&mut *tx).await?;
+                    tx.insert_first_traces(&head, activity, due, validity.map(|v| due + v), &pids).await?;
                 }
             }
             notify_workers!(tx, self.backend());
             tx.commit().await?;
         });
-        Ok(created)
+        // In the order of `entries`, each once.
+        Ok(entries
+            .iter()
+            .filter_map(|e| made.remove(&(e.record_id, e.key.clone())))
+            .collect())
     }
 
     /// Claims up to `limit` due traces for `lease_ms`. Waiting traces whose
@@ -963,5 +966,161 @@ impl Store {
             .bind(ws.0).bind(contact).bind(name).bind(since).fetch_one(p).await?
         });
         Ok(n > 0)
+    }
+}
+
+/// What the participants a call lets in share.
+struct EntryHead {
+    ws: i64,
+    campaign: i64,
+    test: bool,
+    now: Millis,
+}
+
+/// Participants and their first traces, many rows a statement, one
+/// implementation per backend.
+trait EntryWrite {
+    /// Inserts participants (those already in under the same entry key are
+    /// left out) and returns the new ones: id, record, entry key.
+    async fn insert_participants(
+        &mut self,
+        head: &EntryHead,
+        entries: &[Entry],
+    ) -> sqlx::Result<Vec<(i64, i64, String)>>;
+
+    /// Schedules one activity for each of `participants`.
+    async fn insert_first_traces(
+        &mut self,
+        head: &EntryHead,
+        activity: i64,
+        due: Millis,
+        deadline: Option<Millis>,
+        participants: &[i64],
+    ) -> sqlx::Result<()>;
+}
+
+fn entered_rows<R: RowExt>(rows: Vec<R>) -> Vec<(i64, i64, String)> {
+    rows.iter()
+        .map(|r| (r.int("id"), r.int("record_id"), r.text("entry")))
+        .collect()
+}
+
+impl EntryWrite for sqlx::PgConnection {
+    async fn insert_participants(
+        &mut self,
+        head: &EntryHead,
+        entries: &[Entry],
+    ) -> sqlx::Result<Vec<(i64, i64, String)>> {
+        let records: Vec<i64> = entries.iter().map(|e| e.record_id).collect();
+        let contacts: Vec<Option<i64>> = entries.iter().map(|e| e.contact_id).collect();
+        let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+        let rows = sqlx::query(
+            "INSERT INTO participants (workspace_id, campaign_id, record_id, contact_id, entry, state, test, created_at, updated_at)
+             SELECT $1, $2, u.record_id, u.contact_id, u.entry, 'running', $3, $4, $4
+             FROM unnest($5::bigint[], $6::bigint[], $7::text[]) WITH ORDINALITY AS u(record_id, contact_id, entry, n)
+             ORDER BY u.n
+             ON CONFLICT (campaign_id, record_id, entry) DO NOTHING RETURNING id, record_id, entry",
+        )
+        .bind(head.ws)
+        .bind(head.campaign)
+        .bind(head.test)
+        .bind(head.now)
+        .bind(records)
+        .bind(contacts)
+        .bind(keys)
+        .fetch_all(self)
+        .await?;
+        Ok(entered_rows(rows))
+    }
+
+    async fn insert_first_traces(
+        &mut self,
+        head: &EntryHead,
+        activity: i64,
+        due: Millis,
+        deadline: Option<Millis>,
+        participants: &[i64],
+    ) -> sqlx::Result<()> {
+        if participants.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, state, due_at, deadline, test, created_at)
+             SELECT $1, $2, p.id, $3, 'scheduled', $4, $5, $6, $7 FROM unnest($8::bigint[]) AS p(id)",
+        )
+        .bind(head.ws)
+        .bind(head.campaign)
+        .bind(activity)
+        .bind(due)
+        .bind(deadline)
+        .bind(head.test)
+        .bind(head.now)
+        .bind(participants)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+}
+
+impl EntryWrite for sqlx::SqliteConnection {
+    async fn insert_participants(
+        &mut self,
+        head: &EntryHead,
+        entries: &[Entry],
+    ) -> sqlx::Result<Vec<(i64, i64, String)>> {
+        // The shared values once ($1 to $4), then three a participant.
+        let values: Vec<String> = (0..entries.len())
+            .map(|i| {
+                let at = 5 + 3 * i;
+                format!(
+                    "($1, $2, ${at}, ${}, ${}, 'running', $3, $4, $4)",
+                    at + 1,
+                    at + 2
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO participants (workspace_id, campaign_id, record_id, contact_id, entry, state, test, created_at, updated_at)
+             VALUES {} ON CONFLICT (campaign_id, record_id, entry) DO NOTHING RETURNING id, record_id, entry",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(head.ws)
+            .bind(head.campaign)
+            .bind(head.test)
+            .bind(head.now);
+        for e in entries {
+            q = q.bind(e.record_id).bind(e.contact_id).bind(e.key.as_str());
+        }
+        Ok(entered_rows(q.fetch_all(self).await?))
+    }
+
+    async fn insert_first_traces(
+        &mut self,
+        head: &EntryHead,
+        activity: i64,
+        due: Millis,
+        deadline: Option<Millis>,
+        participants: &[i64],
+    ) -> sqlx::Result<()> {
+        if participants.is_empty() {
+            return Ok(());
+        }
+        let list = serde_json::to_string(participants).expect("ids serialise");
+        sqlx::query(
+            "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, state, due_at, deadline, test, created_at)
+             SELECT $1, $2, p.value, $3, 'scheduled', $4, $5, $6, $7 FROM json_each($8) AS p",
+        )
+        .bind(head.ws)
+        .bind(head.campaign)
+        .bind(activity)
+        .bind(due)
+        .bind(deadline)
+        .bind(head.test)
+        .bind(head.now)
+        .bind(list)
+        .execute(self)
+        .await?;
+        Ok(())
     }
 }
