@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_smtp"),
     migration!(12, "0012_lead_notify"),
     migration!(13, "0013_search_name"),
+    migration!(14, "0014_waiting_traces"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

@@ -351,7 +351,7 @@ impl Store {
             crate::Backend::Sqlite => "",
         };
         let expire = "UPDATE traces SET state = 'cancelled', reason = 'did not happen in time', processed_at = $1, due_at = NULL
-             WHERE state IN ('waiting', 'scheduled', 'running') AND due_at <= $1 AND state = 'waiting'
+             WHERE state = 'waiting' AND due_at <= $1
              RETURNING participant_id";
         let claim = format!(
             "UPDATE traces SET state = 'running', due_at = $2, attempts = attempts + 1
