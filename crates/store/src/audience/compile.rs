@@ -616,12 +616,13 @@ impl Compiler<'_> {
         let pos = if self.pg() { "strpos" } else { "instr" };
         let at = format!("{pos}(c.search, {p})");
         let name_end = format!("{pos}(c.search, {end})");
+        // The plain substring test first: it is all most contacts cost.
         let test = if matches!(op, Op::Contains(_)) {
-            format!("{at} BETWEEN 1 AND {name_end} - {n}")
+            format!("{at} > 0 AND c.name IS NOT NULL AND {at} + {n} <= {name_end}")
         } else {
-            format!("{at} = 1 AND {n} < {name_end}")
+            format!("{at} = 1 AND c.name IS NOT NULL AND {n} < {name_end}")
         };
-        never_null(format!("(c.name IS NOT NULL AND {test})"))
+        never_null(format!("({test})"))
     }
 
     /// [`Compiler::folded_match`] of a JSON string `doc[key]`. The type is

@@ -713,12 +713,14 @@ async fn search_text_is_rebuilt_by_the_migration(backend: Backend) {
     raw.close().await;
 }
 
-#[tokio::test]
+// Multi-threaded: dropping the database closes the store's pool from
+// another thread, which needs this runtime to keep running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_text_is_rebuilt_by_the_migration_on_sqlite() {
     search_text_is_rebuilt_by_the_migration(Backend::Sqlite).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_text_is_rebuilt_by_the_migration_on_postgres() {
     search_text_is_rebuilt_by_the_migration(Backend::Postgres).await;
 }
