@@ -616,13 +616,17 @@ impl Compiler<'_> {
         let pos = if self.pg() { "strpos" } else { "instr" };
         let at = format!("{pos}(c.search, {p})");
         let name_end = format!("{pos}(c.search, {end})");
-        // The plain substring test first: it is all most contacts cost.
+        // Never NULL without a COALESCE around it: the search text is
+        // never NULL, and a record without a contact fails the first test.
+        // Bare, the tests are separate terms that SQLite stops at the first
+        // one failing (inside a function it would evaluate them all), and
+        // the plain substring test is all most contacts cost.
         let test = if matches!(op, Op::Contains(_)) {
-            format!("{at} > 0 AND c.name IS NOT NULL AND {at} + {n} <= {name_end}")
+            format!("{at} > 0 AND {at} + {n} <= {name_end}")
         } else {
-            format!("{at} = 1 AND c.name IS NOT NULL AND {n} < {name_end}")
+            format!("{at} = 1 AND {n} < {name_end}")
         };
-        never_null(format!("({test})"))
+        format!("(c.name IS NOT NULL AND {test})")
     }
 
     /// [`Compiler::folded_match`] of a JSON string `doc[key]`. The type is
