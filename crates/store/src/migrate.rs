@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_lead_notify"),
     migration!(13, "0013_search_name"),
     migration!(14, "0014_waiting_traces"),
+    migration!(15, "0015_queue_statistics"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

@@ -23,6 +23,9 @@ use super::{Automation, EngineError};
 /// Records looked at per round of a trigger.
 const CHUNK: u32 = 1000;
 
+/// Participants from which a launch refreshes the queue's statistics.
+const LARGE_LAUNCH: u64 = 10_000;
+
 /// A campaign's entry trigger, parsed from its JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TriggerSpec {
@@ -292,6 +295,9 @@ impl Automation {
                 after = last;
                 entered += self.enter(&c, &ids, |_| key.clone(), false).await? as u64;
             }
+        }
+        if entered >= LARGE_LAUNCH {
+            self.store.analyze_queue().await?;
         }
         self.wake();
         Ok(entered)

@@ -342,6 +342,20 @@ impl Store {
             .collect())
     }
 
+    /// Brings the planner's statistics of the campaign queue up to date
+    /// (PostgreSQL; SQLite plans from its indexes alone). A launch that
+    /// lets in a large audience calls it: until autovacuum catches up, the
+    /// planner takes the tables for their size before, and reads whole
+    /// states' worth of traces for each batch.
+    pub async fn analyze_queue(&self) -> Result<()> {
+        if let crate::Db::Postgres(p) = &self.db {
+            sqlx::query("ANALYZE participants, traces")
+                .execute(p)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Claims up to `limit` due traces for `lease_ms`. Waiting traces whose
     /// wait ended are cancelled on the way (their branch never happened).
     pub async fn claim_traces(&self, limit: u32, lease_ms: i64) -> Result<Vec<ClaimedTrace>> {
