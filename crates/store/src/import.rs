@@ -17,7 +17,7 @@ use swell_core::entity::EntityType;
 use swell_core::record::RecordInput;
 use tokio::sync::mpsc;
 
-use crate::contacts::{ContactWrite, Outcome, Target};
+use crate::contacts::{ContactWrite, Outcome, Prepared, Target};
 use crate::records::RecordWrite;
 use crate::{Result, Store, StoreError, WorkspaceId};
 
@@ -362,15 +362,9 @@ impl Store {
                 None => Ok(None),
             }
         }
-        let mut current = match next(rx, report).await? {
-            Some((lines, writes)) => {
-                let prep = self
-                    .prepare_contacts(ws, tz, &writes, None, self.now())
-                    .await?;
-                Some((lines, writes, prep))
-            }
-            None => None,
-        };
+        let mut current = self
+            .plan_batch(ws, tz, next(rx, report).await?, None)
+            .await?;
         while let Some((lines, writes, prep)) = current.take() {
             let now = self.now();
             let (tx, ids) = if prep.changes() {
@@ -393,15 +387,8 @@ impl Store {
             });
             // The batch after, planned as if this one were written.
             let planned = async {
-                match next(rx, report).await? {
-                    Some((lines, writes)) => {
-                        let after = self
-                            .prepare_contacts(ws, tz, &writes, Some((&prep, &ids)), self.now())
-                            .await?;
-                        Ok::<_, StoreError>(Some((lines, writes, after)))
-                    }
-                    None => Ok(None),
-                }
+                let batch = next(rx, report).await?;
+                self.plan_batch(ws, tz, batch, Some((&prep, &ids))).await
             }
             .await;
             let written = match write.await {
@@ -410,29 +397,40 @@ impl Store {
                 Err(e) => std::panic::resume_unwind(e.into_panic()),
             };
             let planned = planned?;
-            match written {
-                Ok(()) => count_results(report, lines, prep.results(&ids)),
+            current = match written {
+                Ok(()) => {
+                    count_results(report, lines, prep.results(&ids));
+                    planned
+                }
                 Err(StoreError::Backend(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                     let results = self.write_contacts(ws, &writes, false).await?;
                     count_results(report, lines, results);
-                    current = match planned {
-                        Some((lines, writes, _)) => {
-                            let prep = self
-                                .prepare_contacts(ws, tz, &writes, None, self.now())
-                                .await?;
-                            Some((lines, writes, prep))
-                        }
-                        None => None,
-                    };
-                    progress(report.rows());
-                    continue;
+                    let batch = planned.map(|(lines, writes, _)| (lines, writes));
+                    self.plan_batch(ws, tz, batch, None).await?
                 }
                 Err(e) => return Err(e),
-            }
+            };
             progress(report.rows());
-            current = planned;
         }
         Ok(())
+    }
+
+    /// A batch's lines and writes with its plan, read as if `after` were
+    /// written (see [`Store::prepare_contacts`]).
+    async fn plan_batch(
+        &self,
+        ws: WorkspaceId,
+        tz: &str,
+        batch: Option<(Vec<u64>, Vec<ContactWrite>)>,
+        after: Option<(&Prepared, &HashMap<i64, i64>)>,
+    ) -> Result<Option<(Vec<u64>, Vec<ContactWrite>, Prepared)>> {
+        let Some((lines, writes)) = batch else {
+            return Ok(None);
+        };
+        let prep = self
+            .prepare_contacts(ws, tz, &writes, after, self.now())
+            .await?;
+        Ok(Some((lines, writes, prep)))
     }
 
     /// Imports records of one type from CSV: the type's fields by name,

@@ -22,7 +22,7 @@ pub async fn run(participants: u64, postgres: &str, sqlite_only: bool) -> anyhow
     );
     let dir = tempfile::tempdir()?;
     let sqlite = dir.path().join("engine.db").to_string_lossy().into_owned();
-    let one = throughput(&sqlite, participants, 1).await?;
+    let one = throughput(&sqlite, participants).await?;
     println!("SQLite, 1 worker: {:.0} traces/s", one);
     let (p50, p99) = latency(&sqlite).await?;
     println!(
@@ -151,28 +151,28 @@ async fn workflow(
     Ok(c.id)
 }
 
-/// Traces per second of `workers` engines draining one campaign.
-async fn throughput(db: &str, participants: u64, workers: usize) -> anyhow::Result<f64> {
+/// A store with `participants` contacts let into the bench's campaign:
+/// the store, the workspace, the campaign and how many entered.
+async fn launched(db: &str, participants: u64) -> anyhow::Result<(Store, WorkspaceId, i64, u64)> {
     let store = Store::open(db).await?;
     let ws = store.ensure_workspace("bench").await?.id;
     swell_store::bench::generate_contacts(&store, ws, participants).await?;
     let id = workflow(&store, ws, json!({"kind": "manual"}), None).await?;
-    let first = engine(&store, false);
     let started = Instant::now();
-    let entered = first.launch(ws, id).await?;
+    let entered = engine(&store, false).launch(ws, id).await?;
     println!(
         "  entered {entered} participants in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    Ok((store, ws, id, entered))
+}
+
+/// Traces per second of an engine in this process draining one campaign.
+async fn throughput(db: &str, participants: u64) -> anyhow::Result<f64> {
+    let (store, ws, id, _) = launched(db, participants).await?;
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..workers {
-        let e = engine(&store, false);
-        tasks.push(tokio::spawn(async move { e.drain().await }));
-    }
-    for t in tasks {
-        t.await??;
-    }
+    let e = engine(&store, false);
+    tokio::spawn(async move { e.drain().await }).await??;
     let secs = started.elapsed().as_secs_f64();
     let done = processed(&store, ws, id).await?;
     println!("  {done} traces processed in {secs:.1} s");
@@ -184,16 +184,7 @@ async fn throughput(db: &str, participants: u64, workers: usize) -> anyhow::Resu
 /// with its defaults) draining one campaign: from their start until no
 /// trace is left waiting, scheduled or running.
 async fn throughput_processes(db: &str, participants: u64, workers: usize) -> anyhow::Result<f64> {
-    let store = Store::open(db).await?;
-    let ws = store.ensure_workspace("bench").await?.id;
-    swell_store::bench::generate_contacts(&store, ws, participants).await?;
-    let id = workflow(&store, ws, json!({"kind": "manual"}), None).await?;
-    let started = Instant::now();
-    let entered = engine(&store, false).launch(ws, id).await?;
-    println!(
-        "  entered {entered} participants in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let (store, ws, id, entered) = launched(db, participants).await?;
     let exe = std::env::current_exe()?;
     let started = Instant::now();
     let mut children = Vec::new();
