@@ -129,8 +129,7 @@ impl BatchState {
     /// Replaces what was read with newer versions of contacts (and adds
     /// those not read): the stale versions' keys are dropped first, as a
     /// key may have moved from one contact to another.
-    fn overlay(&mut self, newer: impl Iterator<Item = Contact>) {
-        let newer: Vec<Contact> = newer.collect();
+    fn overlay(&mut self, newer: Vec<Contact>) {
         for c in &newer {
             if let Some(old) = self.by_id.remove(&c.id) {
                 self.unindex(&old);
@@ -235,19 +234,61 @@ impl Prepared {
             .collect()
     }
 
-    /// The contacts the batch creates or changes, as written (real `ids`).
-    fn written<'a>(&'a self, ids: &'a HashMap<i64, i64>) -> impl Iterator<Item = Contact> + 'a {
-        self.plan
+    /// What this batch writes of the contacts `writes` (the batch after
+    /// it) will look at, as written (new contacts under their real `ids`):
+    /// the contacts the next batch read (their version may be older) and
+    /// those its writes name by id or by key. The rest cannot change how
+    /// the next batch is planned, so they are not copied.
+    fn written_for<'a>(
+        &'a self,
+        ids: &'a HashMap<i64, i64>,
+        read: &BatchState,
+        writes: &[ContactWrite],
+    ) -> impl Iterator<Item = Contact> + 'a {
+        let real = |id: i64| ids.get(&id).copied().unwrap_or(id);
+        // Every contact this batch writes, by its real id.
+        let written: HashMap<i64, i64> = self
+            .plan
             .created
             .iter()
             .chain(&self.plan.updated)
-            .map(move |id| {
-                let mut c = self.state.by_id[id].clone();
-                if c.id < 0 {
-                    c.id = ids[&c.id];
-                }
-                c
-            })
+            .map(|id| (real(*id), *id))
+            .collect();
+        let mut wanted: HashSet<i64> = read
+            .by_id
+            .keys()
+            .filter_map(|id| written.get(id).copied())
+            .collect();
+        let state = &self.state;
+        for w in writes {
+            if let Target::Id(id) = w.target {
+                wanted.extend(written.get(&id));
+            }
+            let keys = [
+                w.input
+                    .external_id
+                    .as_set()
+                    .and_then(|k| state.external_id.get(k)),
+                w.input
+                    .email
+                    .as_set()
+                    .and_then(|k| state.email.get(k.as_str())),
+                w.input
+                    .phone
+                    .as_set()
+                    .and_then(|k| state.phone.get(k.as_str())),
+            ];
+            wanted.extend(
+                keys.into_iter()
+                    .flatten()
+                    .filter(|id| written.contains_key(&real(**id))),
+            );
+        }
+        wanted.into_iter().map(move |id| {
+            let mut c = self.state.by_id[&id].clone();
+            c.id = real(c.id);
+            c
+        })
     }
 }
 
@@ -440,7 +481,8 @@ impl Store {
             read_batch(&mut *conn, ws, writes).await?
         });
         if let Some((before, ids)) = after {
-            state.overlay(before.written(ids));
+            let newer = before.written_for(ids, &state, writes).collect();
+            state.overlay(newer);
         }
         Ok(Prepared::plan(state, writes, default_tz, now))
     }

@@ -36,6 +36,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_search_name"),
     migration!(14, "0014_waiting_traces"),
     migration!(15, "0015_queue_statistics"),
+    migration!(16, "0016_hot_foreign_keys"),
+    migration!(17, "0017_pending_trace_indexes"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

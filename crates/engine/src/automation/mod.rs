@@ -39,6 +39,9 @@ pub struct AutomationConfig {
     pub lease: Duration,
     /// Traces acting at once (sends and webhooks wait on the network).
     pub concurrency: usize,
+    /// Batches in flight at once, each on its own task: one batch's
+    /// database work overlaps another's rendering and sending.
+    pub lanes: usize,
     /// Backoff for temporary failures of sends and webhooks.
     pub retry: Retry,
     /// How often the engine looks for work when nothing wakes it.
@@ -54,6 +57,7 @@ impl Default for AutomationConfig {
             batch: 500,
             lease: Duration::from_secs(300),
             concurrency: 16,
+            lanes: 2,
             retry: Retry::default(),
             poll: Duration::from_secs(1),
             default_wait: Duration::from_secs(30 * 24 * 3600),
@@ -114,7 +118,7 @@ impl Automation {
             if *shutdown.borrow() {
                 return;
             }
-            let busy = match self.run_once().await {
+            let busy = match self.drain_until(Some(shutdown.clone())).await {
                 Ok(n) => n > 0,
                 Err(e) => {
                     tracing::error!(error = %e, "automation");
@@ -177,15 +181,54 @@ impl Automation {
         Ok(entered + ran)
     }
 
-    /// Runs rounds until nothing is due now (tests and `swell worker`).
-    pub async fn drain(&self) -> Result<usize, EngineError> {
+    /// Runs until nothing is due now (tests, and between the worker's
+    /// sleeps). The first lane runs rounds (the triggers, then a batch),
+    /// the others batches only, each lane on its own task until it finds
+    /// nothing to do. Returns how much was done.
+    pub async fn drain(self: &Arc<Self>) -> Result<usize, EngineError> {
+        self.drain_until(None).await
+    }
+
+    /// [`Automation::drain`], each lane stopping early once `shutdown`
+    /// turns true.
+    async fn drain_until(
+        self: &Arc<Self>,
+        shutdown: Option<watch::Receiver<bool>>,
+    ) -> Result<usize, EngineError> {
+        let mut lanes = Vec::with_capacity(self.cfg.lanes.max(1));
+        for lane in 0..self.cfg.lanes.max(1) {
+            let me = Arc::clone(self);
+            let shutdown = shutdown.clone();
+            lanes.push(tokio::spawn(async move {
+                let mut total = 0;
+                loop {
+                    if shutdown.as_ref().is_some_and(|s| *s.borrow()) {
+                        return Ok(total);
+                    }
+                    let n = if lane == 0 {
+                        me.run_once().await?
+                    } else {
+                        me.run_batch().await?
+                    };
+                    if n == 0 {
+                        return Ok::<usize, EngineError>(total);
+                    }
+                    total += n;
+                }
+            }));
+        }
         let mut total = 0;
-        loop {
-            let n = self.run_once().await?;
-            if n == 0 {
-                return Ok(total);
+        let mut failed = None;
+        for lane in lanes {
+            match lane.await {
+                Ok(Ok(n)) => total += n,
+                Ok(Err(e)) => failed = failed.or(Some(e)),
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
             }
-            total += n;
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(total),
         }
     }
 
@@ -199,8 +242,18 @@ impl Automation {
             return Ok(0);
         }
         let n = claimed.len();
-        let outcomes = self.decide(claimed).await?;
+        let claims: HashMap<i64, i64> = claimed.iter().map(|t| (t.id, t.attempts)).collect();
+        let mut outcomes = self.decide(claimed).await?;
+        for o in &mut outcomes {
+            o.claim = claims.get(&o.id).copied();
+        }
         let done = self.store.complete_traces(&outcomes).await?;
+        if done.lost > 0 {
+            tracing::warn!(
+                traces = done.lost,
+                "automation: outcomes not recorded, their lease ran out and another claim took them"
+            );
+        }
         for c in done.paused {
             tracing::info!(campaign = c, "campaign paused: budget reached");
         }
@@ -349,21 +402,29 @@ impl Automation {
             tracing::warn!(error = %e, "automation: reading ahead for a batch");
         }
         let shared = &shared;
-        let mut ran: Vec<TraceOutcome> =
+        // A trace starts only while at least half of its lease is left: one
+        // that waited longer in a slow batch is left for the claim that
+        // will take it when the lease runs out, never run by two at once.
+        let half_lease = self.cfg.lease.as_millis() as i64 / 2;
+        let ran: Vec<Option<TraceOutcome>> =
             futures::stream::iter(runnable.into_iter().map(|(t, a, c)| {
                 let tree = cx.trees.get(&c.id).cloned().unwrap_or_default();
                 async move {
+                    if self.store.now() - t.due_at > half_lease {
+                        return None;
+                    }
                     let mut o = self.execute(shared, &t, &a, &c).await;
                     o.version = Some(a.version);
                     if o.state == "processed" {
                         o.children.extend(self.children(&t, &a, &tree, &o));
                     }
-                    o
+                    Some(o)
                 }
             }))
             .buffer_unordered(self.cfg.concurrency.max(1))
             .collect()
             .await;
+        let mut ran: Vec<TraceOutcome> = ran.into_iter().flatten().collect();
         let failed = self.flush_outbox(shared).await;
         if !failed.is_empty() {
             for o in &mut ran {

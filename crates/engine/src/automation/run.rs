@@ -209,7 +209,8 @@ impl Automation {
         // a template that prepares. Contact campaigns only, where nothing
         // is read between here and the send: a row made for a trace that
         // then stopped short would be taken for one interrupted sending.
-        let mut wanted: HashMap<WorkspaceId, Vec<(i64, i64, Option<String>)>> = HashMap::new();
+        let mut wanted: HashMap<WorkspaceId, Vec<(i64, i64, Option<String>, bool)>> =
+            HashMap::new();
         for (t, a, c) in runnable {
             let Some(id) = t.contact_id else { continue };
             if a.kind != "email"
@@ -228,16 +229,17 @@ impl Automation {
             wanted
                 .entry(t.workspace)
                 .or_default()
-                .push((t.id, id, address));
+                .push((t.id, id, address, t.attempts <= 1));
         }
         for (ws, rows) in wanted {
             let rows: Vec<NewTraceMessage> = rows
                 .iter()
-                .map(|(trace, contact, address)| NewTraceMessage {
+                .map(|(trace, contact, address, first)| NewTraceMessage {
                     trace: *trace,
                     contact: Some(*contact),
                     channel: "email",
                     address: address.as_deref(),
+                    first_attempt: *first,
                 })
                 .collect();
             let made = self.store.trace_messages(ws, &rows).await?;
