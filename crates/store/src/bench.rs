@@ -73,5 +73,6 @@ pub async fn generate_contacts(store: &Store, ws: crate::WorkspaceId, n: u64) ->
          FROM s"
     );
     on_db!(store, p => { sqlx::raw_sql(AssertSqlSafe(sql)).execute(p).await?; });
-    Ok(())
+    // As an import of this size would.
+    store.analyze_contacts().await
 }

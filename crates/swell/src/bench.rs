@@ -78,6 +78,9 @@ pub enum BenchWhat {
         postgres: String,
         #[arg(long)]
         sqlite_only: bool,
+        /// Batches each engine runs at once (`swell worker --lanes`).
+        #[arg(long, default_value_t = 2)]
+        lanes: usize,
     },
     /// Leads through `POST /api/v1/leads` (ad by names, dedupe, round-robin
     /// assignment over four reps) from concurrent clients, beside `POST
@@ -163,7 +166,8 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
             participants,
             postgres,
             sqlite_only,
-        } => crate::bench_engine::run(participants, &postgres, sqlite_only).await,
+            lanes,
+        } => crate::bench_engine::run(participants, &postgres, sqlite_only, lanes).await,
         BenchWhat::Leads {
             leads,
             clients,

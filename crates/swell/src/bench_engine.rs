@@ -16,13 +16,18 @@ use swell_store::{Store, WorkspaceId};
 
 use crate::bench::{drop_pg_database, fresh_pg_database, peak_rss_mb};
 
-pub async fn run(participants: u64, postgres: &str, sqlite_only: bool) -> anyhow::Result<()> {
+pub async fn run(
+    participants: u64,
+    postgres: &str,
+    sqlite_only: bool,
+    lanes: usize,
+) -> anyhow::Result<()> {
     println!(
-        "swell bench engine: {participants} participants, three activities each (e-mail to the outbox, add to score, split)"
+        "swell bench engine: {participants} participants, three activities each (e-mail to the outbox, add to score, split), {lanes} lane(s) per engine"
     );
     let dir = tempfile::tempdir()?;
     let sqlite = dir.path().join("engine.db").to_string_lossy().into_owned();
-    let one = throughput(&sqlite, participants).await?;
+    let one = throughput(&sqlite, participants, lanes).await?;
     println!("SQLite, 1 worker: {:.0} traces/s", one);
     let (p50, p99) = latency(&sqlite).await?;
     println!(
@@ -37,7 +42,7 @@ pub async fn run(participants: u64, postgres: &str, sqlite_only: bool) -> anyhow
         let mut rates = Vec::new();
         for workers in [1, 2] {
             let url = fresh_pg_database(postgres, &format!("swell_bench_engine_{workers}")).await?;
-            let rate = throughput_processes(&url, participants, workers).await?;
+            let rate = throughput_processes(&url, participants, workers, lanes).await?;
             println!("PostgreSQL, {workers} `swell worker` process(es): {rate:.0} traces/s");
             rates.push(rate);
             if workers == 1 {
@@ -64,6 +69,10 @@ fn engine(store: &Store, clock_free: bool) -> Arc<Automation> {
 }
 
 fn engine_and_mailer(store: &Store, clock_free: bool) -> (Arc<Automation>, Arc<Mailer>) {
+    engine_with(store, clock_free, AutomationConfig::default().lanes)
+}
+
+fn engine_with(store: &Store, clock_free: bool, lanes: usize) -> (Arc<Automation>, Arc<Mailer>) {
     let from = swell_channels::Mailbox::new(
         "Bench",
         swell_core::email::Email::parse("bench@swell.local").expect("address"),
@@ -77,6 +86,7 @@ fn engine_and_mailer(store: &Store, clock_free: bool) -> (Arc<Automation>, Arc<M
     let mut cfg = AutomationConfig {
         batch: 1000,
         concurrency: 32,
+        lanes: lanes.max(1),
         ..Default::default()
     };
     if clock_free {
@@ -168,10 +178,10 @@ async fn launched(db: &str, participants: u64) -> anyhow::Result<(Store, Workspa
 }
 
 /// Traces per second of an engine in this process draining one campaign.
-async fn throughput(db: &str, participants: u64) -> anyhow::Result<f64> {
+async fn throughput(db: &str, participants: u64, lanes: usize) -> anyhow::Result<f64> {
     let (store, ws, id, _) = launched(db, participants).await?;
     let started = Instant::now();
-    let e = engine(&store, false);
+    let e = engine_with(&store, false, lanes).0;
     tokio::spawn(async move { e.drain().await }).await??;
     let secs = started.elapsed().as_secs_f64();
     let done = processed(&store, ws, id).await?;
@@ -183,14 +193,19 @@ async fn throughput(db: &str, participants: u64) -> anyhow::Result<f64> {
 /// Traces per second of `workers` `swell worker` processes (this binary,
 /// with its defaults) draining one campaign: from their start until no
 /// trace is left waiting, scheduled or running.
-async fn throughput_processes(db: &str, participants: u64, workers: usize) -> anyhow::Result<f64> {
+async fn throughput_processes(
+    db: &str,
+    participants: u64,
+    workers: usize,
+    lanes: usize,
+) -> anyhow::Result<f64> {
     let (store, ws, id, entered) = launched(db, participants).await?;
     let exe = std::env::current_exe()?;
     let started = Instant::now();
     let mut children = Vec::new();
     for _ in 0..workers {
         let child = std::process::Command::new(&exe)
-            .args(["worker", "--db", db])
+            .args(["worker", "--db", db, "--lanes", &lanes.to_string()])
             .env("SWELL_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()?;

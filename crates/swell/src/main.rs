@@ -81,6 +81,11 @@ enum Command {
         /// another may take it (when this one died). Default 300.
         #[arg(long)]
         lease: Option<u64>,
+        /// Batches of campaign steps this worker runs at once, each
+        /// claiming its own (one's database work overlaps another's
+        /// rendering). Default 2; more for a machine with more cores.
+        #[arg(long)]
+        lanes: Option<usize>,
     },
     /// Bring the database schema up to date and exit.
     Migrate,
@@ -224,11 +229,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let store = open(&config).await?;
             serve(store, &config, !no_worker).await
         }
-        Command::Worker { lease, .. } => {
+        Command::Worker { lease, lanes, .. } => {
             let store = open(&config).await?;
             let mut cfg = swell_engine::AutomationConfig::default();
             if let Some(secs) = lease {
                 cfg.lease = std::time::Duration::from_secs(secs.max(1));
+            }
+            if let Some(lanes) = lanes {
+                cfg.lanes = lanes.max(1);
             }
             worker(store, &config, cfg).await
         }

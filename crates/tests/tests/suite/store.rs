@@ -210,3 +210,73 @@ store_test! {
         let _ = Patch::<i64>::Keep;
     }
 }
+
+store_test! {
+    async fn a_trace_taken_again_finds_its_message_and_only_its_last_claim_is_recorded(store: Store) {
+        use swell_store::automation::queue::{Entry, NewTraceMessage, TraceOutcome};
+        use swell_store::automation::{ActivityInput, CampaignInput};
+        // 2026-11-23T00:00:00Z, on a clock the test moves.
+        let clock = Arc::new(swell_core::time::ManualClock::new(1_795_392_000_000));
+        let store = store.with_clock(clock.clone());
+        let ws = store.ensure_workspace("w").await.unwrap().id;
+        let results = store.write_contacts(ws, &[upsert(json!({"email": "an@x.vn", "name": "An"}))], false).await.unwrap();
+        let contact = results[0].as_ref().unwrap().1;
+        let campaign = store.create_campaign(ws, &CampaignInput {
+            marketing_campaign_id: None,
+            name: "welcome".into(),
+            entity: "contact".into(),
+            filter: None,
+            trigger: json!({"kind": "manual"}),
+            reentry: "once".into(),
+            budget: None,
+            hook_key: None,
+            hook_signing: None,
+        }).await.unwrap();
+        let step = ActivityInput {
+            name: "mail".into(),
+            kind: "email".into(),
+            trigger: "start".into(),
+            ..Default::default()
+        };
+        store.add_activity(ws, campaign.id, &step).await.unwrap();
+        let entry = Entry { record_id: contact, contact_id: Some(contact), key: String::new() };
+        store.enter_campaign(ws, campaign.id, &[entry], false).await.unwrap();
+
+        // The first claim makes the step's message row, then its worker dies.
+        let first = store.claim_traces(10, 1_000).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].attempts, 1);
+        let trace = first[0].id;
+        let row = |first_attempt| NewTraceMessage {
+            trace, contact: Some(contact), channel: "email", address: Some("an@x.vn"), first_attempt,
+        };
+        let made = store.trace_messages(ws, &[row(true)]).await.unwrap();
+        let (message, before) = made[&trace].clone();
+        assert_eq!(before, None, "a new row");
+
+        // Within the lease nobody else takes it; after it, a second claim does
+        // and finds the row the first one made.
+        clock.advance(500);
+        assert!(store.claim_traces(10, 1_000).await.unwrap().is_empty());
+        clock.advance(1_000);
+        let second = store.claim_traces(10, 1_000).await.unwrap();
+        assert_eq!((second.len(), second[0].id, second[0].attempts), (1, trace, 2));
+        let again = store.trace_messages(ws, &[row(false)]).await.unwrap();
+        assert_eq!(again[&trace], (message, Some("sending".to_string())));
+
+        // The first claim's outcome, arriving late, is not recorded over
+        // the second claim; the second's is.
+        let mut late = TraceOutcome::new(trace, "processed");
+        late.claim = Some(1);
+        assert_eq!(store.complete_traces(&[late]).await.unwrap().lost, 1);
+        let state = |store: swell_store::Store| async move {
+            let q = swell_store::automation::views::TraceQuery { limit: 10, ..Default::default() };
+            store.traces(ws, campaign.id, &q).await.unwrap()[0].state.clone()
+        };
+        assert_eq!(state(store.clone()).await, "running");
+        let mut last = TraceOutcome::new(trace, "failed").because("interrupted while sending");
+        last.claim = Some(2);
+        assert_eq!(store.complete_traces(&[last]).await.unwrap().lost, 0);
+        assert_eq!(state(store.clone()).await, "failed");
+    }
+}
