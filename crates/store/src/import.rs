@@ -359,12 +359,7 @@ impl Store {
     /// Brings the planner's statistics of contacts up to date now
     /// (PostgreSQL; nothing to do on SQLite).
     pub async fn analyze_contacts(&self) -> Result<()> {
-        if let crate::Db::Postgres(p) = &self.db {
-            sqlx::query("ANALYZE contacts, contact_tags")
-                .execute(p)
-                .await?;
-        }
-        Ok(())
+        self.analyze("ANALYZE contacts, contact_tags").await
     }
 
     /// Writes the parsed batches in order, each in its own transaction, as

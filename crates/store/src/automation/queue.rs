@@ -369,10 +369,13 @@ impl Store {
     /// planner takes the tables for their size before, and reads whole
     /// states' worth of traces for each batch.
     pub async fn analyze_queue(&self) -> Result<()> {
+        self.analyze("ANALYZE participants, traces").await
+    }
+
+    /// Runs an `ANALYZE` statement on PostgreSQL (nothing on SQLite).
+    pub(crate) async fn analyze(&self, statement: &'static str) -> Result<()> {
         if let crate::Db::Postgres(p) = &self.db {
-            sqlx::query("ANALYZE participants, traces")
-                .execute(p)
-                .await?;
+            sqlx::query(statement).execute(p).await?;
         }
         Ok(())
     }
