@@ -15,6 +15,7 @@ mod triggers;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -184,7 +185,8 @@ impl Automation {
     /// Runs until nothing is due now (tests, and between the worker's
     /// sleeps). The first lane runs rounds (the triggers, then a batch),
     /// the others batches only, each lane on its own task until it finds
-    /// nothing to do. Returns how much was done.
+    /// nothing to do; the first lane stops last, so the triggers are
+    /// watched for as long as any lane works. Returns how much was done.
     pub async fn drain(self: &Arc<Self>) -> Result<usize, EngineError> {
         self.drain_until(None).await
     }
@@ -195,26 +197,39 @@ impl Automation {
         self: &Arc<Self>,
         shutdown: Option<watch::Receiver<bool>>,
     ) -> Result<usize, EngineError> {
-        let mut lanes = Vec::with_capacity(self.cfg.lanes.max(1));
-        for lane in 0..self.cfg.lanes.max(1) {
+        let count = self.cfg.lanes.max(1);
+        // The other lanes still at work: the first lane, which watches the
+        // triggers, keeps doing so until they are done, and then stops.
+        let helping = Arc::new(AtomicUsize::new(count - 1));
+        let mut lanes = Vec::with_capacity(count);
+        for lane in 0..count {
             let me = Arc::clone(self);
             let shutdown = shutdown.clone();
+            let helping = Arc::clone(&helping);
             lanes.push(tokio::spawn(async move {
                 let mut total = 0;
-                loop {
+                let ran = loop {
                     if shutdown.as_ref().is_some_and(|s| *s.borrow()) {
-                        return Ok(total);
+                        break Ok(total);
                     }
                     let n = if lane == 0 {
-                        me.run_once().await?
+                        me.run_once().await
                     } else {
-                        me.run_batch().await?
+                        me.run_batch().await
                     };
-                    if n == 0 {
-                        return Ok::<usize, EngineError>(total);
+                    match n {
+                        Err(e) => break Err(e),
+                        Ok(0) if lane > 0 || helping.load(Ordering::Acquire) == 0 => {
+                            break Ok(total);
+                        }
+                        Ok(0) => tokio::time::sleep(Duration::from_millis(10)).await,
+                        Ok(n) => total += n,
                     }
-                    total += n;
+                };
+                if lane > 0 {
+                    helping.fetch_sub(1, Ordering::Release);
                 }
+                ran
             }));
         }
         let mut total = 0;
