@@ -420,12 +420,13 @@ impl Automation {
         // A trace starts only while at least half of its lease is left: one
         // that waited longer in a slow batch is left for the claim that
         // will take it when the lease runs out, never run by two at once.
+        // (Not one whose message row the batch made: see `has_message_row`.)
         let half_lease = self.cfg.lease.as_millis() as i64 / 2;
         let ran: Vec<Option<TraceOutcome>> =
             futures::stream::iter(runnable.into_iter().map(|(t, a, c)| {
                 let tree = cx.trees.get(&c.id).cloned().unwrap_or_default();
                 async move {
-                    if self.store.now() - t.due_at > half_lease {
+                    if self.store.now() - t.due_at > half_lease && !shared.has_message_row(t.id) {
                         return None;
                     }
                     let mut o = self.execute(shared, &t, &a, &c).await;

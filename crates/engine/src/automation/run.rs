@@ -83,6 +83,18 @@ pub(super) struct Shared {
     outbox: Mutex<Vec<ForOutbox>>,
 }
 
+impl Shared {
+    /// Whether the batch made (or found) the trace's message row before it
+    /// ran: such a trace runs whatever time is left, as a row left
+    /// `sending` would stop the next claim from ever sending it.
+    pub(super) fn has_message_row(&self, trace: i64) -> bool {
+        self.messages
+            .lock()
+            .expect("message rows")
+            .contains_key(&trace)
+    }
+}
+
 /// An e-mail a trace rendered for the outbox, not yet written.
 pub(super) struct ForOutbox {
     workspace: WorkspaceId,
