@@ -55,7 +55,7 @@ pub struct AutomationConfig {
 impl Default for AutomationConfig {
     fn default() -> AutomationConfig {
         AutomationConfig {
-            batch: 500,
+            batch: 1000,
             lease: Duration::from_secs(300),
             concurrency: 16,
             lanes: 2,
