@@ -65,11 +65,7 @@ pub async fn run(
 }
 
 fn engine(store: &Store, clock_free: bool) -> Arc<Automation> {
-    engine_and_mailer(store, clock_free).0
-}
-
-fn engine_and_mailer(store: &Store, clock_free: bool) -> (Arc<Automation>, Arc<Mailer>) {
-    engine_with(store, clock_free, AutomationConfig::default().lanes)
+    engine_with(store, clock_free, AutomationConfig::default().lanes).0
 }
 
 fn engine_with(store: &Store, clock_free: bool, lanes: usize) -> (Arc<Automation>, Arc<Mailer>) {
@@ -314,7 +310,7 @@ async fn hook_latency(db: &str) -> anyhow::Result<(f64, f64)> {
         Some(swell_store::workspaces::hash_key(secret)),
     )
     .await?;
-    let (e, mailer) = engine_and_mailer(&store, true);
+    let (e, mailer) = engine_with(&store, true, AutomationConfig::default().lanes);
     e.launch(ws, id).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(Arc::clone(&e).run(stop_rx));

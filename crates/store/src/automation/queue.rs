@@ -495,8 +495,10 @@ impl Store {
                 crate::Backend::Postgres => " ORDER BY t.id FOR UPDATE",
                 crate::Backend::Sqlite => "",
             };
+            // Only the traces still held by the claim that ran them: one
+            // whose lease ran out and that another claim took (or ended) is
+            // that claim's to record.
             let mut context: HashMap<i64, (i64, i64, i64, bool)> = HashMap::with_capacity(outcomes.len());
-            let mut held: HashMap<i64, (String, i64)> = HashMap::with_capacity(outcomes.len());
             for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
                 let sql = format!(
                     "SELECT t.id, t.workspace_id, t.campaign_id, t.participant_id, t.test, t.state, t.attempts
@@ -505,20 +507,19 @@ impl Store {
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
                 for o in chunk { q = q.bind(o.id); }
+                let claims: HashMap<i64, Option<i64>> = chunk.iter().map(|o| (o.id, o.claim)).collect();
                 for r in q.fetch_all(&mut *tx).await? {
                     let id = r.int("id");
-                    context.insert(id, (r.int("workspace_id"), r.int("campaign_id"), r.int("participant_id"), r.boolean("test")));
-                    held.insert(id, (r.text("state"), r.int("attempts")));
+                    let held = match claims[&id] {
+                        None => true,
+                        Some(claim) => r.text("state") == "running" && r.int("attempts") == claim,
+                    };
+                    if held {
+                        context.insert(id, (r.int("workspace_id"), r.int("campaign_id"), r.int("participant_id"), r.boolean("test")));
+                    }
                 }
             }
-            // A trace whose lease ran out and that another claim took (or
-            // ended) is that claim's to record.
-            let ours = |o: &TraceOutcome| match (o.claim, held.get(&o.id)) {
-                (_, None) => false,
-                (None, Some(_)) => true,
-                (Some(claim), Some((state, attempts))) => state == "running" && *attempts == claim,
-            };
-            let known: Vec<&TraceOutcome> = outcomes.iter().filter(|o| ours(o)).collect();
+            let known: Vec<&TraceOutcome> = outcomes.iter().filter(|o| context.contains_key(&o.id)).collect();
             done.lost = outcomes.len() - known.len();
             let mut spent: BTreeMap<i64, f64> = BTreeMap::new();
             let mut participants = Vec::with_capacity(known.len());

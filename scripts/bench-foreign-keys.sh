@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Reproduces the figures behind migration 0016 (PostgreSQL): the time to
+# insert 20,000 traces, contacts and change-log rows with the foreign keys
+# that migration dropped put back, then without them, in a scratch database.
+# Usage: scripts/bench-foreign-keys.sh [postgres://server-url] (default: the
+# test server on 127.0.0.1:5432). Needs a built `swell` (SWELL, default
+# target/release/swell) and psql.
+set -euo pipefail
+export PGOPTIONS="--client-min-messages=warning"
+cd "$(dirname "$0")/.."
+SERVER="${1:-postgres://postgres@127.0.0.1:5432}"
+SWELL="${SWELL:-target/release/swell}"
+DB=swell_bench_foreign_keys
+psql "$SERVER/postgres" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+trap 'psql "$SERVER/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
+"$SWELL" migrate --db "$SERVER/$DB" >/dev/null 2>&1
+
+run() {
+  psql "$SERVER/$DB" -qAt -v ON_ERROR_STOP=1 -c "$1"
+}
+run "INSERT INTO workspaces (id, name, created_at) VALUES (1, 'w', 0);
+     INSERT INTO campaigns (id, workspace_id, name, entity, trigger, reentry, state, created_at, updated_at)
+       VALUES (1, 1, 'c', 'contact', '{}', 'once', 'running', 0, 0);
+     INSERT INTO activities (id, workspace_id, campaign_id, name, kind, trigger, created_at, updated_at)
+       VALUES (1, 1, 1, 'a', 'action', 'start', 0, 0);
+     INSERT INTO participants (workspace_id, campaign_id, record_id, state, created_at, updated_at)
+       SELECT 1, 1, i, 'running', 0, 0 FROM generate_series(1, 40000) i;
+     ANALYZE;"
+
+# Milliseconds one statement takes (psql's \timing, inside one session).
+timed() {
+  psql "$SERVER/$DB" -qAt -v ON_ERROR_STOP=1 -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+}
+insert_all() { # $1: first row number
+  local a=$1 b=$(($1 + 19999))
+  printf 'traces %s ms, ' "$(timed "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, state, due_at, test, created_at)
+    SELECT 1, 1, i, 1, 'scheduled', 0, false, 0 FROM generate_series($a, $b) i")"
+  printf 'contacts %s ms, ' "$(timed "INSERT INTO contacts (workspace_id, email, timezone, search, created_at, updated_at)
+    SELECT 1, 'p' || i || '@x.vn', 'UTC', 'p' || i, 0, 0 FROM generate_series($a, $b) i")"
+  printf 'changes %s ms\n' "$(timed "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at)
+    SELECT 1, 'contact', i, 'create', '{\"email\": [null, \"x\"]}', 0 FROM generate_series($a, $b) i")"
+}
+
+run "ALTER TABLE traces ADD CONSTRAINT fk_ws FOREIGN KEY (workspace_id) REFERENCES workspaces(id),
+       ADD CONSTRAINT fk_campaign FOREIGN KEY (campaign_id) REFERENCES campaigns(id),
+       ADD CONSTRAINT fk_activity FOREIGN KEY (activity_id) REFERENCES activities(id),
+       ADD CONSTRAINT fk_participant FOREIGN KEY (participant_id) REFERENCES participants(id);
+     ALTER TABLE contacts ADD CONSTRAINT fk_ws FOREIGN KEY (workspace_id) REFERENCES workspaces(id);
+     ALTER TABLE changes ADD CONSTRAINT fk_ws FOREIGN KEY (workspace_id) REFERENCES workspaces(id);"
+printf '20,000 rows each, with the foreign keys:    '
+insert_all 1
+run "ALTER TABLE traces DROP CONSTRAINT fk_ws, DROP CONSTRAINT fk_campaign, DROP CONSTRAINT fk_activity,
+       DROP CONSTRAINT fk_participant;
+     ALTER TABLE contacts DROP CONSTRAINT fk_ws;
+     ALTER TABLE changes DROP CONSTRAINT fk_ws;"
+printf '20,000 rows each, without them (as now):    '
+insert_all 20001
