@@ -38,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_queue_statistics"),
     migration!(16, "0016_hot_foreign_keys"),
     migration!(17, "0017_pending_trace_indexes"),
+    migration!(18, "0018_trace_leases"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

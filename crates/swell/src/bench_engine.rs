@@ -214,7 +214,7 @@ async fn throughput_processes(
                 anyhow::bail!("a swell worker stopped with {status} before the campaign was done");
             }
         }
-        if store.next_trace_due().await?.is_none() {
+        if !store.has_pending_traces().await? {
             break;
         }
     }

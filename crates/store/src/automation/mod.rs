@@ -307,7 +307,7 @@ impl Store {
             if state == "stopped" {
                 sqlx::query(
                     "UPDATE traces SET state = 'cancelled', reason = 'campaign stopped', processed_at = $2
-                     WHERE campaign_id = $1 AND state IN ('waiting', 'scheduled')",
+                     WHERE campaign_id = $1 AND state IN ('waiting', 'scheduled') AND lease_until IS NULL",
                 )
                 .bind(id).bind(now).execute(&mut *tx).await?;
                 sqlx::query("UPDATE participants SET state = 'exited', updated_at = $2 WHERE campaign_id = $1 AND state = 'running'")
@@ -465,7 +465,7 @@ impl Store {
                     .bind(*a).bind(now).execute(&mut *tx).await?;
                 sqlx::query(
                     "UPDATE traces SET state = 'cancelled', reason = 'activity removed', processed_at = $2
-                     WHERE activity_id = $1 AND state IN ('waiting', 'scheduled')",
+                     WHERE activity_id = $1 AND state IN ('waiting', 'scheduled') AND lease_until IS NULL",
                 )
                 .bind(*a).bind(now).execute(&mut *tx).await?;
             }

@@ -391,10 +391,15 @@ impl Store {
         let expire = "UPDATE traces SET state = 'cancelled', reason = 'did not happen in time', processed_at = $1, due_at = NULL
              WHERE state = 'waiting' AND due_at <= $1
              RETURNING participant_id";
+        // The lease is a column in no index, so the claimed trace keeps its
+        // place in the queue index (stepped over by the next claims while
+        // the lease lasts) and PostgreSQL writes the claim as a heap-only
+        // update (migration 0018).
         let claim = format!(
-            "UPDATE traces SET state = 'running', due_at = $2, attempts = attempts + 1
+            "UPDATE traces SET lease_until = $2, attempts = attempts + 1
              WHERE id IN (SELECT id FROM traces WHERE state IN ('waiting', 'scheduled', 'running') AND due_at <= $1
-                          AND state <> 'waiting' ORDER BY due_at LIMIT $3 {lock})
+                          AND state = 'scheduled' AND (lease_until IS NULL OR lease_until <= $1)
+                          ORDER BY due_at LIMIT $3 {lock})
              RETURNING id"
         );
         let ids: Vec<i64> = on_db!(self, p => {
@@ -456,13 +461,27 @@ impl Store {
         }))
     }
 
+    /// Whether any trace is still to run (waiting, scheduled or running).
+    pub async fn has_pending_traces(&self) -> Result<bool> {
+        Ok(on_db!(self, p => {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT id FROM traces WHERE state IN ('waiting', 'scheduled', 'running') LIMIT 1",
+            )
+            .fetch_optional(p).await?.is_some()
+        }))
+    }
+
     /// When the next trace is due (waits included), for the worker's sleep.
+    /// Traces under a lease are left out: one whose worker died is taken
+    /// again at a poll after its lease ends.
     pub async fn next_trace_due(&self) -> Result<Option<Millis>> {
+        let now = self.now();
         Ok(on_db!(self, p => {
             sqlx::query_scalar::<_, Option<i64>>(
-                "SELECT MIN(due_at) FROM traces WHERE state IN ('waiting', 'scheduled', 'running')",
+                "SELECT MIN(due_at) FROM traces WHERE state IN ('waiting', 'scheduled', 'running')
+                   AND (lease_until IS NULL OR lease_until <= $1)",
             )
-            .fetch_one(p).await?
+            .bind(now).fetch_one(p).await?
         }))
     }
 
@@ -512,7 +531,7 @@ impl Store {
                     let id = r.int("id");
                     let held = match claims[&id] {
                         None => true,
-                        Some(claim) => r.text("state") == "running" && r.int("attempts") == claim,
+                        Some(claim) => r.text("state") == "scheduled" && r.int("attempts") == claim,
                     };
                     if held {
                         context.insert(id, (r.int("workspace_id"), r.int("campaign_id"), r.int("participant_id"), r.boolean("test")));
@@ -558,7 +577,7 @@ impl Store {
             }
             // Retries: (id, due_at, reason).
             for chunk in retries.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::QueryBuilder::new("UPDATE traces SET state = 'scheduled', due_at = v.column2, reason = v.column3 FROM (");
+                let mut q = sqlx::QueryBuilder::new("UPDATE traces SET state = 'scheduled', due_at = v.column2, reason = v.column3, lease_until = NULL FROM (");
                 q.push_values(chunk, |mut b, o| {
                     b.push_bind(o.id).push_bind(o.retry_at.unwrap_or(now)).push_bind(o.reason.as_deref());
                 });
@@ -668,7 +687,7 @@ impl Store {
             for participant in ended {
                 sqlx::query(
                     "UPDATE traces SET state = 'cancelled', reason = 'participant ended', processed_at = $2, due_at = NULL
-                     WHERE participant_id = $1 AND state IN ('waiting', 'scheduled')",
+                     WHERE participant_id = $1 AND state IN ('waiting', 'scheduled') AND lease_until IS NULL",
                 )
                 .bind(participant).bind(now).execute(&mut *tx).await?;
                 sqlx::query("UPDATE participants SET state = 'exited', updated_at = $2 WHERE id = $1 AND state = 'running'")

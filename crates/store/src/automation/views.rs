@@ -75,8 +75,21 @@ pub struct TraceQuery {
     pub limit: u32,
 }
 
-const TRACE_COLUMNS: &str = "id, participant_id, activity_id, version, parent_id, state, due_at, deadline, attempts, \
-     reason, channel, message_pk, cost, test, processed_at, created_at";
+/// A trace's state as shown: a scheduled trace under a claim's lease is
+/// `running` (the claim leaves the stored state as it is, see
+/// `claim_traces`).
+macro_rules! trace_state {
+    () => {
+        "CASE WHEN state = 'scheduled' AND lease_until IS NOT NULL THEN 'running' ELSE state END"
+    };
+}
+const TRACE_STATE: &str = trace_state!();
+
+const TRACE_COLUMNS: &str = concat!(
+    "id, participant_id, activity_id, version, parent_id, ",
+    trace_state!(),
+    " AS state, due_at, deadline, attempts, reason, channel, message_pk, cost, test, processed_at, created_at"
+);
 
 fn trace_from_row(r: &impl RowExt) -> Trace {
     Trace {
@@ -172,7 +185,7 @@ impl Store {
         let sql = format!(
             "SELECT {TRACE_COLUMNS} FROM traces
              WHERE workspace_id = $1 AND campaign_id = $2 AND id > $3
-               AND ($4 IS NULL OR participant_id = $4) AND ($5 IS NULL OR activity_id = $5) AND ($6 IS NULL OR state = $6)
+               AND ($4 IS NULL OR participant_id = $4) AND ($5 IS NULL OR activity_id = $5) AND ($6 IS NULL OR {TRACE_STATE} = $6)
              ORDER BY id LIMIT $7"
         );
         Ok(on_db!(self, p => {
@@ -209,7 +222,7 @@ impl Store {
         let now = self.now();
         Ok(on_db!(self, p => {
             sqlx::query_scalar(
-                "SELECT COUNT(*) FROM traces WHERE state = 'running' OR (state = 'scheduled' AND due_at <= $1)",
+                "SELECT COUNT(*) FROM traces WHERE state = 'scheduled' AND (due_at <= $1 OR lease_until IS NOT NULL)",
             )
             .bind(now).fetch_one(p).await?
         }))
@@ -223,10 +236,10 @@ impl Store {
     ) -> Result<BTreeMap<i64, ActivityFigures>> {
         let mut out: BTreeMap<i64, ActivityFigures> = BTreeMap::new();
         let rows: Vec<(i64, String, i64, Option<f64>)> = on_db!(self, p => {
-            sqlx::query(
-                "SELECT activity_id, state, COUNT(*) AS n, SUM(cost) AS cost FROM traces
-                 WHERE workspace_id = $1 AND campaign_id = $2 AND NOT test GROUP BY activity_id, state",
-            )
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT activity_id, {TRACE_STATE} AS state, COUNT(*) AS n, SUM(cost) AS cost FROM traces
+                 WHERE workspace_id = $1 AND campaign_id = $2 AND NOT test GROUP BY activity_id, 2"
+            )))
             .bind(ws.0).bind(campaign).fetch_all(p).await?
             .iter().map(|r| (r.int("activity_id"), r.text("state"), r.int("n"), r.opt_float("cost"))).collect()
         });
