@@ -607,6 +607,10 @@ impl Store {
                 return Err(StoreError::NotFound);
             };
             let c = contact_from_row(&row);
+            // The messages sent to the contact stay, without it (no key does
+            // this on PostgreSQL: see migration 0019).
+            sqlx::query("UPDATE messages SET contact_id = NULL WHERE workspace_id = $1 AND contact_id = $2")
+                .bind(ws.0).bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM contacts WHERE workspace_id = $1 AND id = $2").bind(ws.0).bind(id).execute(&mut *tx).await?;
             let changes: Vec<FieldChange> = ["external_id", "email", "phone", "name"]
                 .iter()

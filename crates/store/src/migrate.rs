@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(16, "0016_hot_foreign_keys"),
     migration!(17, "0017_pending_trace_indexes"),
     migration!(18, "0018_trace_leases"),
+    migration!(19, "0019_campaign_row_updates"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

@@ -54,6 +54,24 @@ store_test! {
 }
 
 store_test! {
+    async fn a_deleted_contacts_messages_stay_without_it(store: Store) {
+        let ws = store.ensure_workspace("w").await.unwrap();
+        let written = store.write_contacts(ws.id, &[
+            upsert(json!({"email": "gone@x.vn"})),
+            upsert(json!({"email": "kept@x.vn"})),
+        ], false).await.unwrap();
+        let (gone, kept) = (written[0].clone().unwrap().1, written[1].clone().unwrap().1);
+        let (to_gone, _) = store.trace_message(ws.id, 1, Some(gone), "email", Some("gone@x.vn")).await.unwrap();
+        let (to_kept, _) = store.trace_message(ws.id, 2, Some(kept), "email", Some("kept@x.vn")).await.unwrap();
+
+        store.delete_contact(ws.id, gone).await.unwrap();
+        let message = store.message(to_gone).await.unwrap();
+        assert_eq!((message.contact_id, message.address.as_deref()), (None, Some("gone@x.vn")));
+        assert_eq!(store.message(to_kept).await.unwrap().contact_id, Some(kept), "another contact's message is left be");
+    }
+}
+
+store_test! {
     async fn concurrent_writers_never_create_the_same_contact_twice(store: Store) {
         let ws = store.ensure_workspace("w").await.unwrap();
         let mut tasks = Vec::new();
