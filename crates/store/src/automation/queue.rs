@@ -1194,29 +1194,25 @@ impl EntryWrite for sqlx::SqliteConnection {
         head: &EntryHead,
         entries: &[Entry],
     ) -> sqlx::Result<Vec<(i64, i64, String)>> {
-        // The shared values once ($1 to $4), then three a participant.
-        let values: Vec<String> = (0..entries.len())
-            .map(|i| {
-                let at = 5 + 3 * i;
-                format!(
-                    "($1, $2, ${at}, ${}, ${}, 'running', $3, $4, $4)",
-                    at + 1,
-                    at + 2
-                )
-            })
-            .collect();
+        // Anonymous parameters, the shared values bound again for each row:
+        // SQLite finds a named one (`$5`) by walking the list of names, so
+        // binding thousands of them cost time by the square of their number.
         let sql = format!(
             "INSERT INTO participants (workspace_id, campaign_id, record_id, contact_id, entry, state, test, created_at, updated_at)
              VALUES {} ON CONFLICT (campaign_id, record_id, entry) DO NOTHING RETURNING id, record_id, entry",
-            values.join(", ")
+            vec!["(?, ?, ?, ?, ?, 'running', ?, ?, ?)"; entries.len()].join(", ")
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(head.ws)
-            .bind(head.campaign)
-            .bind(head.test)
-            .bind(head.now);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for e in entries {
-            q = q.bind(e.record_id).bind(e.contact_id).bind(e.key.as_str());
+            q = q
+                .bind(head.ws)
+                .bind(head.campaign)
+                .bind(e.record_id)
+                .bind(e.contact_id)
+                .bind(e.key.as_str())
+                .bind(head.test)
+                .bind(head.now)
+                .bind(head.now);
         }
         Ok(entered_rows(q.fetch_all(self).await?))
     }
