@@ -191,6 +191,7 @@ impl Store {
             Db::Postgres(pool)
         } else {
             let path = db.strip_prefix("sqlite://").unwrap_or(db);
+            audience::sqlite_fn::configure_library();
             let opts = SqliteConnectOptions::new()
                 .filename(path)
                 .create_if_missing(true)
