@@ -6,18 +6,8 @@
 # test server on 127.0.0.1:5432). Needs a built `swell` (SWELL, default
 # target/release/swell) and psql.
 set -euo pipefail
-export PGOPTIONS="--client-min-messages=warning"
-cd "$(dirname "$0")/.."
-SERVER="${1:-postgres://postgres@127.0.0.1:5432}"
-SWELL="${SWELL:-target/release/swell}"
 DB=swell_bench_foreign_keys
-psql "$SERVER/postgres" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-trap 'psql "$SERVER/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
-"$SWELL" migrate --db "$SERVER/$DB" >/dev/null 2>&1
-
-run() {
-  psql "$SERVER/$DB" -qAt -v ON_ERROR_STOP=1 -c "$1"
-}
+source "$(dirname "$0")/bench-scratch-db.sh"
 run "INSERT INTO workspaces (id, name, created_at) VALUES (1, 'w', 0);
      INSERT INTO campaigns (id, workspace_id, name, entity, trigger, reentry, state, created_at, updated_at)
        VALUES (1, 1, 'c', 'contact', '{}', 'once', 'running', 0, 0);
@@ -27,10 +17,6 @@ run "INSERT INTO workspaces (id, name, created_at) VALUES (1, 'w', 0);
        SELECT 1, 1, i, 'running', 0, 0 FROM generate_series(1, 40000) i;
      ANALYZE;"
 
-# Milliseconds one statement takes (psql's \timing, inside one session).
-timed() {
-  psql "$SERVER/$DB" -qAt -v ON_ERROR_STOP=1 -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
-}
 insert_all() { # $1: first row number
   local a=$1 b=$(($1 + 19999))
   printf 'traces %s ms, ' "$(timed "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, state, due_at, test, created_at)

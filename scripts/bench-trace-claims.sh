@@ -8,22 +8,9 @@
 # test server on 127.0.0.1:5432). Needs a built `swell` (SWELL, default
 # target/release/swell) and psql.
 set -euo pipefail
-export PGOPTIONS="--client-min-messages=warning"
-cd "$(dirname "$0")/.."
-SERVER="${1:-postgres://postgres@127.0.0.1:5432}"
-SWELL="${SWELL:-target/release/swell}"
 DB=swell_bench_trace_claims
-psql "$SERVER/postgres" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-trap 'psql "$SERVER/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
-"$SWELL" migrate --db "$SERVER/$DB" >/dev/null 2>&1
+source "$(dirname "$0")/bench-scratch-db.sh"
 
-run() {
-  psql "$SERVER/$DB" -qAt -v ON_ERROR_STOP=1 -c "$1"
-}
-# Milliseconds one statement takes (psql's \timing, inside one session).
-timed() {
-  psql "$SERVER/$DB" -qAt -v ON_ERROR_STOP=1 -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
-}
 fill() { # $1: fillfactor
   run "TRUNCATE traces; ALTER TABLE traces SET (fillfactor = $1);
        INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, state, due_at, test, created_at)
