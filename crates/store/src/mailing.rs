@@ -175,6 +175,17 @@ pub struct OutboxMessage<'a> {
     pub raw: &'a [u8],
 }
 
+/// The row of a campaign step's e-mail rendered under a reserved id (see
+/// [`Store::reserve_message_ids`]), written sent with its outbox entry.
+#[derive(Debug, Clone)]
+pub struct SentTraceMessage<'a> {
+    pub id: i64,
+    pub trace: i64,
+    pub contact: Option<i64>,
+    pub address: Option<&'a str>,
+    pub message_id: &'a str,
+}
+
 /// A broadcast's figures.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Stats {
@@ -598,14 +609,56 @@ impl Store {
         ws: WorkspaceId,
         messages: &[OutboxMessage<'_>],
     ) -> Result<()> {
+        self.deliver_to_outbox_with_rows(ws, &[], messages).await
+    }
+
+    /// Ids for message rows not made yet, from the messages' sequence, so
+    /// that an e-mail can be rendered (its tracking links carry the id)
+    /// before its row is written, sent, with its outbox entry (see
+    /// [`Store::deliver_to_outbox_with_rows`]). PostgreSQL only: SQLite
+    /// has no sequence to take ids from, and answers None.
+    pub async fn reserve_message_ids(&self, n: usize) -> Result<Option<Vec<i64>>> {
+        match &self.db {
+            crate::Db::Postgres(p) => Ok(Some(
+                sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)")
+                    .bind(n as i64)
+                    .fetch_all(p)
+                    .await?,
+            )),
+            crate::Db::Sqlite(_) => Ok(None),
+        }
+    }
+
+    /// [`Store::deliver_to_outbox`], also writing the rows of campaign
+    /// steps' messages rendered under reserved ids, sent, in the same
+    /// transaction: one write where a row made `sending` first and marked
+    /// `sent` after took two. Messages in `rows` are not marked again.
+    pub async fn deliver_to_outbox_with_rows(
+        &self,
+        ws: WorkspaceId,
+        rows: &[SentTraceMessage<'_>],
+        messages: &[OutboxMessage<'_>],
+    ) -> Result<()> {
         /// Rows per statement: eight binds each, within both backends' limits.
         const CHUNK: usize = 500;
         if messages.is_empty() {
             return Ok(());
         }
         let now = self.now();
+        let fresh: std::collections::HashSet<i64> = rows.iter().map(|r| r.id).collect();
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
+            for chunk in rows.chunks(CHUNK) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO messages (id, workspace_id, source, source_id, contact_id, channel, address, state, due_at,
+                                           attempts, message_id, sent_at, created_at) ");
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id).push_bind(ws.0).push_bind("trace").push_bind(r.trace).push_bind(r.contact)
+                        .push_bind("email").push_bind(r.address).push_bind("sent").push_bind(now).push_bind(1_i64)
+                        .push_bind(r.message_id).push_bind(now).push_bind(now);
+                });
+                q.build().persistent(false).execute(&mut *tx).await?;
+            }
             for chunk in messages.chunks(CHUNK) {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO outbox (workspace_id, message_pk, message_id, sender, recipient, subject, raw, created_at) ");
@@ -614,7 +667,11 @@ impl Store {
                         .push_bind(m.recipient).push_bind(m.subject).push_bind(m.raw).push_bind(now);
                 });
                 q.build().persistent(false).execute(&mut *tx).await?;
-                let sent: Vec<(i64, &str)> = chunk.iter().filter_map(|m| m.message_pk.map(|pk| (pk, m.message_id))).collect();
+                let sent: Vec<(i64, &str)> = chunk
+                    .iter()
+                    .filter_map(|m| m.message_pk.map(|pk| (pk, m.message_id)))
+                    .filter(|(pk, _)| !fresh.contains(pk))
+                    .collect();
                 if sent.is_empty() {
                     continue;
                 }

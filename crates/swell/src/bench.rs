@@ -79,7 +79,7 @@ pub enum BenchWhat {
         #[arg(long)]
         sqlite_only: bool,
         /// Batches each engine runs at once (`swell worker --lanes`).
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 4)]
         lanes: usize,
     },
     /// Leads through `POST /api/v1/leads` (ad by names, dedupe, round-robin

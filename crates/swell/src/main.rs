@@ -83,7 +83,7 @@ enum Command {
         lease: Option<u64>,
         /// Batches of campaign steps this worker runs at once, each
         /// claiming its own (one's database work overlaps another's
-        /// rendering). Default 2; more for a machine with more cores.
+        /// rendering). Default 4.
         #[arg(long)]
         lanes: Option<usize>,
     },

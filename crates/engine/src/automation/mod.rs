@@ -41,7 +41,10 @@ pub struct AutomationConfig {
     /// Traces acting at once (sends and webhooks wait on the network).
     pub concurrency: usize,
     /// Batches in flight at once, each on its own task: one batch's
-    /// database work overlaps another's rendering and sending.
+    /// database work overlaps another's rendering and sending, and on
+    /// PostgreSQL the server works on several batches' statements at once
+    /// (one worker at 200,000 participants: 19,867 traces/s with 2 lanes,
+    /// 22,433 with 3, 23,105 with 4, 23,665 with 6).
     pub lanes: usize,
     /// Backoff for temporary failures of sends and webhooks.
     pub retry: Retry,
@@ -58,7 +61,7 @@ impl Default for AutomationConfig {
             batch: 1000,
             lease: Duration::from_secs(300),
             concurrency: 16,
-            lanes: 2,
+            lanes: 4,
             retry: Retry::default(),
             poll: Duration::from_secs(1),
             default_wait: Duration::from_secs(30 * 24 * 3600),

@@ -24,7 +24,7 @@ use swell_store::automation::{Activity, Campaign};
 use swell_store::consent::Channel;
 use swell_store::contacts::{ContactWrite, Target};
 use swell_store::lists::Status;
-use swell_store::mailing::OutboxMessage;
+use swell_store::mailing::{OutboxMessage, SentTraceMessage};
 use swell_store::records::RecordWrite;
 use swell_store::{StoreError, WorkspaceId};
 
@@ -81,6 +81,11 @@ pub(super) struct Shared {
     /// E-mails rendered for the built-in outbox, kept in one write after
     /// the batch has run (see [`Automation::flush_outbox`]).
     outbox: Mutex<Vec<ForOutbox>>,
+    /// Message ids reserved for the batch's e-mail traces on their first
+    /// claim, by trace, when the outbox is the transport: the row is
+    /// written, sent, with the outbox entry. Taken by the trace that uses
+    /// it.
+    reserved: Mutex<HashMap<i64, i64>>,
 }
 
 impl Shared {
@@ -101,6 +106,9 @@ pub(super) struct ForOutbox {
     trace: i64,
     attempts: i64,
     message_pk: i64,
+    /// The message row is still to be made (its id was reserved): the
+    /// contact and address it goes to.
+    new_row: Option<(Option<i64>, Option<String>)>,
     sender: String,
     message: RenderedSingle,
 }
@@ -243,7 +251,24 @@ impl Automation {
                 .or_default()
                 .push((t.id, id, address, t.attempts <= 1));
         }
-        for (ws, rows) in wanted {
+        for (ws, mut rows) in wanted {
+            // On a first claim with the outbox as the transport, ids only:
+            // the row is written with the outbox entry.
+            if matches!(self.mailer.transport_for(ws).await, Ok(Transport::Outbox)) {
+                let first: Vec<i64> = rows.iter().filter(|r| r.3).map(|r| r.0).collect();
+                if !first.is_empty() {
+                    if let Some(ids) = self.store.reserve_message_ids(first.len()).await? {
+                        sh.reserved
+                            .lock()
+                            .expect("reserved ids")
+                            .extend(first.into_iter().zip(ids));
+                        rows.retain(|r| !r.3);
+                    }
+                }
+            }
+            if rows.is_empty() {
+                continue;
+            }
             let rows: Vec<NewTraceMessage> = rows
                 .iter()
                 .map(|(trace, contact, address, first)| NewTraceMessage {
@@ -277,6 +302,19 @@ impl Automation {
             by_ws.entry(p.workspace).or_default().push(p);
         }
         for (ws, group) in by_ws {
+            let rows: Vec<SentTraceMessage> = group
+                .iter()
+                .filter_map(|p| {
+                    let (contact, address) = p.new_row.as_ref()?;
+                    Some(SentTraceMessage {
+                        id: p.message_pk,
+                        trace: p.trace,
+                        contact: *contact,
+                        address: address.as_deref(),
+                        message_id: &p.message.message_id,
+                    })
+                })
+                .collect();
             let messages: Vec<OutboxMessage> = group
                 .iter()
                 .map(|p| OutboxMessage {
@@ -288,9 +326,18 @@ impl Automation {
                     raw: &p.message.raw,
                 })
                 .collect();
-            if let Err(e) = self.store.deliver_to_outbox(ws, &messages).await {
+            if let Err(e) = self
+                .store
+                .deliver_to_outbox_with_rows(ws, &rows, &messages)
+                .await
+            {
                 let why = e.to_string();
                 for p in &group {
+                    if p.new_row.is_some() {
+                        // Never written: the next claim makes it afresh.
+                        failed.insert(p.trace, (p.attempts, why.clone()));
+                        continue;
+                    }
                     let _ = self
                         .store
                         .finish_trace_message(p.message_pk, "queued", None, Some(&why))
@@ -494,14 +541,27 @@ impl Automation {
             Err(rejected) => return Ok(rejected),
         };
         let prepared = self.email(sh, t, c, config).await?;
-        let pk = match self
-            .message_row(sh, t, "email", contact.email.as_deref(), false)
-            .await?
-        {
-            Ok(pk) => pk,
-            Err(done) => return Ok(done),
+        let outbox = matches!(
+            self.mailer.transport_for(t.workspace).await,
+            Ok(Transport::Outbox)
+        );
+        let reserved = sh
+            .reserved
+            .lock()
+            .expect("reserved ids")
+            .remove(&t.id)
+            .filter(|_| outbox);
+        let pk = match reserved {
+            Some(pk) => pk,
+            None => match self
+                .message_row(sh, t, "email", contact.email.as_deref(), false)
+                .await?
+            {
+                Ok(pk) => pk,
+                Err(done) => return Ok(done),
+            },
         };
-        if let Ok(Transport::Outbox) = self.mailer.transport_for(t.workspace).await {
+        if outbox {
             // Kept for the outbox with the batch's others (see
             // `flush_outbox`); sent once that write commits.
             let message = match self
@@ -509,13 +569,28 @@ impl Automation {
                 .render_single(&prepared, pk, &contact, Some(&extra))
             {
                 Ok(m) => m,
-                Err(e) => return self.settle(sh, t, pk, "email", Err(e)).await,
+                Err(e) => {
+                    // Recorded on a message row like any failed send: one
+                    // made now when the id was only reserved.
+                    let pk = match reserved {
+                        None => pk,
+                        Some(_) => match self
+                            .message_row(sh, t, "email", contact.email.as_deref(), false)
+                            .await?
+                        {
+                            Ok(pk) => pk,
+                            Err(done) => return Ok(done),
+                        },
+                    };
+                    return self.settle(sh, t, pk, "email", Err(e)).await;
+                }
             };
             sh.outbox.lock().expect("outbox").push(ForOutbox {
                 workspace: t.workspace,
                 trace: t.id,
                 attempts: t.attempts,
                 message_pk: pk,
+                new_row: reserved.map(|_| (t.contact_id, contact.email.clone())),
                 sender: Mailer::sender_of(&prepared).to_string(),
                 message,
             });

@@ -72,6 +72,40 @@ store_test! {
 }
 
 store_test! {
+    async fn an_email_rendered_under_a_reserved_id_is_written_sent_with_its_outbox_entry(store: Store) {
+        use swell_store::mailing::{OutboxMessage, SentTraceMessage};
+        let ws = store.ensure_workspace("w").await.unwrap();
+        let written = store.write_contacts(ws.id, &[upsert(json!({"email": "an@x.vn"}))], false).await.unwrap();
+        let contact = written[0].clone().unwrap().1;
+        let Some(ids) = store.reserve_message_ids(2).await.unwrap() else {
+            // SQLite has no sequence: its message rows are made first.
+            assert_eq!(store.backend(), swell_store::Backend::Sqlite);
+            return;
+        };
+        assert_eq!(ids.len(), 2);
+        assert_ne!(ids[0], ids[1]);
+        // A row made the usual way (sending, then marked sent) beside one
+        // written only now, sent, under its reserved id.
+        let (made, _) = store.trace_message(ws.id, 7, Some(contact), "email", Some("an@x.vn")).await.unwrap();
+        let row = SentTraceMessage { id: ids[0], trace: 8, contact: Some(contact), address: Some("an@x.vn"), message_id: "<b@swell>" };
+        let out = |pk: i64, mid: &'static str| OutboxMessage {
+            message_pk: Some(pk), message_id: mid, sender: "s@x.vn", recipient: "an@x.vn", subject: "Hi", raw: b"raw",
+        };
+        store.deliver_to_outbox_with_rows(ws.id, &[row], &[out(made, "<a@swell>"), out(ids[0], "<b@swell>")]).await.unwrap();
+
+        let fresh = store.message(ids[0]).await.unwrap();
+        assert_eq!((fresh.state.as_str(), fresh.source_id, fresh.contact_id), ("sent", 8, Some(contact)));
+        assert_eq!(fresh.message_id.as_deref(), Some("<b@swell>"));
+        let old = store.message(made).await.unwrap();
+        assert_eq!((old.state.as_str(), old.message_id.as_deref()), ("sent", Some("<a@swell>")));
+        assert_eq!(store.outbox(ws.id, None, 10).await.unwrap().len(), 2);
+        // A later row made the usual way takes none of the reserved ids.
+        let (later, _) = store.trace_message(ws.id, 9, Some(contact), "email", None).await.unwrap();
+        assert!(!ids.contains(&later));
+    }
+}
+
+store_test! {
     async fn concurrent_writers_never_create_the_same_contact_twice(store: Store) {
         let ws = store.ensure_workspace("w").await.unwrap();
         let mut tasks = Vec::new();
