@@ -1,6 +1,6 @@
 -- A claim leases a trace without moving it. It used to set the state to
 -- 'running' and due_at to the lease's end: both are indexed, so every claim
--- wrote the row anew into every index of the table (about 25 µs a trace).
+-- wrote the row anew into every index of the table.
 -- The lease now has a column of its own, in no index, and the claimed trace
 -- stays 'scheduled' at its due time: with room left on each page for one
 -- more version of its rows, PostgreSQL writes the claim as a heap-only

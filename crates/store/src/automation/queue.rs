@@ -394,7 +394,10 @@ impl Store {
         // The lease is a column in no index, so the claimed trace keeps its
         // place in the queue index (stepped over by the next claims while
         // the lease lasts) and PostgreSQL writes the claim as a heap-only
-        // update (migration 0018).
+        // update (migration 0018). No trace is stored `running` since then;
+        // the state lists here and below still name it because they are the
+        // queue index's own condition, which SQLite must see word for word
+        // to use that index.
         let claim = format!(
             "UPDATE traces SET lease_until = $2, attempts = attempts + 1
              WHERE id IN (SELECT id FROM traces WHERE state IN ('waiting', 'scheduled', 'running') AND due_at <= $1
