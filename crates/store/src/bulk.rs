@@ -7,32 +7,29 @@
 //! of it planning that list anew under `plan_cache_mode=force_custom_plan`;
 //! the same rows through `unnest` cost what inserting them costs.
 //!
-//! SQLite runs in-process, so a statement costs no round trip, only the
-//! worker thread's hand-off: multi-row `VALUES` with anonymous `?`
-//! parameters, in chunks under its variable limit (see
-//! [`crate::contacts::bulk_placeholders`]).
+//! SQLite runs in-process, so a statement costs no round trip: one
+//! prepared single-row statement per shape, stepped a row at a time on the
+//! connection's handle with the batch's text bound in place (see
+//! [`crate::sqlite_direct`]).
 
-use serde_json::{Map, Value};
-use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, PgConnection, SqliteConnection};
-use swell_core::contact::{Contact, FieldChange};
+use sqlx::{PgConnection, SqliteConnection};
+use swell_core::contact::Contact;
 
-use crate::Backend;
-use crate::contacts::{ChangesJson, bulk_placeholders, rows_placeholders};
+use crate::sqlite_direct::{Direct, Row};
 
-/// Rows per SQLite statement: 500 contacts of 21 columns stay under
-/// SQLite's 32,766 variables.
-const SQLITE_CHUNK: usize = 500;
-
-/// A contact to write, with its real id and its search text.
+/// A contact to write, with its real id and the text derived from it:
+/// its search text, and its tags and attributes as JSON.
 pub(crate) struct ContactRow<'a> {
     pub id: i64,
     pub contact: &'a Contact,
-    pub search: String,
+    pub search: &'a str,
+    pub tags: &'a str,
+    pub attrs: &'a str,
 }
 
-/// One change-log entry: the record, the operation and what changed.
-pub(crate) type ChangeEntry<'a> = (i64, &'a str, &'a [FieldChange]);
+/// One change-log entry: the record, the operation and what changed, as
+/// JSON (`{"field": [old, new], ...}`).
+pub(crate) type ChangeEntry<'a> = (i64, &'a str, &'a str);
 
 pub(crate) trait BulkWrite {
     /// Lets the rest of the transaction reuse statement plans. On
@@ -153,12 +150,11 @@ impl BulkWrite for PgConnection {
         }
         let ids: Vec<i64> = entries.iter().map(|e| e.0).collect();
         let ops: Vec<&str> = entries.iter().map(|e| e.1).collect();
-        let changes: Vec<Json<ChangesJson>> =
-            entries.iter().map(|e| Json(ChangesJson(e.2))).collect();
+        let changes: Vec<&str> = entries.iter().map(|e| e.2).collect();
         sqlx::query(
             "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at)
              SELECT $1, $2, u.id, u.op, u.changes, $3
-             FROM unnest($4::bigint[], $5::text[], $6::jsonb[]) AS u(id, op, changes)",
+             FROM unnest($4::bigint[], $5::text[], $6::text[]::jsonb[]) AS u(id, op, changes)",
         )
         .bind(ws)
         .bind(entity)
@@ -176,7 +172,7 @@ impl BulkWrite for PgConnection {
 macro_rules! pg_contact_rows {
     () => {
         "unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-             $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::jsonb[], $15::jsonb[],
+             $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[]::jsonb[], $15::text[]::jsonb[],
              $16::bigint[], $17::bigint[], $18::bool[], $19::bool[], $20::bool[], $21::text[])
          AS u(id, external_id, email, phone, name, given_name, family_name, birthday, timezone, locale,
               owner, score, tags, attrs, created_at, updated_at, email_optout, sms_optout, zalo_optout,
@@ -199,8 +195,8 @@ struct PgColumns<'a> {
     locale: Vec<Option<&'a str>>,
     owner: Vec<Option<&'a str>>,
     score: Vec<i64>,
-    tags: Vec<Json<&'a Vec<String>>>,
-    attrs: Vec<Json<&'a Map<String, Value>>>,
+    tags: Vec<&'a str>,
+    attrs: Vec<&'a str>,
     created_at: Vec<i64>,
     updated_at: Vec<i64>,
     email_optout: Vec<bool>,
@@ -254,14 +250,14 @@ impl<'a> PgColumns<'a> {
             locale: col(|c| c.locale.as_deref()),
             owner: col(|c| c.owner.as_deref()),
             score: rows.iter().map(|r| r.contact.score).collect(),
-            tags: rows.iter().map(|r| Json(&r.contact.tags)).collect(),
-            attrs: rows.iter().map(|r| Json(&r.contact.attributes)).collect(),
+            tags: rows.iter().map(|r| r.tags).collect(),
+            attrs: rows.iter().map(|r| r.attrs).collect(),
             created_at: rows.iter().map(|r| r.contact.created_at).collect(),
             updated_at: rows.iter().map(|r| r.contact.updated_at).collect(),
             email_optout: rows.iter().map(|r| r.contact.email_optout).collect(),
             sms_optout: rows.iter().map(|r| r.contact.sms_optout).collect(),
             zalo_optout: rows.iter().map(|r| r.contact.zalo_optout).collect(),
-            search: rows.iter().map(|r| r.search.as_str()).collect(),
+            search: rows.iter().map(|r| r.search).collect(),
         }
     }
 }
@@ -272,35 +268,44 @@ impl BulkWrite for SqliteConnection {
     }
 
     async fn insert_contacts(&mut self, ws: i64, rows: &[ContactRow<'_>]) -> sqlx::Result<()> {
-        for chunk in rows.chunks(SQLITE_CHUNK) {
-            let sql = format!(
-                "INSERT INTO contacts (workspace_id, id, external_id, email, phone, name, given_name, family_name,
-                     birthday, timezone, locale, owner, score, tags, attrs, created_at, updated_at,
-                     email_optout, sms_optout, zalo_optout, search) VALUES {}",
-                rows_placeholders(Backend::Sqlite, chunk.len(), 21)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for r in chunk {
-                q = bind_contact(q, ws, r);
-            }
-            q.execute(&mut *self).await?;
+        if rows.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let mut direct = Direct::lock(self).await?;
+        direct.blocking(|d| {
+            let mut insert = d.prepare(
+                "INSERT INTO contacts (workspace_id, id, external_id, email, phone, name, given_name,
+                     family_name, birthday, timezone, locale, owner, score, tags, attrs, created_at,
+                     updated_at, email_optout, sms_optout, zalo_optout, search)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                     ?18, ?19, ?20, ?21)",
+            )?;
+            for r in rows {
+                insert.row(|row| bind_contact(row, ws, r))?;
+            }
+            Ok(())
+        })
     }
 
     async fn update_contacts(&mut self, ws: i64, rows: &[ContactRow<'_>]) -> sqlx::Result<()> {
-        for r in rows {
-            // The same parameters as an insert; `created_at` ($16) stays.
-            let q = sqlx::query(
-                "UPDATE contacts SET external_id = $3, email = $4, phone = $5, name = $6, given_name = $7,
-                    family_name = $8, birthday = $9, timezone = $10, locale = $11, owner = $12, score = $13,
-                    tags = $14, attrs = $15, updated_at = $17, email_optout = $18, sms_optout = $19,
-                    zalo_optout = $20, search = $21
-                 WHERE workspace_id = $1 AND id = $2",
-            );
-            bind_contact(q, ws, r).execute(&mut *self).await?;
+        if rows.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let mut direct = Direct::lock(self).await?;
+        direct.blocking(|d| {
+            // The same parameters as an insert; `created_at` (?16) stays, unused.
+            let mut update = d.prepare(
+                "UPDATE contacts SET external_id = ?3, email = ?4, phone = ?5, name = ?6, given_name = ?7,
+                    family_name = ?8, birthday = ?9, timezone = ?10, locale = ?11, owner = ?12, score = ?13,
+                    tags = ?14, attrs = ?15, updated_at = ?17, email_optout = ?18, sms_optout = ?19,
+                    zalo_optout = ?20, search = ?21
+                 WHERE workspace_id = ?1 AND id = ?2",
+            )?;
+            for r in rows {
+                update.row(|row| bind_contact(row, ws, r))?;
+            }
+            Ok(())
+        })
     }
 
     async fn replace_tags(
@@ -309,29 +314,33 @@ impl BulkWrite for SqliteConnection {
         contacts: &[i64],
         tags: &[(i64, &str)],
     ) -> sqlx::Result<()> {
-        for chunk in contacts.chunks(SQLITE_CHUNK * 2) {
-            let sql = format!(
-                "DELETE FROM contact_tags WHERE workspace_id = ? AND contact_id IN ({})",
-                bulk_placeholders(Backend::Sqlite, 2, chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(ws);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(&mut *self).await?;
+        if contacts.is_empty() && tags.is_empty() {
+            return Ok(());
         }
-        for chunk in tags.chunks(SQLITE_CHUNK * 2) {
-            let sql = format!(
-                "INSERT INTO contact_tags (workspace_id, contact_id, tag) VALUES {}",
-                rows_placeholders(Backend::Sqlite, chunk.len(), 3)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (id, tag) in chunk {
-                q = q.bind(ws).bind(*id).bind(*tag);
+        let mut direct = Direct::lock(self).await?;
+        direct.blocking(|d| {
+            if !contacts.is_empty() {
+                let mut clear = d.prepare(
+                    "DELETE FROM contact_tags WHERE workspace_id = ?1 AND contact_id = ?2",
+                )?;
+                for id in contacts {
+                    clear.row(|row| {
+                        row.int(1, ws).int(2, *id);
+                    })?;
+                }
             }
-            q.execute(&mut *self).await?;
-        }
-        Ok(())
+            if !tags.is_empty() {
+                let mut insert = d.prepare(
+                    "INSERT INTO contact_tags (workspace_id, contact_id, tag) VALUES (?1, ?2, ?3)",
+                )?;
+                for (id, tag) in tags {
+                    insert.row(|row| {
+                        row.int(1, ws).int(2, *id).text(3, Some(tag));
+                    })?;
+                }
+            }
+            Ok(())
+        })
     }
 
     async fn append_changes(
@@ -341,53 +350,53 @@ impl BulkWrite for SqliteConnection {
         entries: &[ChangeEntry<'_>],
         at: i64,
     ) -> sqlx::Result<()> {
-        for chunk in entries.chunks(SQLITE_CHUNK) {
-            let sql = format!(
-                "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) VALUES {}",
-                rows_placeholders(Backend::Sqlite, chunk.len(), 6)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (id, op, changes) in chunk {
-                q = q
-                    .bind(ws)
-                    .bind(entity)
-                    .bind(*id)
-                    .bind(*op)
-                    .bind(Json(ChangesJson(changes)))
-                    .bind(at);
-            }
-            q.execute(&mut *self).await?;
+        if entries.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let mut direct = Direct::lock(self).await?;
+        direct.blocking(|d| {
+            let mut insert = d.prepare(
+                "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (id, op, changes) in entries {
+                insert.row(|row| {
+                    row.int(1, ws)
+                        .text(2, Some(entity))
+                        .int(3, *id)
+                        .text(4, Some(op))
+                        .text(5, Some(changes))
+                        .int(6, at);
+                })?;
+            }
+            Ok(())
+        })
     }
 }
 
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
-
-/// Binds a contact's 21 columns in the order of the insert's column list.
-/// Values are borrowed from the batch, not cloned: the driver copies each
-/// one once, into the statement.
-fn bind_contact<'q>(q: SqliteQuery<'q>, ws: i64, r: &'q ContactRow<'q>) -> SqliteQuery<'q> {
+/// Binds a contact's 21 columns in the order of the insert's column list,
+/// without copying its text.
+fn bind_contact<'v>(row: &mut Row<'_, 'v>, ws: i64, r: &'v ContactRow<'v>) {
     let c = r.contact;
-    q.bind(ws)
-        .bind(r.id)
-        .bind(c.external_id.as_deref())
-        .bind(c.email.as_deref())
-        .bind(c.phone.as_deref())
-        .bind(c.name.as_deref())
-        .bind(c.given_name.as_deref())
-        .bind(c.family_name.as_deref())
-        .bind(c.birthday.as_deref())
-        .bind(c.timezone.as_str())
-        .bind(c.locale.as_deref())
-        .bind(c.owner.as_deref())
-        .bind(c.score)
-        .bind(Json(&c.tags))
-        .bind(Json(&c.attributes))
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(c.email_optout)
-        .bind(c.sms_optout)
-        .bind(c.zalo_optout)
-        .bind(r.search.as_str())
+    row.int(1, ws)
+        .int(2, r.id)
+        .text(3, c.external_id.as_deref())
+        .text(4, c.email.as_deref())
+        .text(5, c.phone.as_deref())
+        .text(6, c.name.as_deref())
+        .text(7, c.given_name.as_deref())
+        .text(8, c.family_name.as_deref())
+        .text(9, c.birthday.as_deref())
+        .text(10, Some(&c.timezone))
+        .text(11, c.locale.as_deref())
+        .text(12, c.owner.as_deref())
+        .int(13, c.score)
+        .text(14, Some(r.tags))
+        .text(15, Some(r.attrs))
+        .int(16, c.created_at)
+        .int(17, c.updated_at)
+        .bool(18, c.email_optout)
+        .bool(19, c.sms_optout)
+        .bool(20, c.zalo_optout)
+        .text(21, Some(r.search));
 }

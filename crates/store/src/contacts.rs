@@ -7,7 +7,9 @@
 //! one transaction. A row that fails is reported and left out; the others
 //! land whole.
 
-use std::collections::{HashMap, HashSet};
+// Keyed by ids and contact keys this process made or read: no untrusted
+// party picks them to collide, so the fast hash is safe.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde_json::{Map, Value};
 use sqlx::AssertSqlSafe;
@@ -205,16 +207,84 @@ pub(crate) struct Prepared {
     state: BatchState,
     results: Vec<WriteResult>,
     plan: Plan,
+    /// Whether the batch's lookups found any stored contact.
+    found_stored: bool,
+    /// Whether it was planned on contacts of the batches before it.
+    overlaid: bool,
+    /// The text of what is written, made by [`Prepared::encode`].
+    encoded: Option<Encoded>,
+}
+
+/// A prepared batch's derived text, made before its write so that the
+/// write, which holds the database's write lock on SQLite, only binds it.
+struct Encoded {
+    /// Search text, tags and attributes as JSON, of each contact written.
+    contacts: HashMap<i64, EncodedContact>,
+    /// Each change-log entry of the plan as JSON, in its order.
+    log: Vec<String>,
+}
+
+struct EncodedContact {
+    search: String,
+    tags: String,
+    attrs: String,
 }
 
 impl Prepared {
     fn plan(mut state: BatchState, writes: &[ContactWrite], default_tz: &str, now: i64) -> Self {
+        let found_stored = !state.by_id.is_empty();
         let (results, plan) = plan_writes(&mut state, writes, default_tz, now);
         Prepared {
             state,
             results,
             plan,
+            found_stored,
+            overlaid: false,
+            encoded: None,
         }
+    }
+
+    /// Makes the text the write binds (once; a dry run never needs it).
+    fn encode(&mut self) {
+        if self.encoded.is_some() {
+            return;
+        }
+        let contacts = self
+            .plan
+            .created
+            .iter()
+            .chain(&self.plan.updated)
+            .map(|id| {
+                let c = &self.state.by_id[id];
+                (
+                    *id,
+                    EncodedContact {
+                        search: c.search_text(),
+                        tags: serde_json::to_string(&c.tags).expect("tags serialise"),
+                        attrs: serde_json::to_string(&c.attributes).expect("attributes serialise"),
+                    },
+                )
+            })
+            .collect();
+        let log = self
+            .plan
+            .log
+            .iter()
+            .map(|(_, _, changes)| changes_json(changes))
+            .collect();
+        self.encoded = Some(Encoded { contacts, log });
+    }
+
+    /// Whether the batch's lookups found any stored contact (never, when it
+    /// was planned without them).
+    pub(crate) fn found_stored(&self) -> bool {
+        self.found_stored
+    }
+
+    /// Whether the batch reads or names a contact that one of the batches
+    /// it was planned after writes: it must be written after them.
+    pub(crate) fn overlaid(&self) -> bool {
+        self.overlaid
     }
 
     /// Whether the batch writes anything.
@@ -367,14 +437,20 @@ macro_rules! write_prepared {
         let real = |id: i64| if id < 0 { ids[&id] } else { id };
         let state = &prep.state;
         let plan = &prep.plan;
+        let encoded = prep
+            .encoded
+            .as_ref()
+            .expect("a batch is encoded before its write");
         let rows = |list: &[i64]| -> Vec<ContactRow> {
             list.iter()
                 .map(|id| {
-                    let c = &state.by_id[id];
+                    let e = &encoded.contacts[id];
                     ContactRow {
                         id: real(*id),
-                        contact: c,
-                        search: c.search_text(),
+                        contact: &state.by_id[id],
+                        search: &e.search,
+                        tags: &e.tags,
+                        attrs: &e.attrs,
                     }
                 })
                 .collect()
@@ -399,14 +475,13 @@ macro_rules! write_prepared {
             })
             .collect();
         $tx.replace_tags($ws.0, &cleared, &tag_rows).await?;
-        write_changes!(
-            $store,
-            $tx,
-            $ws,
-            "contact",
-            plan.log.iter().map(|(id, op, ch)| (real(*id), *op, ch)),
-            $now
-        );
+        let log: Vec<$crate::bulk::ChangeEntry> = plan
+            .log
+            .iter()
+            .zip(&encoded.log)
+            .map(|((id, op, _), json)| (real(*id), *op, json.as_str()))
+            .collect();
+        $tx.append_changes($ws.0, "contact", &log, $now).await?;
     }};
 }
 
@@ -451,8 +526,9 @@ impl Store {
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
             let state = read_batch(&mut *tx, ws, writes).await?;
-            let prep = Prepared::plan(state, writes, default_tz, now);
+            let mut prep = Prepared::plan(state, writes, default_tz, now);
             if !dry_run && prep.changes() {
+                prep.encode();
                 tx.reuse_plans().await?;
                 let ids = allocate_real_ids!(self, tx, &prep);
                 write_prepared!(self, tx, ws, &prep, &ids, now);
@@ -465,26 +541,52 @@ impl Store {
     }
 
     /// Reads and plans a batch outside any transaction, as if `after` (the
-    /// batch before it, with the ids of its new contacts) were written
-    /// already: its contacts replace what was read of them. An import
-    /// plans a batch this way while the one before it is being written.
+    /// batches before it, oldest first, with the ids of their new contacts)
+    /// were written already: their contacts replace what was read of them.
+    /// An import plans a batch this way while those before it are being
+    /// written.
+    ///
+    /// Without `lookups`, nothing is read: the batch is planned as if no
+    /// stored contact had any of its keys, so every row not matching a row
+    /// before it makes a new contact. That plan is right exactly when its
+    /// write meets no unique key, and its write then fails as a whole, so
+    /// the caller writes the batch again the careful way. Writes that name
+    /// a contact by id are always read.
     pub(crate) async fn prepare_contacts(
         &self,
         ws: WorkspaceId,
         default_tz: &str,
         writes: &[ContactWrite],
-        after: Option<(&Prepared, &HashMap<i64, i64>)>,
+        after: &[(&Prepared, &HashMap<i64, i64>)],
+        lookups: bool,
         now: i64,
     ) -> Result<Prepared> {
-        let mut state = on_db!(self, p => {
-            let mut conn = p.acquire().await?;
-            read_batch(&mut *conn, ws, writes).await?
-        });
-        if let Some((before, ids)) = after {
-            let newer = before.written_for(ids, &state, writes).collect();
+        let by_id = writes.iter().any(|w| matches!(w.target, Target::Id(_)));
+        let mut state = if lookups || by_id {
+            on_db!(self, p => {
+                let mut conn = p.acquire().await?;
+                read_batch(&mut *conn, ws, writes).await?
+            })
+        } else {
+            BatchState {
+                next_temp: -1,
+                ..Default::default()
+            }
+        };
+        let found_stored = !state.by_id.is_empty();
+        let mut overlaid = false;
+        for (before, ids) in after {
+            let newer: Vec<Contact> = before.written_for(ids, &state, writes).collect();
+            overlaid |= !newer.is_empty();
             state.overlay(newer);
         }
-        Ok(Prepared::plan(state, writes, default_tz, now))
+        let mut prep = Prepared {
+            found_stored,
+            overlaid,
+            ..Prepared::plan(state, writes, default_tz, now)
+        };
+        prep.encode();
+        Ok(prep)
     }
 
     /// Takes the write lock for a prepared batch and reserves the ids of its
@@ -748,12 +850,16 @@ pub(crate) use allocate_ids;
 /// Appends change-log entries `(record id, op, changes)` in the transaction.
 macro_rules! write_changes {
     ($store:expr, $tx:expr, $ws:expr, $entity:expr, $entries:expr, $now:expr) => {{
-        let entries: Vec<$crate::bulk::ChangeEntry> = $entries
+        let entries: Vec<(i64, &str, String)> = $entries
             .map(
                 |(id, op, changes): (i64, &str, &Vec<swell_core::contact::FieldChange>)| {
-                    (id, op, changes.as_slice())
+                    (id, op, $crate::contacts::changes_json(changes))
                 },
             )
+            .collect();
+        let entries: Vec<$crate::bulk::ChangeEntry> = entries
+            .iter()
+            .map(|(id, op, json)| (*id, *op, json.as_str()))
             .collect();
         $crate::bulk::BulkWrite::append_changes(&mut *$tx, $ws.get(), $entity, &entries, $now)
             .await?;
@@ -764,6 +870,11 @@ pub(crate) use write_changes;
 /// `{"field": [old, new], ...}`, the change log's form, serialised
 /// straight from the changes without building a JSON tree first.
 pub(crate) struct ChangesJson<'a>(pub &'a [FieldChange]);
+
+/// A change-log entry's JSON text.
+pub(crate) fn changes_json(changes: &[FieldChange]) -> String {
+    serde_json::to_string(&ChangesJson(changes)).expect("changes serialise")
+}
 
 impl serde::Serialize for ChangesJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {

@@ -20,6 +20,7 @@ pub mod audience;
 pub mod automation;
 pub mod bench;
 mod bulk;
+mod checkpoint;
 pub mod consent;
 pub mod contacts;
 pub mod events;
@@ -38,6 +39,7 @@ pub(crate) mod rows;
 pub mod schema;
 pub mod segments;
 pub mod smtp;
+mod sqlite_direct;
 pub mod templates;
 pub mod users;
 pub mod workspaces;
@@ -110,6 +112,8 @@ pub struct Store {
     pub(crate) write_gate: Arc<tokio::sync::Mutex<()>>,
     /// Leads waiting for the next intake transaction.
     pub(crate) intakes: Arc<leads::IntakeQueue>,
+    /// SQLite's background checkpoints, while any clone lives.
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 /// Runs the same block against whichever pool the store has. The block is
@@ -165,6 +169,7 @@ impl Store {
 
     /// Opens a store without migrating.
     pub async fn connect(db: &str) -> Result<Store> {
+        let mut checkpointer = None;
         let db = if db.starts_with("postgres://") || db.starts_with("postgresql://") {
             let mut opts: PgConnectOptions = db.parse()?;
             // sqlx does not set TCP_NODELAY, so over TLS each 16 KB record
@@ -205,6 +210,7 @@ impl Store {
                 // at most: a million-recipient send stays under 300 MB.
                 .pragma("cache_size", "-32768")
                 .pragma("temp_store", "memory")
+                .pragma("wal_autocheckpoint", checkpoint::WRITER_CHECKPOINT_PAGES)
                 // Rows come from the connection's thread through a bounded
                 // channel: at sqlx's 50 the thread stops every 50 rows
                 // until the reader catches up, two thread hand-offs each
@@ -215,8 +221,10 @@ impl Store {
                 .after_connect(|conn, _| Box::pin(audience::sqlite_fn::register(conn)))
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(60))
-                .connect_with(opts)
+                .connect_with(opts.clone())
                 .await?;
+            // After the pool, which made the file and put it in WAL mode.
+            checkpointer = Some(checkpoint::Checkpointer::start(&opts));
             Db::Sqlite(pool)
         };
         Ok(Store {
@@ -224,6 +232,7 @@ impl Store {
             clock: Arc::new(SystemClock),
             write_gate: Arc::default(),
             intakes: Arc::default(),
+            _checkpointer: checkpointer,
         })
     }
 

@@ -164,6 +164,92 @@ store_test! {
 }
 
 store_test! {
+    async fn an_import_of_new_contacts_that_meets_stored_ones_later_updates_them(store: Store) {
+        // The first batch finds none of its keys stored, so the batches after
+        // it are planned as all new; the fourth meets stored contacts and is
+        // written again the careful way, as is everything after it.
+        let ws = store.ensure_workspace("w").await.unwrap();
+        let stored = store.write_contacts(ws.id, &[
+            upsert(json!({"email": "s1@x.vn", "name": "Old One"})),
+            upsert(json!({"email": "s2@x.vn", "phone": "0912000002"})),
+        ], false).await.unwrap();
+        let s1 = stored[0].as_ref().unwrap().1;
+        let mut csv = String::from("email,phone,name,tags\n");
+        for i in 0..30 {
+            csv.push_str(&format!("n{i}@x.vn,,New {i},\n"));
+        }
+        csv.push_str("s1@x.vn,,New One,vip\n"); // line 32: updates s1
+        csv.push_str("s1@x.vn,0912000002,,\n"); // line 33: s1, with s2's phone
+        csv.push_str("n0@x.vn,,New Zero,\n"); // line 34: a contact of batch 1
+        for i in 40..55 {
+            csv.push_str(&format!("n{i}@x.vn,,New {i},\n"));
+        }
+        let opts = swell_store::import::ImportOptions { dry_run: false, batch_size: 10 };
+        let report = store.import_contacts(ws.id, std::io::Cursor::new(csv.into_bytes()), opts, |_| {}).await.unwrap();
+        assert_eq!((report.created, report.updated, report.unchanged, report.failed), (45, 2, 0, 1), "{report:?}");
+        assert_eq!(report.errors[0].row, 33);
+        assert_eq!(report.errors[0].column.as_deref(), Some("phone"));
+
+        let one = store.contact(ws.id, s1).await.unwrap();
+        assert_eq!((one.name.as_deref(), one.tags.clone()), (Some("New One"), vec!["vip".to_string()]));
+        let q = swell_store::contacts::ContactQuery { limit: 1000, ..Default::default() };
+        let all = store.list_contacts(ws.id, &q).await.unwrap().items;
+        assert_eq!(all.len(), 47, "two stored and 45 made, none twice");
+        let zero: Vec<_> = all.iter().filter(|c| c.email.as_deref() == Some("n0@x.vn")).collect();
+        assert_eq!(zero.len(), 1);
+        assert_eq!(zero[0].name.as_deref(), Some("New Zero"));
+        let log = store.list_changes(ws.id, Some("contact"), Some(s1), None, 100).await.unwrap().items;
+        let ops: Vec<_> = log.iter().map(|c| c.op.as_str()).collect();
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert!(log.iter().any(|c| c.op == "update" && c.changes["name"] == json!(["Old One", "New One"])), "{log:?}");
+        let q = swell_store::contacts::ContactQuery { tag: Some("vip".into()), limit: 10, ..Default::default() };
+        assert_eq!(store.list_contacts(ws.id, &q).await.unwrap().items.len(), 1);
+    }
+}
+
+/// SQLite's checkpoints run beside the writers: rows written in small
+/// transactions, far below the writers' own checkpoint threshold, reach the
+/// database file itself (read with the WAL ignored) without another write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_commits_reach_the_database_file_in_the_background() {
+    let db = swell_tests::TestDb::sqlite().await;
+    let ws = db.store.ensure_workspace("w").await.unwrap();
+    for i in 0..20 {
+        db.store
+            .write_contacts(
+                ws.id,
+                &[upsert(json!({"email": format!("c{i}@x.vn")}))],
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    let in_file = || async {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db.url)
+            .immutable(true)
+            .connect()
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or(0);
+        n
+    };
+    let mut n = 0;
+    for _ in 0..100 {
+        n = in_file().await;
+        if n == 20 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(n, 20, "the database file holds every committed contact");
+}
+
+store_test! {
     async fn an_import_in_overlapping_batches_ends_as_its_rows_written_one_by_one(store: Store) {
         // Few keys, so rows keep finding, renaming and clashing with the
         // contacts of the batch before theirs.

@@ -1,0 +1,174 @@
+//! Rows written through SQLite's own API, on the handle of a connection
+//! the store holds (in its open transaction).
+//!
+//! sqlx runs each statement on the connection's worker thread: the values
+//! are copied into owned arguments, handed over, copied again into the
+//! statement, and freed on the other thread. For a batch of thousands of
+//! contacts that traffic cost as much as SQLite's own work. Here a batch
+//! binds borrowed text (`SQLITE_STATIC`) to one prepared statement per
+//! shape and steps it a row at a time, on the calling thread.
+
+use std::ffi::c_int;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use libsqlite3_sys as ffi;
+use sqlx::sqlite::{LockedSqliteHandle, SqliteConnection};
+
+/// A connection's handle, locked out of its worker thread for direct calls.
+pub(crate) struct Direct<'c> {
+    handle: LockedSqliteHandle<'c>,
+}
+
+impl<'c> Direct<'c> {
+    pub(crate) async fn lock(conn: &'c mut SqliteConnection) -> sqlx::Result<Direct<'c>> {
+        Ok(Direct {
+            handle: conn.lock_handle().await?,
+        })
+    }
+
+    /// Runs `f`, which makes blocking SQLite calls, letting the runtime move
+    /// its other tasks off this thread when it has others to run them on.
+    pub(crate) fn blocking<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let multi =
+            Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+        if multi {
+            tokio::task::block_in_place(|| f(self))
+        } else {
+            f(self)
+        }
+    }
+
+    /// Prepares one statement.
+    pub(crate) fn prepare(&mut self, sql: &str) -> sqlx::Result<Statement<'_, 'c>> {
+        let db = self.handle.as_raw_handle().as_ptr();
+        let mut stmt = std::ptr::null_mut();
+        // SAFETY: `db` is live and locked by us; `sql` is valid for its
+        // length, which is passed explicitly (no NUL needed).
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v3(
+                db,
+                sql.as_ptr().cast(),
+                c_int::try_from(sql.len()).expect("statement under 2 GB"),
+                0,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(self.error());
+        }
+        let stmt = NonNull::new(stmt).ok_or_else(|| {
+            sqlx::Error::Protocol(format!("SQLite prepared no statement from {sql:?}"))
+        })?;
+        Ok(Statement {
+            stmt,
+            direct: self,
+            _text: PhantomData,
+        })
+    }
+
+    fn error(&mut self) -> sqlx::Error {
+        match self.handle.last_error() {
+            Some(e) => sqlx::Error::Database(Box::new(e)),
+            None => sqlx::Error::Protocol("SQLite failed without an error".into()),
+        }
+    }
+}
+
+/// A prepared statement. Text is bound without copying, so each row's
+/// values are bound and stepped in one call ([`Statement::row`]).
+pub(crate) struct Statement<'d, 'c> {
+    stmt: NonNull<ffi::sqlite3_stmt>,
+    direct: &'d mut Direct<'c>,
+    _text: PhantomData<*const ()>,
+}
+
+/// The values of one row, bound by 1-based position.
+pub(crate) struct Row<'s, 'v> {
+    stmt: *mut ffi::sqlite3_stmt,
+    failed: Option<c_int>,
+    _values: PhantomData<(&'s (), &'v str)>,
+}
+
+impl<'v> Row<'_, 'v> {
+    pub(crate) fn int(&mut self, i: c_int, v: i64) -> &mut Self {
+        // SAFETY: the statement is live for the row's lifetime.
+        let rc = unsafe { ffi::sqlite3_bind_int64(self.stmt, i, v) };
+        self.check(rc)
+    }
+
+    pub(crate) fn bool(&mut self, i: c_int, v: bool) -> &mut Self {
+        self.int(i, i64::from(v))
+    }
+
+    /// Binds text, or NULL for `None`. The text is not copied: it lives as
+    /// long as `'v`, past the step that reads it.
+    pub(crate) fn text(&mut self, i: c_int, v: Option<&'v str>) -> &mut Self {
+        // SAFETY: the statement is live; the text outlives the step that
+        // reads it (`'v` outlives the `row` call that steps), and SQLite
+        // reads exactly `len` bytes of it.
+        let rc = unsafe {
+            match v {
+                Some(s) => ffi::sqlite3_bind_text64(
+                    self.stmt,
+                    i,
+                    s.as_ptr().cast(),
+                    s.len() as u64,
+                    ffi::SQLITE_STATIC(),
+                    ffi::SQLITE_UTF8 as u8,
+                ),
+                None => ffi::sqlite3_bind_null(self.stmt, i),
+            }
+        };
+        self.check(rc)
+    }
+
+    fn check(&mut self, rc: c_int) -> &mut Self {
+        if rc != ffi::SQLITE_OK && self.failed.is_none() {
+            self.failed = Some(rc);
+        }
+        self
+    }
+}
+
+impl Statement<'_, '_> {
+    /// Binds one row's values with `bind` and runs the statement once.
+    pub(crate) fn row<'v>(&mut self, bind: impl FnOnce(&mut Row<'_, 'v>)) -> sqlx::Result<()> {
+        let stmt = self.stmt.as_ptr();
+        let mut row = Row {
+            stmt,
+            failed: None,
+            _values: PhantomData,
+        };
+        bind(&mut row);
+        if let Some(rc) = row.failed {
+            return Err(sqlx::Error::Protocol(format!(
+                "binding a value failed: SQLite error {rc}"
+            )));
+        }
+        // SAFETY: the statement is live and every value bound to it
+        // outlives this step; reset readies it for the next row.
+        let (step, reset) = unsafe {
+            let step = ffi::sqlite3_step(stmt);
+            (step, ffi::sqlite3_reset(stmt))
+        };
+        if step == ffi::SQLITE_DONE || step == ffi::SQLITE_ROW {
+            Ok(())
+        } else {
+            debug_assert_ne!(reset, ffi::SQLITE_OK);
+            Err(self.direct.error())
+        }
+    }
+}
+
+impl Drop for Statement<'_, '_> {
+    fn drop(&mut self) {
+        // SAFETY: the statement is ours and finalised once; the text last
+        // bound to it is never read again.
+        unsafe {
+            ffi::sqlite3_finalize(self.stmt.as_ptr());
+        }
+    }
+}
