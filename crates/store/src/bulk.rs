@@ -154,7 +154,7 @@ impl BulkWrite for PgConnection {
         sqlx::query(
             "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at)
              SELECT $1, $2, u.id, u.op, u.changes, $3
-             FROM unnest($4::bigint[], $5::text[], $6::text[]::jsonb[]) AS u(id, op, changes)",
+             FROM unnest($4::bigint[], $5::text[], $6::text[]::json[]) AS u(id, op, changes)",
         )
         .bind(ws)
         .bind(entity)

@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(17, "0017_pending_trace_indexes"),
     migration!(18, "0018_trace_leases"),
     migration!(19, "0019_campaign_row_updates"),
+    migration!(20, "0020_change_log_json"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (
