@@ -380,8 +380,8 @@ impl Store {
     /// [`Store::prepare_contacts`]). A row that meets a stored contact
     /// after all fails its batch's write on a unique key; that batch is
     /// written again the careful way, and the rest of the import looks its
-    /// keys up. At a million new contacts on SQLite, the lookups were a
-    /// third of the import's time.
+    /// keys up. At a million new contacts on SQLite the lookups cost 4.8 s
+    /// of CPU, on the same two cores as the writer.
     ///
     /// On PostgreSQL such batches of new contacts are also written two at
     /// a time, each on its own connection, when the later one names no

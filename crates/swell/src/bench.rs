@@ -236,7 +236,7 @@ async fn import(rows: usize, postgres: &str, sqlite_only: bool) -> anyhow::Resul
         );
     }
     println!(
-        "import = CSV parse + validation + upsert lookups + change log + tags, in one transaction per batch;"
+        "import = CSV parse + validation + upsert (keys looked up once any is found stored) + change log + tags, in one transaction per batch;"
     );
     println!(
         "raw INSERT = the same rows unvalidated into a bare table, 10,000 per transaction (the backend's ceiling here)."
