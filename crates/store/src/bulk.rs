@@ -272,7 +272,7 @@ impl BulkWrite for SqliteConnection {
             return Ok(());
         }
         let mut direct = Direct::lock(self).await?;
-        direct.blocking(|d| {
+        direct.blocking(rows.len(), |d| {
             let mut insert = d.prepare(
                 "INSERT INTO contacts (workspace_id, id, external_id, email, phone, name, given_name,
                      family_name, birthday, timezone, locale, owner, score, tags, attrs, created_at,
@@ -292,7 +292,7 @@ impl BulkWrite for SqliteConnection {
             return Ok(());
         }
         let mut direct = Direct::lock(self).await?;
-        direct.blocking(|d| {
+        direct.blocking(rows.len(), |d| {
             // The same parameters as an insert; `created_at` (?16) stays, unused.
             let mut update = d.prepare(
                 "UPDATE contacts SET external_id = ?3, email = ?4, phone = ?5, name = ?6, given_name = ?7,
@@ -318,7 +318,7 @@ impl BulkWrite for SqliteConnection {
             return Ok(());
         }
         let mut direct = Direct::lock(self).await?;
-        direct.blocking(|d| {
+        direct.blocking(contacts.len() + tags.len(), |d| {
             if !contacts.is_empty() {
                 let mut clear = d.prepare(
                     "DELETE FROM contact_tags WHERE workspace_id = ?1 AND contact_id = ?2",
@@ -354,7 +354,7 @@ impl BulkWrite for SqliteConnection {
             return Ok(());
         }
         let mut direct = Direct::lock(self).await?;
-        direct.blocking(|d| {
+        direct.blocking(entries.len(), |d| {
             let mut insert = d.prepare(
                 "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -549,7 +549,7 @@ impl Store {
     /// Without `lookups`, nothing is read: the batch is planned as if no
     /// stored contact had any of its keys, so every row not matching a row
     /// before it makes a new contact. That plan is right exactly when its
-    /// write meets no unique key, and its write then fails as a whole, so
+    /// write meets no unique key; otherwise the write fails as a whole, and
     /// the caller writes the batch again the careful way. Writes that name
     /// a contact by id are always read.
     pub(crate) async fn prepare_contacts(

@@ -27,13 +27,16 @@ impl<'c> Direct<'c> {
         })
     }
 
-    /// Runs `f`, which makes blocking SQLite calls, letting the runtime move
-    /// its other tasks off this thread when it has others to run them on.
-    pub(crate) fn blocking<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+    /// Runs `f`, which makes blocking SQLite calls for `rows` rows. For
+    /// many rows the runtime is first told to move its other tasks off this
+    /// thread (when it has other threads to run them on); a few rows take
+    /// less time than that hand-over.
+    pub(crate) fn blocking<R>(&mut self, rows: usize, f: impl FnOnce(&mut Self) -> R) -> R {
         use tokio::runtime::{Handle, RuntimeFlavor};
+        const MANY_ROWS: usize = 256;
         let multi =
             Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-        if multi {
+        if multi && rows >= MANY_ROWS {
             tokio::task::block_in_place(|| f(self))
         } else {
             f(self)
