@@ -2,11 +2,11 @@
 //!
 //! By default the connection whose commit grows the WAL past a threshold
 //! copies the WAL back into the database file and syncs it, inside that
-//! commit, while every other writer waits. An import of a million contacts
-//! spent a quarter of its writing time so. Here a connection of its own
-//! runs passive checkpoints beside the writers (a passive checkpoint takes
-//! no lock a writer needs), and the writers' own threshold is raised to a
-//! backstop that only a checkpointer falling behind reaches.
+//! commit, while every other writer waits; an import's writes are one long
+//! run of such commits. Here a connection of its own runs passive
+//! checkpoints beside the writers (a passive checkpoint takes no lock a
+//! writer needs), and the writers' own threshold is raised to a backstop
+//! that only a checkpointer falling behind reaches.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;

@@ -207,9 +207,11 @@ pub(crate) struct Prepared {
     state: BatchState,
     results: Vec<WriteResult>,
     plan: Plan,
-    /// Whether the batch's lookups found any stored contact.
+    /// Whether the batch's lookups found any stored contact (set by
+    /// [`Store::prepare_contacts`]).
     found_stored: bool,
-    /// Whether it was planned on contacts of the batches before it.
+    /// Whether it was planned on contacts of the batches before it (set
+    /// by [`Store::prepare_contacts`]).
     overlaid: bool,
     /// The text of what is written, made by [`Prepared::encode`].
     encoded: Option<Encoded>,
@@ -218,8 +220,9 @@ pub(crate) struct Prepared {
 /// A prepared batch's derived text, made before its write so that the
 /// write, which holds the database's write lock on SQLite, only binds it.
 struct Encoded {
-    /// Search text, tags and attributes as JSON, of each contact written.
-    contacts: HashMap<i64, EncodedContact>,
+    /// Search text, tags and attributes as JSON of the contacts the plan
+    /// creates, then of those it updates, in the plan's order.
+    contacts: Vec<EncodedContact>,
     /// Each change-log entry of the plan as JSON, in its order.
     log: Vec<String>,
 }
@@ -232,23 +235,19 @@ struct EncodedContact {
 
 impl Prepared {
     fn plan(mut state: BatchState, writes: &[ContactWrite], default_tz: &str, now: i64) -> Self {
-        let found_stored = !state.by_id.is_empty();
         let (results, plan) = plan_writes(&mut state, writes, default_tz, now);
         Prepared {
             state,
             results,
             plan,
-            found_stored,
+            found_stored: false,
             overlaid: false,
             encoded: None,
         }
     }
 
-    /// Makes the text the write binds (once; a dry run never needs it).
+    /// Makes the text the write binds (a dry run never needs it).
     fn encode(&mut self) {
-        if self.encoded.is_some() {
-            return;
-        }
         let contacts = self
             .plan
             .created
@@ -256,14 +255,11 @@ impl Prepared {
             .chain(&self.plan.updated)
             .map(|id| {
                 let c = &self.state.by_id[id];
-                (
-                    *id,
-                    EncodedContact {
-                        search: c.search_text(),
-                        tags: serde_json::to_string(&c.tags).expect("tags serialise"),
-                        attrs: serde_json::to_string(&c.attributes).expect("attributes serialise"),
-                    },
-                )
+                EncodedContact {
+                    search: c.search_text(),
+                    tags: serde_json::to_string(&c.tags).expect("tags serialise"),
+                    attrs: serde_json::to_string(&c.attributes).expect("attributes serialise"),
+                }
             })
             .collect();
         let log = self
@@ -273,6 +269,36 @@ impl Prepared {
             .map(|(_, _, changes)| changes_json(changes))
             .collect();
         self.encoded = Some(Encoded { contacts, log });
+    }
+
+    fn encoded(&self) -> &Encoded {
+        self.encoded
+            .as_ref()
+            .expect("a batch is encoded before its write")
+    }
+
+    /// The rows of the contacts the batch creates and of those it updates,
+    /// under their real ids.
+    fn contact_rows(
+        &self,
+        real: impl Fn(i64) -> i64,
+    ) -> (Vec<ContactRow<'_>>, Vec<ContactRow<'_>>) {
+        let mut created: Vec<ContactRow> = self
+            .plan
+            .created
+            .iter()
+            .chain(&self.plan.updated)
+            .zip(&self.encoded().contacts)
+            .map(|(id, e)| ContactRow {
+                id: real(*id),
+                contact: &self.state.by_id[id],
+                search: &e.search,
+                tags: &e.tags,
+                attrs: &e.attrs,
+            })
+            .collect();
+        let updated = created.split_off(self.plan.created.len());
+        (created, updated)
     }
 
     /// Whether the batch's lookups found any stored contact (never, when it
@@ -437,26 +463,10 @@ macro_rules! write_prepared {
         let real = |id: i64| if id < 0 { ids[&id] } else { id };
         let state = &prep.state;
         let plan = &prep.plan;
-        let encoded = prep
-            .encoded
-            .as_ref()
-            .expect("a batch is encoded before its write");
-        let rows = |list: &[i64]| -> Vec<ContactRow> {
-            list.iter()
-                .map(|id| {
-                    let e = &encoded.contacts[id];
-                    ContactRow {
-                        id: real(*id),
-                        contact: &state.by_id[id],
-                        search: &e.search,
-                        tags: &e.tags,
-                        attrs: &e.attrs,
-                    }
-                })
-                .collect()
-        };
-        $tx.insert_contacts($ws.0, &rows(&plan.created)).await?;
-        $tx.update_contacts($ws.0, &rows(&plan.updated)).await?;
+        let encoded = prep.encoded();
+        let (created, updated) = prep.contact_rows(&real);
+        $tx.insert_contacts($ws.0, &created).await?;
+        $tx.update_contacts($ws.0, &updated).await?;
         // Tags: the contact_tags mirror of every contact whose tags changed.
         let cleared: Vec<i64> = plan
             .tags_changed

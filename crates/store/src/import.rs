@@ -380,8 +380,8 @@ impl Store {
     /// [`Store::prepare_contacts`]). A row that meets a stored contact
     /// after all fails its batch's write on a unique key; that batch is
     /// written again the careful way, and the rest of the import looks its
-    /// keys up. At a million new contacts on SQLite the lookups cost 4.8 s
-    /// of CPU, on the same two cores as the writer.
+    /// keys up. The lookups, though they ran beside the write, took CPU
+    /// from the same cores as the writer.
     ///
     /// On PostgreSQL such batches of new contacts are also written two at
     /// a time, each on its own connection, when the later one names no
@@ -407,10 +407,10 @@ impl Store {
                 None => Ok(None),
             }
         }
-        let in_parallel = match self.db {
-            crate::Db::Postgres(_) => 2,
+        let in_parallel = match self.backend() {
+            crate::Backend::Postgres => 2,
             // One writer at a time.
-            crate::Db::Sqlite(_) => 1,
+            crate::Backend::Sqlite => 1,
         };
         let mut current = self
             .plan_batch(ws, tz, next(rx, report).await?, &[], true)
