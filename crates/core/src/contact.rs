@@ -479,6 +479,85 @@ pub struct Contact {
 /// One field's change, for the change log: `(field, old, new)`.
 pub type FieldChange = (String, Value, Value);
 
+/// A changed field's name: a standard field, or a custom attribute
+/// (`attr.KEY`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldName<'a> {
+    Standard(&'static str),
+    Attribute(&'a str),
+}
+
+impl std::fmt::Display for FieldName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldName::Standard(name) => f.write_str(name),
+            FieldName::Attribute(key) => write!(f, "attr.{key}"),
+        }
+    }
+}
+
+/// A field's value as the change log shows it, borrowed from a contact.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    Text(Option<&'a str>),
+    Int(i64),
+    Bool(bool),
+    Tags(&'a [String]),
+    Json(&'a Value),
+}
+
+impl FieldValue<'_> {
+    pub fn to_value(self) -> Value {
+        match self {
+            FieldValue::Text(t) => t.map(Value::from).unwrap_or(Value::Null),
+            FieldValue::Int(n) => Value::from(n),
+            FieldValue::Bool(b) => Value::from(b),
+            FieldValue::Tags(tags) => Value::from(tags.to_vec()),
+            FieldValue::Json(v) => v.clone(),
+        }
+    }
+}
+
+impl serde::Serialize for FieldValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FieldValue::Text(t) => t.serialize(s),
+            FieldValue::Int(n) => s.serialize_i64(*n),
+            FieldValue::Bool(b) => s.serialize_bool(*b),
+            FieldValue::Tags(tags) => tags.serialize(s),
+            FieldValue::Json(v) => v.serialize(s),
+        }
+    }
+}
+
+/// The change log's JSON of a contact's changes since `before`, `{"field":
+/// [old, new], ...}`, serialised straight from the two versions.
+pub struct ChangesSince<'a> {
+    pub before: &'a Contact,
+    pub after: &'a Contact,
+}
+
+impl serde::Serialize for ChangesSince<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        let mut failed = None;
+        self.after.each_change(self.before, |field, old, new| {
+            if failed.is_none() {
+                let written = match field {
+                    FieldName::Standard(name) => map.serialize_entry(name, &(old, new)),
+                    FieldName::Attribute(_) => map.serialize_entry(&field.to_string(), &(old, new)),
+                };
+                failed = written.err();
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => map.end(),
+        }
+    }
+}
+
 impl Contact {
     /// A contact with nothing set but its zone, about to be created.
     pub fn blank(timezone: &str, now: time::Millis) -> Self {
@@ -539,6 +618,13 @@ impl Contact {
     /// An empty list means the input changed nothing.
     pub fn apply(&mut self, input: &ContactInput) -> Vec<FieldChange> {
         let before = self.clone();
+        self.apply_input(input);
+        self.diff(&before)
+    }
+
+    /// Applies an input without listing what it changed (see
+    /// [`Contact::each_change`] for that, against a copy kept before).
+    pub fn apply_input(&mut self, input: &ContactInput) {
         fn set<T: Clone, U>(slot: &mut Option<U>, p: &Patch<T>, f: impl Fn(&T) -> U) {
             match p {
                 Patch::Keep => {}
@@ -546,6 +632,7 @@ impl Contact {
                 Patch::Set(v) => *slot = Some(f(v)),
             }
         }
+        let had_name = self.name.is_some();
         set(&mut self.external_id, &input.external_id, Clone::clone);
         set(&mut self.email, &input.email, |e| e.as_str().to_string());
         set(&mut self.phone, &input.phone, |p| p.as_str().to_string());
@@ -586,23 +673,23 @@ impl Contact {
         }
         // Names: explicit parts win; a new full name fills the parts not given.
         let name_changed = !input.name.is_keep();
-        let mut name = self.name.clone();
+        let mut name = self.name.take();
         set(&mut name, &input.name, Clone::clone);
         let mut given = if name_changed {
             None
         } else {
-            self.given_name.clone()
+            self.given_name.take()
         };
         let mut family = if name_changed {
             None
         } else {
-            self.family_name.clone()
+            self.family_name.take()
         };
         set(&mut given, &input.given_name, Clone::clone);
         set(&mut family, &input.family_name, Clone::clone);
         let parts_changed = !input.given_name.is_keep() || !input.family_name.is_keep();
         let (n, g, f) = complete_names(name, given, family, self.locale.as_deref(), name_changed);
-        self.name = if !name_changed && parts_changed && before.name.is_some() {
+        self.name = if !name_changed && parts_changed && had_name {
             // Parts edited on a contact that has a full name: rebuild it.
             complete_names(None, g.clone(), f.clone(), self.locale.as_deref(), false).0
         } else {
@@ -610,17 +697,27 @@ impl Contact {
         };
         self.given_name = g;
         self.family_name = f;
-        self.diff(&before)
     }
 
     /// The fields that differ from `before`, in the change log's order.
-    /// Fields are compared as they are; only changed ones become JSON.
     fn diff(&self, before: &Contact) -> Vec<FieldChange> {
-        fn text(v: &Option<String>) -> Value {
-            v.clone().map(Value::String).unwrap_or(Value::Null)
-        }
         let mut changes = Vec::new();
-        let texts: [(&str, &Option<String>, &Option<String>); 7] = [
+        self.each_change(before, |field, old, new| {
+            changes.push((field.to_string(), old.to_value(), new.to_value()));
+        });
+        changes
+    }
+
+    /// Calls `f` with each field that differs from `before` (its name, old
+    /// and new value, borrowed), in the change log's order. Fields are
+    /// compared as they are; nothing is copied.
+    pub fn each_change<'a>(
+        &'a self,
+        before: &'a Contact,
+        mut f: impl FnMut(FieldName<'a>, FieldValue<'a>, FieldValue<'a>),
+    ) {
+        use FieldValue::{Bool, Int, Json, Tags, Text};
+        let texts: [(&'static str, &Option<String>, &Option<String>); 7] = [
             ("external_id", &before.external_id, &self.external_id),
             ("email", &before.email, &self.email),
             ("phone", &before.phone, &self.phone),
@@ -631,26 +728,38 @@ impl Contact {
         ];
         for (field, old, new) in texts {
             if old != new {
-                changes.push((field.to_string(), text(old), text(new)));
+                f(
+                    FieldName::Standard(field),
+                    Text(old.as_deref()),
+                    Text(new.as_deref()),
+                );
             }
         }
         if before.timezone != self.timezone {
-            changes.push((
-                "timezone".into(),
-                Value::from(before.timezone.clone()),
-                Value::from(self.timezone.clone()),
-            ));
+            f(
+                FieldName::Standard("timezone"),
+                Text(Some(&before.timezone)),
+                Text(Some(&self.timezone)),
+            );
         }
         for (field, old, new) in [
             ("locale", &before.locale, &self.locale),
             ("owner", &before.owner, &self.owner),
         ] {
             if old != new {
-                changes.push((field.to_string(), text(old), text(new)));
+                f(
+                    FieldName::Standard(field),
+                    Text(old.as_deref()),
+                    Text(new.as_deref()),
+                );
             }
         }
         if before.score != self.score {
-            changes.push(("score".into(), before.score.into(), self.score.into()));
+            f(
+                FieldName::Standard("score"),
+                Int(before.score),
+                Int(self.score),
+            );
         }
         for (field, old, new) in [
             ("email_optout", before.email_optout, self.email_optout),
@@ -658,15 +767,15 @@ impl Contact {
             ("zalo_optout", before.zalo_optout, self.zalo_optout),
         ] {
             if old != new {
-                changes.push((field.to_string(), old.into(), new.into()));
+                f(FieldName::Standard(field), Bool(old), Bool(new));
             }
         }
         if before.tags != self.tags {
-            changes.push((
-                "tags".into(),
-                Value::from(before.tags.clone()),
-                Value::from(self.tags.clone()),
-            ));
+            f(
+                FieldName::Standard("tags"),
+                Tags(&before.tags),
+                Tags(&self.tags),
+            );
         }
         let mut keys: Vec<&String> = before
             .attributes
@@ -675,14 +784,14 @@ impl Contact {
             .collect();
         keys.sort();
         keys.dedup();
+        static MISSING: Value = Value::Null;
         for k in keys {
-            let old = before.attributes.get(k).unwrap_or(&Value::Null);
-            let new = self.attributes.get(k).unwrap_or(&Value::Null);
+            let old = before.attributes.get(k).unwrap_or(&MISSING);
+            let new = self.attributes.get(k).unwrap_or(&MISSING);
             if old != new {
-                changes.push((format!("attr.{k}"), old.clone(), new.clone()));
+                f(FieldName::Attribute(k), Json(old), Json(new));
             }
         }
-        changes
     }
 
     /// The text the accent-insensitive search runs over: see
@@ -751,5 +860,58 @@ mod apply_tests {
             changes[0],
             ("name".into(), json!("Nguyễn Văn An"), json!("Nguyễn Bình"))
         );
+    }
+
+    #[test]
+    fn the_change_log_json_made_from_two_versions_lists_what_apply_lists() {
+        let schema = Schema {
+            fields: vec![
+                crate::schema::FieldDef {
+                    key: "tier".into(),
+                    kind: FieldType::Text,
+                    label: None,
+                },
+                crate::schema::FieldDef {
+                    key: "points".into(),
+                    kind: FieldType::Number,
+                    label: None,
+                },
+            ],
+        };
+        let parse = |v: Value| {
+            ContactInput::from_json(
+                v.as_object().unwrap(),
+                &ParseContext {
+                    schema: &schema,
+                    phone_region: "VN",
+                },
+            )
+            .unwrap()
+        };
+        let mut c = Contact::blank("Asia/Ho_Chi_Minh", 0);
+        for v in [
+            json!({"external_id": "X1", "email": "a@x.vn", "phone": "0912 345 678",
+                   "name": "Trần Thị Mai", "birthday": "1990-02-03", "tags": ["vip"],
+                   "score": 5, "attributes": {"tier": "gold", "points": 10}}),
+            json!({"timezone": "Europe/Paris", "owner": "rep@x.vn", "locale": "fr",
+                   "email_optout": true, "attributes": {"tier": null, "points": 12}}),
+            json!({"tags": [], "phone": null, "score": 0}),
+        ] {
+            let before = c.clone();
+            let changes = c.apply(&parse(v));
+            assert!(!changes.is_empty());
+            let listed: Map<String, Value> = changes
+                .into_iter()
+                .map(|(field, old, new)| (field, json!([old, new])))
+                .collect();
+            let made = serde_json::to_string(&ChangesSince {
+                before: &before,
+                after: &c,
+            })
+            .unwrap();
+            assert_eq!(made, Value::Object(listed).to_string());
+        }
+        assert_eq!(c.attributes.get("points"), Some(&json!(12)));
+        assert_eq!(c.timezone, "Europe/Paris");
     }
 }

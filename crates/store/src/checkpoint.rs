@@ -14,9 +14,10 @@ use std::time::Duration;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 
-/// WAL pages at which a writer checkpoints in its commit after all
-/// (64 MB of 4 KB pages). The checkpointer keeps the WAL far below it.
-pub(crate) const WRITER_CHECKPOINT_PAGES: &str = "16384";
+/// WAL pages at which a writer checkpoints in its commit after all: 64 MB
+/// of a new database's pages (16 MB in a database made with 4 KB pages).
+/// The checkpointer keeps the WAL far below it.
+pub(crate) const WRITER_CHECKPOINT_PAGES: &str = "4096";
 
 /// Pause between checkpoints while the WAL grows, and while it does not.
 const BUSY_PAUSE: Duration = Duration::from_millis(20);

@@ -14,7 +14,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{Map, Value};
 use sqlx::AssertSqlSafe;
 use swell_core::FieldError;
-use swell_core::contact::{Contact, ContactInput, FieldChange, Patch};
+use swell_core::contact::{ChangesSince, Contact, ContactInput, FieldChange, FieldName, Patch};
 use swell_core::text::fold;
 
 use crate::bulk::{BulkWrite, ContactRow};
@@ -197,7 +197,22 @@ struct Plan {
     created: Vec<i64>,
     updated: Vec<i64>,
     tags_changed: HashSet<i64>,
-    log: Vec<(i64, &'static str, Vec<FieldChange>)>,
+    log: Vec<LogEntry>,
+    /// What a new contact is changed from: nothing set but the zone.
+    blank: Contact,
+}
+
+/// A change-log entry of a batch: the contact's versions before and after
+/// the write, kept whole rather than as a list of changed fields (its JSON
+/// is made from the two, [`ChangesSince`]).
+struct LogEntry {
+    id: i64,
+    op: &'static str,
+    /// None: the plan's blank contact (a create).
+    before: Option<Contact>,
+    /// None: the contact as the batch leaves it. Set when a later write of
+    /// the same batch changes the contact again.
+    after: Option<Contact>,
 }
 
 /// A batch read and applied in memory, not yet written: the contacts it
@@ -266,7 +281,13 @@ impl Prepared {
             .plan
             .log
             .iter()
-            .map(|(_, _, changes)| changes_json(changes))
+            .map(|e| {
+                let changes = ChangesSince {
+                    before: e.before.as_ref().unwrap_or(&self.plan.blank),
+                    after: e.after.as_ref().unwrap_or(&self.state.by_id[&e.id]),
+                };
+                serde_json::to_string(&changes).expect("changes serialise")
+            })
             .collect();
         self.encoded = Some(Encoded { contacts, log });
     }
@@ -489,7 +510,7 @@ macro_rules! write_prepared {
             .log
             .iter()
             .zip(&encoded.log)
-            .map(|((id, op, _), json)| (real(*id), *op, json.as_str()))
+            .map(|(e, json)| (real(e.id), e.op, json.as_str()))
             .collect();
         $tx.append_changes($ws.0, "contact", &log, $now).await?;
     }};
@@ -771,7 +792,10 @@ fn plan_writes(
         updated: Vec::new(),
         tags_changed: HashSet::new(),
         log: Vec::new(),
+        blank: Contact::blank(default_tz, now),
     };
+    // The last log entry of each contact the batch wrote.
+    let mut logged: HashMap<i64, usize> = HashMap::new();
     for w in writes {
         let found = match w.target {
             Target::Id(id) => match state.by_id.get(&id) {
@@ -788,16 +812,21 @@ fn plan_writes(
         };
         let before = found.map(|id| state.by_id[&id].clone());
         let mut c = before.clone().unwrap_or_else(|| {
-            let mut c = Contact::blank(default_tz, now);
+            let mut c = plan.blank.clone();
             c.id = state.next_temp;
             c
         });
-        let changes = c.apply(&w.input);
+        c.apply_input(&w.input);
+        let (mut changed, mut tags_changed) = (false, false);
+        c.each_change(before.as_ref().unwrap_or(&plan.blank), |field, _, _| {
+            changed = true;
+            tags_changed |= field == FieldName::Standard("tags");
+        });
         if let Some(e) = state.clash(&c) {
             results.push(Err(e));
             continue;
         }
-        if before.is_some() && changes.is_empty() {
+        if before.is_some() && !changed {
             results.push(Ok((Outcome::Unchanged, c.id)));
             continue;
         }
@@ -809,7 +838,7 @@ fn plan_writes(
         }
         c.updated_at = now;
         state.index(&c);
-        if changes.iter().any(|ch| ch.0 == "tags") {
+        if tags_changed {
             plan.tags_changed.insert(c.id);
         }
         if c.id > 0 && !plan.updated.contains(&c.id) {
@@ -821,8 +850,19 @@ fn plan_writes(
             (Outcome::Updated, "update")
         };
         results.push(Ok((outcome, c.id)));
-        plan.log.push((c.id, op, changes));
-        state.by_id.insert(c.id, c);
+        let id = c.id;
+        let replaced = state.by_id.insert(id, c);
+        // The version an earlier entry of this batch ended with is kept
+        // with that entry.
+        if let Some(i) = logged.insert(id, plan.log.len()) {
+            plan.log[i].after = replaced;
+        }
+        plan.log.push(LogEntry {
+            id,
+            op,
+            before,
+            after: None,
+        });
     }
     (results, plan)
 }

@@ -419,32 +419,45 @@ impl Store {
             .as_ref()
             .is_some_and(|(_, _, prep)| prep.found_stored());
         let mut flights: VecDeque<Flight> = VecDeque::new();
+        // Batches written, counted (and dropped) once the next write has
+        // started: the writer does not wait for the bookkeeping.
+        let mut landed: Vec<Flight> = Vec::new();
         while let Some((lines, writes, mut prep)) = current.take() {
             // Land what must be written before this batch starts.
             let alone = lookups || prep.overlaid();
             while !flights.is_empty() && (alone || flights.len() >= in_parallel) {
                 let flight = flights.pop_front().expect("a batch in flight");
-                if self.land(ws, flight, report).await? {
-                    // This batch was planned on one that failed: the
-                    // others land, and it is planned again, afresh.
-                    while let Some(flight) = flights.pop_front() {
-                        self.land(ws, flight, report).await?;
-                    }
-                    lookups = true;
-                    prep = self
-                        .prepare_contacts(ws, tz, &writes, &[], true, self.now())
-                        .await?;
+                if let Some(written) = self.land(ws, flight, report).await? {
+                    landed.push(written);
+                    continue;
                 }
-                progress(report.rows());
+                // This batch was planned on one that failed: the others
+                // land, and it is planned again, afresh.
+                while let Some(flight) = flights.pop_front() {
+                    landed.extend(self.land(ws, flight, report).await?);
+                }
+                lookups = true;
+                prep = self
+                    .prepare_contacts(ws, tz, &writes, &[], true, self.now())
+                    .await?;
             }
             flights.push_back(self.take_off(ws, lines, writes, prep).await?);
+            for flight in landed.drain(..) {
+                flight.count(report);
+                progress(report.rows());
+            }
             // The batch after, planned as if those in flight were written.
             let batch = next(rx, report).await?;
             let after: Vec<_> = flights.iter().map(|f| (&*f.prep, &*f.ids)).collect();
             current = self.plan_batch(ws, tz, batch, &after, lookups).await?;
         }
+        for flight in landed {
+            flight.count(report);
+        }
         while let Some(flight) = flights.pop_front() {
-            self.land(ws, flight, report).await?;
+            if let Some(written) = self.land(ws, flight, report).await? {
+                written.count(report);
+            }
             progress(report.rows());
         }
         Ok(())
@@ -486,28 +499,26 @@ impl Store {
         })
     }
 
-    /// Waits for a batch's write and counts its rows. A write that failed
-    /// on a unique key is written again the careful way (true).
+    /// Waits for a batch's write. A write that failed on a unique key is
+    /// written again the careful way and counted (None); a written batch
+    /// is handed back for [`Flight::count`].
     async fn land(
         &self,
         ws: WorkspaceId,
-        flight: Flight,
+        mut flight: Flight,
         report: &mut ImportReport,
-    ) -> Result<bool> {
-        let written = match flight.task.await {
+    ) -> Result<Option<Flight>> {
+        let written = match (&mut flight.task).await {
             Ok(written) => written,
             // The task is never aborted: it can only have panicked.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
         match written {
-            Ok(()) => {
-                count_results(report, flight.lines, flight.prep.results(&flight.ids));
-                Ok(false)
-            }
+            Ok(()) => Ok(Some(flight)),
             Err(StoreError::Backend(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 let results = self.write_contacts(ws, &flight.writes, false).await?;
                 count_results(report, flight.lines, results);
-                Ok(true)
+                Ok(None)
             }
             Err(e) => Err(e),
         }
@@ -624,6 +635,13 @@ struct Flight {
     prep: Arc<Prepared>,
     ids: Arc<HashMap<i64, i64>>,
     task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl Flight {
+    /// Counts a written batch's rows.
+    fn count(self, report: &mut ImportReport) {
+        count_results(report, self.lines, self.prep.results(&self.ids));
+    }
 }
 
 /// A parsed batch as upserts and their lines; rows that did not parse go
