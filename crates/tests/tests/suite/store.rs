@@ -209,7 +209,8 @@ store_test! {
 
 /// SQLite's checkpoints run beside the writers: rows written in small
 /// transactions, far below the writers' own checkpoint threshold, reach the
-/// database file itself (read with the WAL ignored) without another write.
+/// database file itself (read with the WAL ignored) without another write,
+/// and once the writes stop the WAL file is emptied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_commits_reach_the_database_file_in_the_background() {
     let db = swell_tests::TestDb::sqlite().await;
@@ -247,6 +248,27 @@ async fn sqlite_commits_reach_the_database_file_in_the_background() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(n, 20, "the database file holds every committed contact");
+    let wal = || std::fs::metadata(format!("{}-wal", db.url)).map_or(0, |m| m.len());
+    for _ in 0..100 {
+        if wal() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(wal(), 0, "the WAL file is emptied once the writes stop");
+    let all = swell_store::contacts::ContactQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(
+        db.store
+            .list_contacts(ws.id, &all)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        20
+    );
 }
 
 store_test! {
