@@ -419,22 +419,24 @@ impl Store {
             .as_ref()
             .is_some_and(|(_, _, prep)| prep.found_stored());
         let mut flights: VecDeque<Flight> = VecDeque::new();
-        // Batches written, counted (and dropped) once the next write has
-        // started: the writer does not wait for the bookkeeping.
-        let mut landed: Vec<Flight> = Vec::new();
+        // Batches landed, counted (and dropped) in order once the next
+        // write has started: the writer does not wait for the bookkeeping.
+        let mut landed: Vec<Landed> = Vec::new();
         while let Some((lines, writes, mut prep)) = current.take() {
             // Land what must be written before this batch starts.
             let alone = lookups || prep.overlaid();
             while !flights.is_empty() && (alone || flights.len() >= in_parallel) {
                 let flight = flights.pop_front().expect("a batch in flight");
-                if let Some(written) = self.land(ws, flight, report).await? {
-                    landed.push(written);
+                let landing = self.land(ws, flight).await?;
+                let rewritten = matches!(landing, Landed::Rewritten(..));
+                landed.push(landing);
+                if !rewritten {
                     continue;
                 }
                 // This batch was planned on one that failed: the others
                 // land, and it is planned again, afresh.
                 while let Some(flight) = flights.pop_front() {
-                    landed.extend(self.land(ws, flight, report).await?);
+                    landed.push(self.land(ws, flight).await?);
                 }
                 lookups = true;
                 prep = self
@@ -442,8 +444,8 @@ impl Store {
                     .await?;
             }
             flights.push_back(self.take_off(ws, lines, writes, prep).await?);
-            for flight in landed.drain(..) {
-                flight.count(report);
+            for landing in landed.drain(..) {
+                landing.count(report);
                 progress(report.rows());
             }
             // The batch after, planned as if those in flight were written.
@@ -451,13 +453,11 @@ impl Store {
             let after: Vec<_> = flights.iter().map(|f| (&*f.prep, &*f.ids)).collect();
             current = self.plan_batch(ws, tz, batch, &after, lookups).await?;
         }
-        for flight in landed {
-            flight.count(report);
+        for landing in landed {
+            landing.count(report);
         }
         while let Some(flight) = flights.pop_front() {
-            if let Some(written) = self.land(ws, flight, report).await? {
-                written.count(report);
-            }
+            self.land(ws, flight).await?.count(report);
             progress(report.rows());
         }
         Ok(())
@@ -500,25 +500,18 @@ impl Store {
     }
 
     /// Waits for a batch's write. A write that failed on a unique key is
-    /// written again the careful way and counted (None); a written batch
-    /// is handed back for [`Flight::count`].
-    async fn land(
-        &self,
-        ws: WorkspaceId,
-        mut flight: Flight,
-        report: &mut ImportReport,
-    ) -> Result<Option<Flight>> {
+    /// written again the careful way.
+    async fn land(&self, ws: WorkspaceId, mut flight: Flight) -> Result<Landed> {
         let written = match (&mut flight.task).await {
             Ok(written) => written,
             // The task is never aborted: it can only have panicked.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
         match written {
-            Ok(()) => Ok(Some(flight)),
+            Ok(()) => Ok(Landed::Written(flight)),
             Err(StoreError::Backend(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 let results = self.write_contacts(ws, &flight.writes, false).await?;
-                count_results(report, flight.lines, results);
-                Ok(None)
+                Ok(Landed::Rewritten(flight.lines, results))
             }
             Err(e) => Err(e),
         }
@@ -637,10 +630,21 @@ struct Flight {
     task: tokio::task::JoinHandle<Result<()>>,
 }
 
-impl Flight {
-    /// Counts a written batch's rows.
+/// A batch whose write has ended: written as planned, or written again
+/// the careful way after its write failed on a unique key (its lines and
+/// results).
+enum Landed {
+    Written(Flight),
+    Rewritten(Vec<u64>, Vec<crate::contacts::WriteResult>),
+}
+
+impl Landed {
+    /// Counts the batch's rows.
     fn count(self, report: &mut ImportReport) {
-        count_results(report, self.lines, self.prep.results(&self.ids));
+        match self {
+            Landed::Written(f) => count_results(report, f.lines, f.prep.results(&f.ids)),
+            Landed::Rewritten(lines, results) => count_results(report, lines, results),
+        }
     }
 }
 
