@@ -487,6 +487,15 @@ pub enum FieldName<'a> {
     Attribute(&'a str),
 }
 
+impl serde::Serialize for FieldName<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FieldName::Standard(name) => s.serialize_str(name),
+            FieldName::Attribute(_) => s.collect_str(self),
+        }
+    }
+}
+
 impl std::fmt::Display for FieldName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -544,11 +553,7 @@ impl serde::Serialize for ChangesSince<'_> {
         let mut failed = None;
         self.after.each_change(self.before, |field, old, new| {
             if failed.is_none() {
-                let written = match field {
-                    FieldName::Standard(name) => map.serialize_entry(name, &(old, new)),
-                    FieldName::Attribute(_) => map.serialize_entry(&field.to_string(), &(old, new)),
-                };
-                failed = written.err();
+                failed = map.serialize_entry(&field, &(old, new)).err();
             }
         });
         match failed {

@@ -21,10 +21,9 @@ use sqlx::sqlite::SqliteConnectOptions;
 /// WAL back but rarely catches its very end between two commits, and only
 /// then may the next writer start the WAL over; so the WAL grows until
 /// this threshold, where a writer checkpoints and restarts it. The higher
-/// it is, the rarer those in-commit checkpoints: with 64 MB an import of a
-/// million contacts reached it about every half second (its WAL file grew
-/// some 120 MB a second, its size sampled every half second). The file is
-/// cut back once the writes stop (see [`run`]).
+/// it is, the rarer those in-commit checkpoints: at 64 MB an import of a
+/// million contacts reached it many times over. The file is cut back once
+/// the writes stop (see [`run`]).
 pub(crate) const WRITER_CHECKPOINT_PAGES: &str = "16384";
 
 /// Pause between checkpoints while the WAL grows, and while it does not.

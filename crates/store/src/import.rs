@@ -453,9 +453,6 @@ impl Store {
             let after: Vec<_> = flights.iter().map(|f| (&*f.prep, &*f.ids)).collect();
             current = self.plan_batch(ws, tz, batch, &after, lookups).await?;
         }
-        for landing in landed {
-            landing.count(report);
-        }
         while let Some(flight) = flights.pop_front() {
             self.land(ws, flight).await?.count(report);
             progress(report.rows());
