@@ -646,6 +646,7 @@ impl Store {
         }
         let now = self.now();
         let fresh: std::collections::HashSet<i64> = rows.iter().map(|r| r.id).collect();
+        let _turn = self.sqlite_write_turn().await;
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
             for chunk in rows.chunks(CHUNK) {

@@ -405,6 +405,7 @@ impl Store {
                           ORDER BY due_at LIMIT $3 {lock})
              RETURNING id"
         );
+        let turn = self.sqlite_write_turn().await;
         let ids: Vec<i64> = on_db!(self, p => {
             let mut tx = p.begin_write().await?;
             let mut ended: Vec<i64> = sqlx::query_scalar(expire).bind(now).fetch_all(&mut *tx).await?;
@@ -417,6 +418,7 @@ impl Store {
             tx.commit().await?;
             ids
         });
+        drop(turn);
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -508,6 +510,7 @@ impl Store {
             return Ok(done);
         }
         let backend = self.backend();
+        let _turn = self.sqlite_write_turn().await;
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
             // The trace rows' context: workspace, campaign, participant, test.
@@ -832,6 +835,7 @@ impl Store {
         }
         let now = self.now();
         let backend = self.backend();
+        let _turn = self.sqlite_write_turn().await;
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
             let mut queued = Vec::new();

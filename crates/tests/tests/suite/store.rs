@@ -440,3 +440,51 @@ store_test! {
         assert_eq!(state(store.clone()).await, "failed");
     }
 }
+
+/// A SQLite writer that finds the database locked by another connection's
+/// write transaction waits in its busy handler, then writes once the lock
+/// is free: neither write is lost and neither fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_writer_waits_for_another_connections_lock_then_writes() {
+    use sqlx::{ConnectOptions, Connection};
+    let db = swell_tests::TestDb::sqlite().await;
+    let ws = db.store.ensure_workspace("w").await.unwrap();
+    let mut other = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db.url)
+        .connect()
+        .await
+        .unwrap();
+    let mut held = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("INSERT INTO workspaces (name, created_at) VALUES ('held', 0)")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let store = db.store.clone();
+    let write = tokio::spawn(async move {
+        store
+            .write_contacts(ws.id, &[upsert(json!({"email": "waited@x.vn"}))], false)
+            .await
+    });
+    // Long enough for many tries of the handler.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!write.is_finished(), "the write waits for the lock");
+    held.commit().await.unwrap();
+    write
+        .await
+        .unwrap()
+        .expect("the write lands once the lock is free");
+    let q = swell_store::contacts::ContactQuery {
+        q: Some("waited".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        db.store.list_contacts(ws.id, &q).await.unwrap().items.len(),
+        1
+    );
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM workspaces WHERE name = 'held'")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(held, 1, "the other connection's write stands");
+}
