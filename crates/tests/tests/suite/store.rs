@@ -374,24 +374,14 @@ store_test! {
 store_test! {
     async fn a_trace_taken_again_finds_its_message_and_only_its_last_claim_is_recorded(store: Store) {
         use swell_store::automation::queue::{Entry, NewTraceMessage, TraceOutcome};
-        use swell_store::automation::{ActivityInput, CampaignInput};
+        use swell_store::automation::ActivityInput;
         // 2026-11-23T00:00:00Z, on a clock the test moves.
         let clock = Arc::new(swell_core::time::ManualClock::new(1_795_392_000_000));
         let store = store.with_clock(clock.clone());
         let ws = store.ensure_workspace("w").await.unwrap().id;
         let results = store.write_contacts(ws, &[upsert(json!({"email": "an@x.vn", "name": "An"}))], false).await.unwrap();
         let contact = results[0].as_ref().unwrap().1;
-        let campaign = store.create_campaign(ws, &CampaignInput {
-            marketing_campaign_id: None,
-            name: "welcome".into(),
-            entity: "contact".into(),
-            filter: None,
-            trigger: json!({"kind": "manual"}),
-            reentry: "once".into(),
-            budget: None,
-            hook_key: None,
-            hook_signing: None,
-        }).await.unwrap();
+        let campaign = manual_campaign(&store, ws, "welcome").await;
         let step = ActivityInput {
             name: "mail".into(),
             kind: "email".into(),
@@ -441,6 +431,76 @@ store_test! {
     }
 }
 
+store_test! {
+    async fn a_participant_completes_when_its_last_trace_ends_and_not_before(store: Store) {
+        use swell_store::automation::queue::{Entry, NewTrace, TraceOutcome, TxAction};
+        use swell_store::automation::ActivityInput;
+        let clock = Arc::new(swell_core::time::ManualClock::new(1_795_392_000_000));
+        let store = store.with_clock(clock.clone());
+        let ws = store.ensure_workspace("w").await.unwrap().id;
+        let results = store
+            .write_contacts(ws, &[upsert(json!({"email": "an@x.vn"})), upsert(json!({"email": "binh@x.vn"}))], false)
+            .await.unwrap();
+        let (an, binh) = (results[0].as_ref().unwrap().1, results[1].as_ref().unwrap().1);
+        let campaign = manual_campaign(&store, ws, "two steps").await;
+        let step = |parent, trigger: &str| ActivityInput {
+            parent_id: parent,
+            name: "step".into(),
+            kind: "action".into(),
+            trigger: trigger.into(),
+            ..Default::default()
+        };
+        let first = store.add_activity(ws, campaign.id, &step(None, "start")).await.unwrap();
+        let second = store.add_activity(ws, campaign.id, &step(Some(first.id), "after_parent")).await.unwrap();
+        let entries: Vec<Entry> = [an, binh]
+            .iter()
+            .map(|c| Entry { record_id: *c, contact_id: Some(*c), key: String::new() })
+            .collect();
+        let people = store.enter_campaign(ws, campaign.id, &entries, false).await.unwrap();
+        let states = |store: swell_store::Store| async move {
+            let all = store.participants(ws, campaign.id, None, None, 10).await.unwrap();
+            all.iter().map(|p| p.state.clone()).collect::<Vec<_>>()
+        };
+        let outcome = |t: &swell_store::automation::queue::ClaimedTrace, state| {
+            let mut o = TraceOutcome::new(t.id, state);
+            o.claim = Some(t.attempts);
+            o
+        };
+
+        // An's first step schedules the second and adds a point; Bình's is
+        // tried again later. Neither is done.
+        let claimed = store.claim_traces(10, 60_000).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        let mine = |who: i64| claimed.iter().find(|t| t.participant_id == who).unwrap().clone();
+        let mut a = outcome(&mine(people[0]), "processed");
+        a.children.push(NewTrace { activity_id: second.id, state: "scheduled", due_at: Some(store.now()), deadline: None });
+        a.actions.push(TxAction::AddScore { contact: an, delta: 3 });
+        let mut b = outcome(&mine(people[1]), "scheduled").because("provider down");
+        b.retry_at = Some(store.now() + 10_000);
+        let done = store.complete_traces(&[a, b]).await.unwrap();
+        assert_eq!((done.due_now, done.lost), (1, 0));
+        assert_eq!(states(store.clone()).await, ["running", "running"]);
+        assert_eq!(store.contact(ws, an).await.unwrap().score, 3);
+        let log = store.list_changes(ws, Some("contact"), Some(an), None, 10).await.unwrap().items;
+        assert!(log.iter().any(|c| c.changes == json!({"score": [0, 3]})), "{log:?}");
+
+        // An's last step ends: An is done, Bình still waits for the retry.
+        let claimed = store.claim_traces(10, 60_000).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!((claimed[0].participant_id, claimed[0].activity_id), (people[0], second.id));
+        store.complete_traces(&[outcome(&claimed[0], "processed")]).await.unwrap();
+        assert_eq!(states(store.clone()).await, ["completed", "running"]);
+
+        // Bình's retry runs and fails for good: Bình is done too.
+        clock.advance(10_000);
+        let claimed = store.claim_traces(10, 60_000).await.unwrap();
+        assert_eq!((claimed.len(), claimed[0].participant_id), (1, people[1]));
+        store.complete_traces(&[outcome(&claimed[0], "failed").because("provider down")]).await.unwrap();
+        assert_eq!(states(store.clone()).await, ["completed", "completed"]);
+        assert!(store.claim_traces(10, 60_000).await.unwrap().is_empty());
+    }
+}
+
 /// A SQLite writer that finds the database locked by another connection's
 /// write transaction waits in its busy handler, then writes once the lock
 /// is free: neither write is lost and neither fails.
@@ -487,4 +547,24 @@ async fn a_sqlite_writer_waits_for_another_connections_lock_then_writes() {
         .await
         .unwrap();
     assert_eq!(held, 1, "the other connection's write stands");
+}
+
+/// A contact campaign started by hand, each contact let in once.
+async fn manual_campaign(
+    store: &swell_store::Store,
+    ws: swell_store::WorkspaceId,
+    name: &str,
+) -> swell_store::automation::Campaign {
+    let input = swell_store::automation::CampaignInput {
+        marketing_campaign_id: None,
+        name: name.into(),
+        entity: "contact".into(),
+        filter: None,
+        trigger: json!({"kind": "manual"}),
+        reentry: "once".into(),
+        budget: None,
+        hook_key: None,
+        hook_signing: None,
+    };
+    store.create_campaign(ws, &input).await.unwrap()
 }
