@@ -162,9 +162,6 @@ impl BeginWrite for PgPool {
     }
 }
 
-/// The page size of a new SQLite database, in bytes.
-pub(crate) const PAGE_SIZE: u32 = 16384;
-
 impl Store {
     /// Opens a store from a SQLite path (created if missing) or a
     /// `postgres://` URL, and brings its schema up to date.
@@ -209,7 +206,7 @@ impl Store {
                 // made with): 16 KB pages split and rebalance a quarter as
                 // often as 4 KB ones as an import fills the contacts'
                 // indexes, and each WAL frame carries four times the data.
-                .page_size(PAGE_SIZE)
+                .page_size(16384)
                 .filename(path)
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)

@@ -101,30 +101,6 @@ impl<'v> Row<'_, 'v> {
         self.int(i, i64::from(v))
     }
 
-    /// Binds an integer, or NULL for `None`.
-    pub(crate) fn opt_int(&mut self, i: c_int, v: Option<i64>) -> &mut Self {
-        match v {
-            Some(v) => self.int(i, v),
-            None => self.null(i),
-        }
-    }
-
-    /// Binds a float, or NULL for `None`.
-    pub(crate) fn opt_real(&mut self, i: c_int, v: Option<f64>) -> &mut Self {
-        // SAFETY: the statement is live for the row's lifetime.
-        let rc = match v {
-            Some(v) => unsafe { ffi::sqlite3_bind_double(self.stmt, i, v) },
-            None => return self.null(i),
-        };
-        self.check(rc)
-    }
-
-    fn null(&mut self, i: c_int) -> &mut Self {
-        // SAFETY: the statement is live for the row's lifetime.
-        let rc = unsafe { ffi::sqlite3_bind_null(self.stmt, i) };
-        self.check(rc)
-    }
-
     /// Binds text, or NULL for `None`. The text is not copied: it lives as
     /// long as `'v`, past the step that reads it.
     pub(crate) fn text(&mut self, i: c_int, v: Option<&'v str>) -> &mut Self {
@@ -155,46 +131,9 @@ impl<'v> Row<'_, 'v> {
     }
 }
 
-/// A row a query returned, its columns read by 0-based position.
-pub(crate) struct Columns {
-    stmt: *mut ffi::sqlite3_stmt,
-}
-
-impl Columns {
-    /// An integer column (0 for NULL).
-    pub(crate) fn int(&self, i: c_int) -> i64 {
-        // SAFETY: the statement is live and stepped to this row.
-        unsafe { ffi::sqlite3_column_int64(self.stmt, i) }
-    }
-
-    /// A text column, borrowed until the statement steps on ("" for NULL).
-    pub(crate) fn text(&self, i: c_int) -> &str {
-        // SAFETY: as in `int`; SQLite keeps the text it returns (valid
-        // UTF-8, as every text this store writes) until the next step.
-        unsafe {
-            let p = ffi::sqlite3_column_text(self.stmt, i);
-            if p.is_null() {
-                return "";
-            }
-            let n = ffi::sqlite3_column_bytes(self.stmt, i) as usize;
-            std::str::from_utf8(std::slice::from_raw_parts(p, n)).unwrap_or("")
-        }
-    }
-}
-
 impl Statement<'_, '_> {
     /// Binds one row's values with `bind` and runs the statement once.
     pub(crate) fn row<'v>(&mut self, bind: impl FnOnce(&mut Row<'_, 'v>)) -> sqlx::Result<()> {
-        self.query(bind, |_| {})
-    }
-
-    /// Binds one row's values with `bind`, runs the statement and hands
-    /// each row it returns to `each`.
-    pub(crate) fn query<'v>(
-        &mut self,
-        bind: impl FnOnce(&mut Row<'_, 'v>),
-        mut each: impl FnMut(&Columns),
-    ) -> sqlx::Result<()> {
         let stmt = self.stmt.as_ptr();
         let mut row = Row {
             stmt,
@@ -207,19 +146,13 @@ impl Statement<'_, '_> {
                 "binding a value failed: SQLite error {rc}"
             )));
         }
-        let columns = Columns { stmt };
-        let step = loop {
-            // SAFETY: the statement is live and every value bound to it
-            // outlives this step.
-            let step = unsafe { ffi::sqlite3_step(stmt) };
-            if step != ffi::SQLITE_ROW {
-                break step;
-            }
-            each(&columns);
+        // SAFETY: the statement is live and every value bound to it
+        // outlives this step; reset readies it for the next row.
+        let (step, reset) = unsafe {
+            let step = ffi::sqlite3_step(stmt);
+            (step, ffi::sqlite3_reset(stmt))
         };
-        // SAFETY: as above; reset readies it for the next row.
-        let reset = unsafe { ffi::sqlite3_reset(stmt) };
-        if step == ffi::SQLITE_DONE {
+        if step == ffi::SQLITE_DONE || step == ffi::SQLITE_ROW {
             Ok(())
         } else {
             debug_assert_ne!(reset, ffi::SQLITE_OK);

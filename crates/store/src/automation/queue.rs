@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use swell_core::time::Millis;
 
 use crate::rows::RowExt;
-use crate::sqlite_direct::Direct;
 use crate::{BeginWrite, Result, Store, WorkspaceId, on_db};
 
 /// Tells workers in other processes there is work now (PostgreSQL); in one
@@ -107,49 +106,6 @@ macro_rules! apply_action {
     }};
 }
 
-/// Ends the participants an "end" action ended: their traces still to run
-/// are cancelled (after the batch's children are written, so that theirs
-/// are cancelled with the rest) and they leave. Inside a transaction.
-macro_rules! end_participants {
-    ($tx:expr, $ended:expr, $now:expr) => {{
-        let ended: &[i64] = $ended;
-        for participant in ended {
-            sqlx::query(
-                "UPDATE traces SET state = 'cancelled', reason = 'participant ended', processed_at = $2, due_at = NULL
-                 WHERE participant_id = $1 AND state IN ('waiting', 'scheduled') AND lease_until IS NULL",
-            )
-            .bind(*participant).bind($now).execute(&mut *$tx).await?;
-            sqlx::query("UPDATE participants SET state = 'exited', updated_at = $2 WHERE id = $1 AND state = 'running'")
-                .bind(*participant).bind($now).execute(&mut *$tx).await?;
-        }
-    }};
-}
-
-/// Adds a batch's spending to its campaigns, pausing those that reach
-/// their budget, and wakes the workers when children are due now. Gives
-/// the batch's [`Completed`]. Inside a transaction.
-macro_rules! spend {
-    ($tx:expr, $writes:expr, $backend:expr) => {{
-        let mut done = std::mem::take(&mut $writes.done);
-        for (campaign, cost) in std::mem::take(&mut $writes.spent) {
-            let paused: Option<i64> = sqlx::query_scalar(
-                "UPDATE campaigns SET spent = spent + $2,
-                    state = CASE WHEN budget IS NOT NULL AND spent + $2 >= budget AND state = 'running' THEN 'paused' ELSE state END,
-                    reason = CASE WHEN budget IS NOT NULL AND spent + $2 >= budget AND state = 'running' THEN 'budget reached' ELSE reason END
-                 WHERE id = $1 RETURNING CASE WHEN reason = 'budget reached' AND state = 'paused' THEN id END",
-            )
-            .bind(campaign).bind(cost).fetch_one(&mut *$tx).await?;
-            if let Some(c) = paused {
-                done.paused.push(c);
-            }
-        }
-        if done.due_now > 0 {
-            notify_workers!($tx, $backend);
-        }
-        done
-    }};
-}
-
 /// Rows a multi-row statement of the queue writes at most: within both
 /// backends' bind limits at the widest row (ten values).
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -164,14 +120,14 @@ fn pg_id_rows(from: usize, n: usize) -> String {
     format!("(VALUES {}) AS u(id)", rows.join(", "))
 }
 
-/// ` AND {table}.id IN (ids...)` after an `UPDATE .. FROM (VALUES ..)` on
-/// PostgreSQL: with the ids again as a list it finds the rows by index
-/// instead of joining the list to a scan of the whole table.
-fn push_id_list(
-    q: &mut sqlx::QueryBuilder<sqlx::Postgres>,
-    table: &str,
-    ids: impl Iterator<Item = i64>,
-) {
+/// ` AND {table}.id IN (ids...)` after an `UPDATE .. FROM (VALUES ..)`:
+/// with the ids again as a list PostgreSQL finds the rows by index instead
+/// of joining the list to a scan of the whole table.
+fn push_id_list<DB>(q: &mut sqlx::QueryBuilder<DB>, table: &str, ids: impl Iterator<Item = i64>)
+where
+    DB: sqlx::Database,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
     q.push(format_args!(" AND {table}.id IN ("));
     let mut list = q.separated(", ");
     for id in ids {
@@ -554,170 +510,227 @@ impl Store {
     /// its exactly-once actions, its children, the participants that are
     /// done, the money spent (pausing campaigns at their budget).
     ///
-    /// On PostgreSQL set-based, since each statement is a round trip: the
-    /// trace rows are updated [`ROWS_PER_STATEMENT`] to a statement through
-    /// `UPDATE .. FROM (VALUES ..)` (the ids repeated as an `IN` list:
-    /// without it PostgreSQL joins the list to a scan of the whole table),
-    /// the children inserted as many to a statement, and the scores added
-    /// for all contacts of the batch at once (one read, one update, the
-    /// change-log rows in one insert; each addition still has its own
-    /// change row, in order). On SQLite a row at a time through prepared
-    /// statements (see [`complete_on_sqlite`]). The rarer actions (tasks,
-    /// leads) run one by one after the scores.
+    /// Set-based, since a batch is a thousand traces and on SQLite every
+    /// statement costs two thread hand-offs: the trace rows are updated
+    /// [`ROWS_PER_STATEMENT`] to a statement through `UPDATE .. FROM
+    /// (VALUES ..)` (the ids repeated as an `IN` list: without it
+    /// PostgreSQL joins the list to a scan of the whole table), the children inserted as many to a statement, and the
+    /// scores added for all contacts of the batch at once (one read, one
+    /// update, the change-log rows in one insert; each addition still has
+    /// its own change row, in order). The rarer actions (tasks, leads) run
+    /// one by one after the scores.
     pub async fn complete_traces(&self, outcomes: &[TraceOutcome]) -> Result<Completed> {
         let now = self.now();
+        let mut done = Completed::default();
         if outcomes.is_empty() {
-            return Ok(Completed::default());
+            return Ok(done);
         }
         let backend = self.backend();
         let _turn = self.sqlite_write_turn().await;
-        match &self.db {
-            crate::Db::Sqlite(p) => complete_on_sqlite(p.begin_write().await?, outcomes, now).await,
-            crate::Db::Postgres(p) => {
-                let mut tx = p.begin_write().await?;
-                // The trace rows' context, locked (in id order), so no
-                // claim can take a trace between this check and its update.
-                let mut context: HashMap<i64, TraceContext> =
-                    HashMap::with_capacity(outcomes.len());
-                for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+        on_db!(self, p => {
+            let mut tx = p.begin_write().await?;
+            // The trace rows' context: workspace, campaign, participant, test.
+            // Locked on PostgreSQL (in id order), so no claim can take a
+            // trace between this check and its update.
+            let lock = match backend {
+                crate::Backend::Postgres => " ORDER BY t.id FOR UPDATE",
+                crate::Backend::Sqlite => "",
+            };
+            // Only the traces still held by the claim that ran them: one
+            // whose lease ran out and that another claim took (or ended) is
+            // that claim's to record.
+            let mut context: HashMap<i64, (i64, i64, i64, bool)> = HashMap::with_capacity(outcomes.len());
+            for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "SELECT t.id, t.workspace_id, t.campaign_id, t.participant_id, t.test, t.state, t.attempts
+                     FROM traces t WHERE t.id IN ({}){lock}",
+                    crate::contacts::bulk_placeholders(backend, 1, chunk.len())
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+                for o in chunk { q = q.bind(o.id); }
+                let claims: HashMap<i64, Option<i64>> = chunk.iter().map(|o| (o.id, o.claim)).collect();
+                for r in q.fetch_all(&mut *tx).await? {
+                    let id = r.int("id");
+                    let held = match claims[&id] {
+                        None => true,
+                        Some(claim) => r.text("state") == "scheduled" && r.int("attempts") == claim,
+                    };
+                    if held {
+                        context.insert(id, (r.int("workspace_id"), r.int("campaign_id"), r.int("participant_id"), r.boolean("test")));
+                    }
+                }
+            }
+            let known: Vec<&TraceOutcome> = outcomes.iter().filter(|o| context.contains_key(&o.id)).collect();
+            done.lost = outcomes.len() - known.len();
+            let mut spent: BTreeMap<i64, f64> = BTreeMap::new();
+            // The participants that may have nothing left to run: those of
+            // traces that ended without children. One whose trace is tried
+            // again, or scheduled children, has work left.
+            let mut participants = Vec::with_capacity(known.len());
+            let mut busy = std::collections::HashSet::new();
+            let mut retries = Vec::new();
+            let mut finished = Vec::with_capacity(known.len());
+            let mut children = Vec::new();
+            let mut scores: Vec<(i64, i64, i64, i64)> = Vec::new();
+            let mut others = Vec::new();
+            let mut ended = Vec::new();
+            for o in &known {
+                let (ws, campaign, participant, test) = context[&o.id];
+                if o.state == "scheduled" || !o.children.is_empty() {
+                    busy.insert(participant);
+                } else {
+                    participants.push(participant);
+                }
+                if o.state == "scheduled" {
+                    retries.push(*o);
+                    continue;
+                }
+                finished.push(*o);
+                if let Some(cost) = o.cost.filter(|c| *c > 0.0 && !test) {
+                    *spent.entry(campaign).or_default() += cost;
+                }
+                for a in &o.actions {
+                    match a {
+                        TxAction::AddScore { contact, delta } => scores.push((ws, o.id, *contact, *delta)),
+                        other => others.push((ws, o.id, other)),
+                    }
+                }
+                for c in &o.children {
+                    if c.state == "scheduled" && c.due_at.is_some_and(|d| d <= now) {
+                        done.due_now += 1;
+                    }
+                    children.push((ws, campaign, participant, test, o.id, c));
+                }
+                if o.end_participant {
+                    ended.push(participant);
+                }
+            }
+            // Retries: (id, due_at, reason).
+            for chunk in retries.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::new("UPDATE traces SET state = 'scheduled', due_at = v.column2, reason = v.column3, lease_until = NULL FROM (");
+                q.push_values(chunk, |mut b, o| {
+                    b.push_bind(o.id).push_bind(o.retry_at.unwrap_or(now)).push_bind(o.reason.as_deref());
+                });
+                q.push(") AS v WHERE traces.id = v.column1");
+                push_id_list(&mut q, "traces", chunk.iter().map(|o| o.id));
+                q.build().persistent(false).execute(&mut *tx).await?;
+            }
+            // Ends: (id, state, reason, version, channel, message_pk, cost).
+            for chunk in finished.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "UPDATE traces SET state = v.column2, reason = v.column3, version = v.column4, channel = v.column5,
+                        message_pk = v.column6, cost = v.column7, processed_at = ");
+                q.push_bind(now);
+                q.push(", due_at = NULL FROM (");
+                q.push_values(chunk, |mut b, o| {
+                    b.push_bind(o.id).push_bind(o.state).push_bind(o.reason.as_deref()).push_bind(o.version)
+                        .push_bind(o.channel.as_deref()).push_bind(o.message_pk).push_bind(o.cost);
+                });
+                q.push(") AS v WHERE traces.id = v.column1");
+                push_id_list(&mut q, "traces", chunk.iter().map(|o| o.id));
+                q.build().persistent(false).execute(&mut *tx).await?;
+            }
+            if !scores.is_empty() {
+                // Each contact's score read once (locked on PostgreSQL, in
+                // id order so that two workers never wait on each other in
+                // a circle), every addition applied in the order given.
+                let mut ids: Vec<i64> = scores.iter().map(|s| s.2).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let lock = match backend {
+                    crate::Backend::Postgres => " ORDER BY id FOR UPDATE",
+                    crate::Backend::Sqlite => "",
+                };
+                let mut current: HashMap<(i64, i64), i64> = HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
                     let sql = format!(
-                        "SELECT t.id, t.workspace_id, t.campaign_id, t.participant_id, t.test, t.state, t.attempts
-                         FROM traces t WHERE t.id IN ({}) ORDER BY t.id FOR UPDATE",
+                        "SELECT id, workspace_id, score FROM contacts WHERE id IN ({}){lock}",
                         crate::contacts::bulk_placeholders(backend, 1, chunk.len())
                     );
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-                    for o in chunk {
-                        q = q.bind(o.id);
-                    }
-                    let claims: HashMap<i64, Option<i64>> =
-                        chunk.iter().map(|o| (o.id, o.claim)).collect();
+                    for id in chunk { q = q.bind(*id); }
                     for r in q.fetch_all(&mut *tx).await? {
-                        let id = r.int("id");
-                        if held(claims[&id], &r.text("state"), r.int("attempts")) {
-                            context.insert(
-                                id,
-                                (
-                                    r.int("workspace_id"),
-                                    r.int("campaign_id"),
-                                    r.int("participant_id"),
-                                    r.boolean("test"),
-                                ),
-                            );
-                        }
+                        current.insert((r.int("workspace_id"), r.int("id")), r.int("score"));
                     }
                 }
-                let mut w = OutcomeWrites::sort(outcomes, &context, now);
-                // Retries: (id, due_at, reason).
-                for chunk in w.retries.chunks(ROWS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "UPDATE traces SET state = 'scheduled', due_at = v.column2, reason = v.column3, lease_until = NULL FROM (",
-                    );
-                    q.push_values(chunk, |mut b, o| {
-                        b.push_bind(o.id)
-                            .push_bind(o.retry_at.unwrap_or(now))
-                            .push_bind(o.reason.as_deref());
-                    });
-                    q.push(") AS v WHERE traces.id = v.column1");
-                    push_id_list(&mut q, "traces", chunk.iter().map(|o| o.id));
-                    q.build().persistent(false).execute(&mut *tx).await?;
+                let mut changes = Vec::with_capacity(scores.len());
+                let mut touched: Vec<(i64, i64)> = Vec::new();
+                for (ws, _trace, contact, delta) in &scores {
+                    // A contact deleted (or of another workspace) is left be.
+                    let Some(score) = current.get_mut(&(*ws, *contact)) else { continue };
+                    let old = *score;
+                    *score = old.saturating_add(*delta);
+                    changes.push((*ws, *contact, json!({"score": [old, *score]})));
+                    touched.push((*ws, *contact));
                 }
-                // Ends: (id, state, reason, version, channel, message_pk, cost).
-                for chunk in w.finished.chunks(ROWS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "UPDATE traces SET state = v.column2, reason = v.column3, version = v.column4, channel = v.column5,
-                            message_pk = v.column6, cost = v.column7, processed_at = ");
+                touched.sort_unstable();
+                touched.dedup();
+                let updated: Vec<(i64, i64)> = touched.iter().map(|k| (k.1, current[k])).collect();
+                for chunk in updated.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::new("UPDATE contacts SET score = v.column2, updated_at = ");
                     q.push_bind(now);
-                    q.push(", due_at = NULL FROM (");
-                    q.push_values(chunk, |mut b, o| {
-                        b.push_bind(o.id)
-                            .push_bind(o.state)
-                            .push_bind(o.reason.as_deref())
-                            .push_bind(o.version)
-                            .push_bind(o.channel.as_deref())
-                            .push_bind(o.message_pk)
-                            .push_bind(o.cost);
+                    q.push(" FROM (");
+                    q.push_values(chunk, |mut b, (id, score)| {
+                        b.push_bind(*id).push_bind(*score);
                     });
-                    q.push(") AS v WHERE traces.id = v.column1");
-                    push_id_list(&mut q, "traces", chunk.iter().map(|o| o.id));
+                    q.push(") AS v WHERE contacts.id = v.column1");
+                    push_id_list(&mut q, "contacts", chunk.iter().map(|(id, _)| *id));
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
-                if !w.scores.is_empty() {
-                    // Each contact's score read once, locked in id order so
-                    // that two workers never wait on each other in a circle.
-                    let mut current: HashMap<(i64, i64), i64> = HashMap::new();
-                    for chunk in w.score_contacts().chunks(ROWS_PER_STATEMENT) {
-                        let sql = format!(
-                            "SELECT id, workspace_id, score FROM contacts WHERE id IN ({}) ORDER BY id FOR UPDATE",
-                            crate::contacts::bulk_placeholders(backend, 1, chunk.len())
-                        );
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-                        for id in chunk {
-                            q = q.bind(*id);
-                        }
-                        for r in q.fetch_all(&mut *tx).await? {
-                            current.insert((r.int("workspace_id"), r.int("id")), r.int("score"));
-                        }
-                    }
-                    let (updated, changes) = w.add_scores(&mut current);
-                    for chunk in updated.chunks(ROWS_PER_STATEMENT) {
-                        let mut q = sqlx::QueryBuilder::new(
-                            "UPDATE contacts SET score = v.column2, updated_at = ",
-                        );
-                        q.push_bind(now);
-                        q.push(" FROM (");
-                        q.push_values(chunk, |mut b, (id, score)| {
-                            b.push_bind(*id).push_bind(*score);
-                        });
-                        q.push(") AS v WHERE contacts.id = v.column1");
-                        push_id_list(&mut q, "contacts", chunk.iter().map(|(id, _)| *id));
-                        q.build().persistent(false).execute(&mut *tx).await?;
-                    }
-                    for chunk in changes.chunks(ROWS_PER_STATEMENT) {
-                        let mut q = sqlx::QueryBuilder::new(
-                            "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) ",
-                        );
-                        q.push_values(chunk, |mut b, (ws, contact, change)| {
-                            b.push_bind(*ws)
-                                .push_bind("contact")
-                                .push_bind(*contact)
-                                .push_bind("update")
-                                .push_bind(sqlx::types::Json(change))
-                                .push_bind(now);
-                        });
-                        q.build().persistent(false).execute(&mut *tx).await?;
-                    }
-                }
-                for (ws, trace, a) in std::mem::take(&mut w.others) {
-                    apply_action!(tx, ws, trace, a, now);
-                }
-                for chunk in w.children.chunks(ROWS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, parent_id, state, due_at, deadline, test, created_at) ",
-                    );
-                    q.push_values(
-                        chunk,
-                        |mut b, (ws, campaign, participant, test, parent, c)| {
-                            b.push_bind(*ws)
-                                .push_bind(*campaign)
-                                .push_bind(*participant)
-                                .push_bind(c.activity_id)
-                                .push_bind(*parent)
-                                .push_bind(c.state)
-                                .push_bind(c.due_at)
-                                .push_bind(c.deadline)
-                                .push_bind(*test)
-                                .push_bind(now);
-                        },
-                    );
+                for chunk in changes.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::new("INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) ");
+                    q.push_values(chunk, |mut b, (ws, contact, change)| {
+                        b.push_bind(*ws).push_bind("contact").push_bind(*contact).push_bind("update")
+                            .push_bind(sqlx::types::Json(change)).push_bind(now);
+                    });
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
-                end_participants!(tx, &w.ended, now);
-                complete_participants!(tx, backend, &w.participants, now);
-                let done = spend!(tx, w, backend);
-                tx.commit().await?;
-                Ok(done)
             }
-        }
+            for (ws, trace, a) in others {
+                apply_action!(tx, ws, trace, a, now);
+            }
+            for chunk in children.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, parent_id, state, due_at, deadline, test, created_at) ");
+                q.push_values(chunk, |mut b, (ws, campaign, participant, test, parent, c)| {
+                    b.push_bind(*ws).push_bind(*campaign).push_bind(*participant).push_bind(c.activity_id).push_bind(*parent)
+                        .push_bind(c.state).push_bind(c.due_at).push_bind(c.deadline).push_bind(*test).push_bind(now);
+                });
+                q.build().persistent(false).execute(&mut *tx).await?;
+            }
+            // After the children, so that an ended participant's new
+            // children are cancelled with the rest.
+            ended.sort_unstable();
+            ended.dedup();
+            for participant in ended {
+                sqlx::query(
+                    "UPDATE traces SET state = 'cancelled', reason = 'participant ended', processed_at = $2, due_at = NULL
+                     WHERE participant_id = $1 AND state IN ('waiting', 'scheduled') AND lease_until IS NULL",
+                )
+                .bind(participant).bind(now).execute(&mut *tx).await?;
+                sqlx::query("UPDATE participants SET state = 'exited', updated_at = $2 WHERE id = $1 AND state = 'running'")
+                    .bind(participant).bind(now).execute(&mut *tx).await?;
+            }
+            participants.retain(|p| !busy.contains(p));
+            participants.sort_unstable();
+            participants.dedup();
+            complete_participants!(tx, backend, &participants, now);
+            for (campaign, cost) in spent {
+                let paused: Option<i64> = sqlx::query_scalar(
+                    "UPDATE campaigns SET spent = spent + $2,
+                        state = CASE WHEN budget IS NOT NULL AND spent + $2 >= budget AND state = 'running' THEN 'paused' ELSE state END,
+                        reason = CASE WHEN budget IS NOT NULL AND spent + $2 >= budget AND state = 'running' THEN 'budget reached' ELSE reason END
+                     WHERE id = $1 RETURNING CASE WHEN reason = 'budget reached' AND state = 'paused' THEN id END",
+                )
+                .bind(campaign).bind(cost).fetch_one(&mut *tx).await?;
+                if let Some(c) = paused { done.paused.push(c); }
+            }
+            if done.due_now > 0 {
+                notify_workers!(tx, self.backend());
+            }
+            tx.commit().await?;
+        });
+        Ok(done)
     }
 
     /// Something happened to a message (`open`, `click`, `reply`,
@@ -1252,303 +1265,4 @@ impl EntryWrite for sqlx::SqliteConnection {
         .await?;
         Ok(())
     }
-}
-
-/// A trace's context for its outcome: workspace, campaign, participant,
-/// test.
-type TraceContext = (i64, i64, i64, bool);
-
-/// Whether an outcome's trace is still held by the claim that ran it (its
-/// `attempts` when claimed; None: no claim to check). One whose lease ran
-/// out and that another claim took (or ended) is that claim's to record.
-fn held(claim: Option<i64>, state: &str, attempts: i64) -> bool {
-    match claim {
-        None => true,
-        Some(claim) => state == "scheduled" && attempts == claim,
-    }
-}
-
-/// A batch of outcomes sorted by the writes they make, the same on both
-/// backends.
-#[derive(Default)]
-struct OutcomeWrites<'o> {
-    /// The participants that may have nothing left to run, in order, once
-    /// each: those of outcomes that ended without children. One whose
-    /// trace is tried again, or scheduled children, has work left and is
-    /// not looked at.
-    participants: Vec<i64>,
-    retries: Vec<&'o TraceOutcome>,
-    finished: Vec<&'o TraceOutcome>,
-    /// (workspace, trace, contact, points), in the order given.
-    scores: Vec<(i64, i64, i64, i64)>,
-    /// The rarer actions: (workspace, trace, action).
-    others: Vec<(i64, i64, &'o TxAction)>,
-    /// (workspace, campaign, participant, test, parent trace, child).
-    children: Vec<(i64, i64, i64, bool, i64, &'o NewTrace)>,
-    /// Participants an "end" action ends, in order, once each.
-    ended: Vec<i64>,
-    /// Money spent, by campaign (test traces spend nothing).
-    spent: BTreeMap<i64, f64>,
-    /// `due_now` and `lost` so far.
-    done: Completed,
-}
-
-impl<'o> OutcomeWrites<'o> {
-    /// Sorts the outcomes whose trace is in `context` (the others are lost).
-    fn sort(
-        outcomes: &'o [TraceOutcome],
-        context: &HashMap<i64, TraceContext>,
-        now: Millis,
-    ) -> OutcomeWrites<'o> {
-        let mut w = OutcomeWrites::default();
-        let mut busy = std::collections::HashSet::new();
-        for o in outcomes {
-            let Some(&(ws, campaign, participant, test)) = context.get(&o.id) else {
-                w.done.lost += 1;
-                continue;
-            };
-            if o.state == "scheduled" || !o.children.is_empty() {
-                busy.insert(participant);
-            } else {
-                w.participants.push(participant);
-            }
-            if o.state == "scheduled" {
-                w.retries.push(o);
-                continue;
-            }
-            w.finished.push(o);
-            if let Some(cost) = o.cost.filter(|c| *c > 0.0 && !test) {
-                *w.spent.entry(campaign).or_default() += cost;
-            }
-            for a in &o.actions {
-                match a {
-                    TxAction::AddScore { contact, delta } => {
-                        w.scores.push((ws, o.id, *contact, *delta))
-                    }
-                    other => w.others.push((ws, o.id, other)),
-                }
-            }
-            for c in &o.children {
-                if c.state == "scheduled" && c.due_at.is_some_and(|d| d <= now) {
-                    w.done.due_now += 1;
-                }
-                w.children.push((ws, campaign, participant, test, o.id, c));
-            }
-            if o.end_participant {
-                w.ended.push(participant);
-            }
-        }
-        w.participants.retain(|p| !busy.contains(p));
-        w.participants.sort_unstable();
-        w.participants.dedup();
-        w.ended.sort_unstable();
-        w.ended.dedup();
-        w
-    }
-
-    /// The contacts whose score changes, in id order (the order they are
-    /// locked in on PostgreSQL, so that two workers never wait on each
-    /// other in a circle), once each.
-    fn score_contacts(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self.scores.iter().map(|s| s.2).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
-    }
-
-    /// Applies every addition, in the order given, to `current` (the
-    /// scores read, by workspace and contact; a contact missing there,
-    /// deleted or of another workspace, is left be). Returns each touched
-    /// contact's new score, and a change-log entry per addition.
-    #[allow(clippy::type_complexity)]
-    fn add_scores(
-        &self,
-        current: &mut HashMap<(i64, i64), i64>,
-    ) -> (Vec<(i64, i64)>, Vec<(i64, i64, Value)>) {
-        let mut changes = Vec::with_capacity(self.scores.len());
-        let mut touched: Vec<(i64, i64)> = Vec::new();
-        for (ws, _trace, contact, delta) in &self.scores {
-            let Some(score) = current.get_mut(&(*ws, *contact)) else {
-                continue;
-            };
-            let old = *score;
-            *score = old.saturating_add(*delta);
-            changes.push((*ws, *contact, json!({"score": [old, *score]})));
-            touched.push((*ws, *contact));
-        }
-        touched.sort_unstable();
-        touched.dedup();
-        let updated = touched.iter().map(|k| (k.1, current[k])).collect();
-        (updated, changes)
-    }
-}
-
-/// [`Store::complete_traces`] on SQLite, in `tx`, which it commits. The
-/// writes of every trace (its check, its end, its score, its children, its
-/// participant) are prepared statements run a row at a time through
-/// SQLite's own API on this thread (see [`crate::sqlite_direct`]): no
-/// statement of thousands of values to parse each batch, no hand-off to
-/// the connection's thread and back per statement. The rare ones (tasks,
-/// leads, ended participants, budgets) go through sqlx as on PostgreSQL.
-async fn complete_on_sqlite(
-    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    outcomes: &[TraceOutcome],
-    now: Millis,
-) -> Result<Completed> {
-    let mut w = {
-        let mut direct = Direct::lock(&mut tx).await?;
-        direct.blocking(outcomes.len(), |d| -> sqlx::Result<OutcomeWrites<'_>> {
-            let mut context = HashMap::with_capacity(outcomes.len());
-            let mut read = d.prepare(
-                "SELECT workspace_id, campaign_id, participant_id, test, state, attempts
-                 FROM traces WHERE id = ?1",
-            )?;
-            for o in outcomes {
-                read.query(
-                    |r| {
-                        r.int(1, o.id);
-                    },
-                    |c| {
-                        if held(o.claim, c.text(4), c.int(5)) {
-                            context.insert(o.id, (c.int(0), c.int(1), c.int(2), c.int(3) != 0));
-                        }
-                    },
-                )?;
-            }
-            drop(read);
-            let w = OutcomeWrites::sort(outcomes, &context, now);
-            if !w.retries.is_empty() {
-                let mut retry = d.prepare(
-                    "UPDATE traces SET state = 'scheduled', due_at = ?2, reason = ?3, lease_until = NULL
-                     WHERE id = ?1",
-                )?;
-                for o in &w.retries {
-                    retry.row(|r| {
-                        r.int(1, o.id)
-                            .int(2, o.retry_at.unwrap_or(now))
-                            .text(3, o.reason.as_deref());
-                    })?;
-                }
-            }
-            let mut end = d.prepare(
-                "UPDATE traces SET state = ?2, reason = ?3, version = ?4, channel = ?5, message_pk = ?6,
-                    cost = ?7, processed_at = ?8, due_at = NULL
-                 WHERE id = ?1",
-            )?;
-            for o in &w.finished {
-                end.row(|r| {
-                    r.int(1, o.id)
-                        .text(2, Some(o.state))
-                        .text(3, o.reason.as_deref())
-                        .opt_int(4, o.version)
-                        .text(5, o.channel.as_deref())
-                        .opt_int(6, o.message_pk)
-                        .opt_real(7, o.cost)
-                        .int(8, now);
-                })?;
-            }
-            drop(end);
-            if !w.scores.is_empty() {
-                let mut current = HashMap::new();
-                let mut read = d.prepare("SELECT workspace_id, score FROM contacts WHERE id = ?1")?;
-                for id in w.score_contacts() {
-                    read.query(
-                        |r| {
-                            r.int(1, id);
-                        },
-                        |c| {
-                            current.insert((c.int(0), id), c.int(1));
-                        },
-                    )?;
-                }
-                drop(read);
-                let (updated, changes) = w.add_scores(&mut current);
-                let mut update =
-                    d.prepare("UPDATE contacts SET score = ?2, updated_at = ?3 WHERE id = ?1")?;
-                for (id, score) in updated {
-                    update.row(|r| {
-                        r.int(1, id).int(2, score).int(3, now);
-                    })?;
-                }
-                drop(update);
-                let mut log = d.prepare(
-                    "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at)
-                     VALUES (?1, 'contact', ?2, 'update', ?3, ?4)",
-                )?;
-                for (ws, contact, change) in changes {
-                    let change = change.to_string();
-                    log.row(|r| {
-                        r.int(1, ws).int(2, contact).text(3, Some(&change)).int(4, now);
-                    })?;
-                }
-            }
-            Ok(w)
-        })?
-    };
-    for (ws, trace, a) in std::mem::take(&mut w.others) {
-        apply_action!(tx, ws, trace, a, now);
-    }
-    if !w.children.is_empty() {
-        let mut direct = Direct::lock(&mut tx).await?;
-        direct.blocking(w.children.len(), |d| -> sqlx::Result<()> {
-            let mut insert = d.prepare(
-                "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, parent_id,
-                     state, due_at, deadline, test, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
-            for (ws, campaign, participant, test, parent, c) in &w.children {
-                insert.row(|r| {
-                    r.int(1, *ws)
-                        .int(2, *campaign)
-                        .int(3, *participant)
-                        .int(4, c.activity_id)
-                        .int(5, *parent)
-                        .text(6, Some(c.state))
-                        .opt_int(7, c.due_at)
-                        .opt_int(8, c.deadline)
-                        .bool(9, *test)
-                        .int(10, now);
-                })?;
-            }
-            Ok(())
-        })?;
-    }
-    end_participants!(tx, &w.ended, now);
-    {
-        // A participant is done when none of its traces is left to run.
-        let mut direct = Direct::lock(&mut tx).await?;
-        direct.blocking(w.participants.len(), |d| -> sqlx::Result<()> {
-            let mut idle = Vec::new();
-            let mut busy = d.prepare(
-                "SELECT 1 FROM traces INDEXED BY traces_participant
-                 WHERE participant_id = ?1 AND state IN ('waiting', 'scheduled', 'running') LIMIT 1",
-            )?;
-            for p in &w.participants {
-                let mut found = false;
-                busy.query(
-                    |r| {
-                        r.int(1, *p);
-                    },
-                    |_| found = true,
-                )?;
-                if !found {
-                    idle.push(*p);
-                }
-            }
-            drop(busy);
-            let mut complete = d.prepare(
-                "UPDATE participants SET state = 'completed', updated_at = ?2
-                 WHERE id = ?1 AND state = 'running'",
-            )?;
-            for p in idle {
-                complete.row(|r| {
-                    r.int(1, p).int(2, now);
-                })?;
-            }
-            Ok(())
-        })?;
-    }
-    let done = spend!(tx, w, crate::Backend::Sqlite);
-    tx.commit().await?;
-    Ok(done)
 }
