@@ -200,7 +200,7 @@ impl Store {
             Db::Postgres(pool)
         } else {
             let path = db.strip_prefix("sqlite://").unwrap_or(db);
-            audience::sqlite_fn::configure_library();
+            sqlite_direct::configure_library();
             let opts = SqliteConnectOptions::new()
                 // New databases only (a database keeps the page size it was
                 // made with): 16 KB pages split and rebalance a quarter as

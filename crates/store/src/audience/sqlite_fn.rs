@@ -9,22 +9,6 @@ use libsqlite3_sys as ffi;
 use sqlx::sqlite::SqliteConnection;
 use swell_core::text::fold;
 
-/// Turns off SQLite's memory statistics, once per process and before its
-/// first connection: with them on, every allocation SQLite makes takes and
-/// releases a global mutex to count it.
-pub(crate) fn configure_library() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: called before this process opens any SQLite connection
-        // (the store opens them all, after this); when SQLite is already
-        // initialised the call only returns SQLITE_MISUSE, which changes
-        // nothing.
-        unsafe {
-            ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int);
-        }
-    });
-}
-
 /// Registers the store's SQL functions on a new connection.
 pub(crate) async fn register(conn: &mut SqliteConnection) -> sqlx::Result<()> {
     let mut handle = conn.lock_handle().await?;
