@@ -61,17 +61,102 @@ async fn run(opts: SqliteConnectOptions, alive: Weak<()>) -> sqlx::Result<()> {
     let mut last = (0, 0);
     while alive.strong_count() > 0 {
         // (busy, pages in the WAL, pages of it copied back)
-        let (_, wal, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        let passive = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(&mut conn)
-            .await?;
+            .await;
+        let (_, wal, copied): (i64, i64, i64) = match passive {
+            Ok(counts) => counts,
+            Err(e) if is_busy(&e) => {
+                tokio::time::sleep(IDLE_PAUSE).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let growing = (wal, copied) != last && wal > 0;
         if !growing && wal > 0 && wal == copied {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            match sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&mut conn)
-                .await?;
+                .await
+            {
+                Err(e) if !is_busy(&e) => return Err(e),
+                _ => {}
+            }
         }
         last = (wal, copied);
         tokio::time::sleep(if growing { BUSY_PAUSE } else { IDLE_PAUSE }).await;
     }
     Ok(())
+}
+
+/// Whether a checkpoint found the database busy and may simply be tried
+/// again later. A busy checkpoint mostly answers with its `busy` column
+/// set, but the extended codes of busy (`SQLITE_BUSY_RECOVERY`, while
+/// another connection rebuilds the WAL index) come back as errors: one of
+/// them stopped the checkpointer for good, and the writers went back to
+/// checkpointing in their commits.
+fn is_busy(e: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i32 = 5;
+    match e {
+        sqlx::Error::Database(e) => e
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| code & 0xff == SQLITE_BUSY),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn busy_answers_with_extended_codes_are_told_from_other_errors() {
+        // As the store does before its first connection (SQLite takes its
+        // set-up only before it starts).
+        crate::sqlite_direct::configure_library();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.path().join("busy.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let mut holder = opts.clone().connect().await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let mut other = opts.busy_timeout(Duration::ZERO).connect().await.unwrap();
+        let busy = sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap_err();
+        assert!(is_busy(&busy), "{busy}");
+        // An extended code of busy: a read transaction that would write
+        // after another connection committed (SQLITE_BUSY_SNAPSHOT).
+        sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+        sqlx::query("SELECT count(*) FROM t")
+            .fetch_one(&mut other)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let snapshot = sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(&mut other)
+            .await
+            .unwrap_err();
+        let code = snapshot.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("517"), "{snapshot}");
+        assert!(is_busy(&snapshot), "{snapshot}");
+        let wrong = sqlx::query("PRAGMA wal_checkpoint(SIDEWAYS")
+            .execute(&mut other)
+            .await
+            .unwrap_err();
+        assert!(!is_busy(&wrong), "{wrong}");
+    }
 }
