@@ -269,13 +269,16 @@ unsafe extern "C" fn mem_realloc(p: *mut c_void, n: c_int) -> *mut c_void {
 }
 
 unsafe extern "C" fn mem_size(p: *mut c_void) -> c_int {
-    // SAFETY: as for `mem_free`; SQLite's allocations are under 2 GB.
-    unsafe { libmimalloc_sys::mi_usable_size(p) as c_int }
+    // SAFETY: as for `mem_free`.
+    let size = unsafe { libmimalloc_sys::mi_usable_size(p) };
+    c_int::try_from(size).unwrap_or(c_int::MAX)
 }
 
 unsafe extern "C" fn mem_roundup(n: c_int) -> c_int {
     // SAFETY: a pure function of the size.
-    unsafe { libmimalloc_sys::mi_good_size(n as usize) as c_int }
+    let size = unsafe { libmimalloc_sys::mi_good_size(n as usize) };
+    // Near 2 GB the rounded size no longer fits: SQLite gets what it asked.
+    c_int::try_from(size).unwrap_or(n)
 }
 
 unsafe extern "C" fn mem_init(_: *mut c_void) -> c_int {
