@@ -80,7 +80,6 @@ fn engine_with(store: &Store, clock_free: bool, lanes: usize) -> (Arc<Automation
         MailerConfig::new("http://127.0.0.1:8080", from),
     );
     let mut cfg = AutomationConfig {
-        batch: 1000,
         concurrency: 32,
         lanes: lanes.max(1),
         ..Default::default()

@@ -34,7 +34,10 @@ pub use triggers::{HookError, HookOutcome, TriggerSpec};
 /// How the engine is set up.
 #[derive(Clone)]
 pub struct AutomationConfig {
-    /// Traces claimed at a time.
+    /// Traces claimed at a time. Each batch costs a few dozen statements
+    /// and, on SQLite, four turns at the one writer, whatever its size:
+    /// 2,000 drained 200,000 participants at 36,287-38,784 traces/s on
+    /// SQLite beside 34,696-35,723 with 1,000, run alternately.
     pub batch: u32,
     /// How long a claimed trace stays a worker's before others may take it.
     pub lease: Duration,
@@ -58,7 +61,7 @@ pub struct AutomationConfig {
 impl Default for AutomationConfig {
     fn default() -> AutomationConfig {
         AutomationConfig {
-            batch: 1000,
+            batch: 2000,
             lease: Duration::from_secs(300),
             concurrency: 16,
             lanes: 4,
