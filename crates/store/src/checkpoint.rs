@@ -60,32 +60,36 @@ async fn run(opts: SqliteConnectOptions, alive: Weak<()>) -> sqlx::Result<()> {
     let mut conn = opts.busy_timeout(Duration::ZERO).connect().await?;
     let mut last = (0, 0);
     while alive.strong_count() > 0 {
-        // (busy, pages in the WAL, pages of it copied back)
-        let passive = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&mut conn)
-            .await;
-        let (_, wal, copied): (i64, i64, i64) = match passive {
-            Ok(counts) => counts,
-            Err(e) if is_busy(&e) => {
-                tokio::time::sleep(IDLE_PAUSE).await;
-                continue;
-            }
+        let pause = match checkpoint(&mut conn, &mut last).await {
+            Ok(pause) => pause,
+            Err(e) if is_busy(&e) => IDLE_PAUSE,
             Err(e) => return Err(e),
         };
-        let growing = (wal, copied) != last && wal > 0;
-        if !growing && wal > 0 && wal == copied {
-            match sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&mut conn)
-                .await
-            {
-                Err(e) if !is_busy(&e) => return Err(e),
-                _ => {}
-            }
-        }
-        last = (wal, copied);
-        tokio::time::sleep(if growing { BUSY_PAUSE } else { IDLE_PAUSE }).await;
+        tokio::time::sleep(pause).await;
     }
     Ok(())
+}
+
+/// One round: a passive checkpoint, then a truncating one once the WAL has
+/// stopped growing and is wholly copied back. `last` is the WAL's (pages,
+/// pages copied back) of the round before. Answers the pause before the
+/// next round.
+async fn checkpoint(
+    conn: &mut sqlx::SqliteConnection,
+    last: &mut (i64, i64),
+) -> sqlx::Result<Duration> {
+    // (busy, pages in the WAL, pages of it copied back)
+    let (_, wal, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(&mut *conn)
+        .await?;
+    let growing = (wal, copied) != *last && wal > 0;
+    *last = (wal, copied);
+    if !growing && wal > 0 && wal == copied {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(if growing { BUSY_PAUSE } else { IDLE_PAUSE })
 }
 
 /// Whether a checkpoint found the database busy and may simply be tried
@@ -120,43 +124,32 @@ mod tests {
             .create_if_missing(true)
             .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
         let mut holder = opts.clone().connect().await.unwrap();
-        sqlx::query("CREATE TABLE t (x INTEGER)")
-            .execute(&mut holder)
-            .await
-            .unwrap();
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut holder)
-            .await
-            .unwrap();
         let mut other = opts.busy_timeout(Duration::ZERO).connect().await.unwrap();
-        let busy = sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut other)
+        exec(&mut holder, "CREATE TABLE t (x INTEGER)")
             .await
-            .unwrap_err();
+            .unwrap();
+        exec(&mut holder, "BEGIN IMMEDIATE").await.unwrap();
+        let busy = exec(&mut other, "BEGIN IMMEDIATE").await.unwrap_err();
         assert!(is_busy(&busy), "{busy}");
         // An extended code of busy: a read transaction that would write
         // after another connection committed (SQLITE_BUSY_SNAPSHOT).
-        sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
-        sqlx::query("BEGIN").execute(&mut other).await.unwrap();
-        sqlx::query("SELECT count(*) FROM t")
-            .fetch_one(&mut other)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(&mut holder)
-            .await
-            .unwrap();
-        let snapshot = sqlx::query("INSERT INTO t VALUES (2)")
-            .execute(&mut other)
+        exec(&mut holder, "COMMIT").await.unwrap();
+        exec(&mut other, "BEGIN").await.unwrap();
+        exec(&mut other, "SELECT count(*) FROM t").await.unwrap();
+        exec(&mut holder, "INSERT INTO t VALUES (1)").await.unwrap();
+        let snapshot = exec(&mut other, "INSERT INTO t VALUES (2)")
             .await
             .unwrap_err();
         let code = snapshot.as_database_error().and_then(|e| e.code());
         assert_eq!(code.as_deref(), Some("517"), "{snapshot}");
         assert!(is_busy(&snapshot), "{snapshot}");
-        let wrong = sqlx::query("PRAGMA wal_checkpoint(SIDEWAYS")
-            .execute(&mut other)
+        let wrong = exec(&mut other, "PRAGMA wal_checkpoint(SIDEWAYS")
             .await
             .unwrap_err();
         assert!(!is_busy(&wrong), "{wrong}");
+    }
+
+    async fn exec(conn: &mut sqlx::SqliteConnection, sql: &'static str) -> sqlx::Result<()> {
+        sqlx::query(sql).execute(conn).await.map(drop)
     }
 }
