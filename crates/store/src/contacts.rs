@@ -745,6 +745,10 @@ impl Store {
             sqlx::query("UPDATE messages SET contact_id = NULL WHERE workspace_id = $1 AND contact_id = $2")
                 .bind(ws.0).bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM contacts WHERE workspace_id = $1 AND id = $2").bind(ws.0).bind(id).execute(&mut *tx).await?;
+            // After the contact, whose row lock makes a concurrent write of
+            // its tags commit first; no key cascades this on PostgreSQL
+            // (migration 0021).
+            sqlx::query("DELETE FROM contact_tags WHERE workspace_id = $1 AND contact_id = $2").bind(ws.0).bind(id).execute(&mut *tx).await?;
             let changes: Vec<FieldChange> = ["external_id", "email", "phone", "name"]
                 .iter()
                 .map(|f| (f.to_string(), c.field(f), Value::Null))

@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(18, "0018_trace_leases"),
     migration!(19, "0019_campaign_row_updates"),
     migration!(20, "0020_change_log_json"),
+    migration!(21, "0021_tag_rows_unchecked"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (

@@ -72,6 +72,40 @@ store_test! {
 }
 
 store_test! {
+    async fn a_contacts_tags_go_with_it_and_a_stored_contacts_tags_are_replaced(store: Store) {
+        use swell_core::entity::EntityKind;
+        use swell_core::filter::Filter;
+        let ws = store.ensure_workspace("w").await.unwrap();
+        let count = async |filter: &str| {
+            store.count_audience(ws.id, &EntityKind::Contact, &Filter::parse(filter).unwrap(), &()).await.unwrap()
+        };
+        let written = store.write_contacts(ws.id, &[
+            upsert(json!({"email": "gone@x.vn", "tags": ["vip", "new"]})),
+            upsert(json!({"email": "kept@x.vn", "tags": ["vip"]})),
+        ], false).await.unwrap();
+        let gone = written[0].clone().unwrap().1;
+        assert_eq!(count(r#"has tag "vip""#).await, 2);
+
+        store.delete_contact(ws.id, gone).await.unwrap();
+        // A tag audience is counted from the tag rows alone: a row left
+        // behind by the deleted contact would still be counted.
+        assert_eq!(count(r#"has tag "vip""#).await, 1);
+        assert_eq!(count(r#"has tag "new""#).await, 0);
+
+        // A stored contact's tags are replaced; a new one's written as given.
+        let written = store.write_contacts(ws.id, &[
+            upsert(json!({"email": "kept@x.vn", "tags": ["new", "gold"]})),
+            upsert(json!({"email": "born@x.vn", "tags": ["gold"]})),
+        ], false).await.unwrap();
+        assert_eq!(written.iter().map(|w| w.clone().unwrap().0).collect::<Vec<_>>(), [Outcome::Updated, Outcome::Created]);
+        assert_eq!(
+            [count(r#"has tag "vip""#).await, count(r#"has tag "new""#).await, count(r#"has tag "gold""#).await],
+            [0, 1, 2]
+        );
+    }
+}
+
+store_test! {
     async fn an_email_rendered_under_a_reserved_id_is_written_sent_with_its_outbox_entry(store: Store) {
         use swell_store::mailing::{OutboxMessage, SentTraceMessage};
         let ws = store.ensure_workspace("w").await.unwrap();

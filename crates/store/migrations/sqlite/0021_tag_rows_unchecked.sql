@@ -1,0 +1,3 @@
+-- PostgreSQL only (a tag row's foreign key to its contact dropped); SQLite
+-- keeps the key.
+SELECT 1;
