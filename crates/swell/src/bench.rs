@@ -78,6 +78,9 @@ pub enum BenchWhat {
         postgres: String,
         #[arg(long)]
         sqlite_only: bool,
+        /// Skip SQLite.
+        #[arg(long, conflicts_with = "sqlite_only")]
+        postgres_only: bool,
         /// Batches each engine runs at once (`swell worker --lanes`).
         #[arg(long, default_value_t = 4)]
         lanes: usize,
@@ -166,8 +169,15 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
             participants,
             postgres,
             sqlite_only,
+            postgres_only,
             lanes,
-        } => crate::bench_engine::run(participants, &postgres, sqlite_only, lanes).await,
+        } => {
+            let backends = crate::bench_engine::Backends {
+                sqlite: !postgres_only,
+                postgres: !sqlite_only,
+            };
+            crate::bench_engine::run(participants, &postgres, backends, lanes).await
+        }
         BenchWhat::Leads {
             leads,
             clients,

@@ -16,29 +16,37 @@ use swell_store::{Store, WorkspaceId};
 
 use crate::bench::{drop_pg_database, fresh_pg_database, peak_rss_mb};
 
+/// Which backends a run measures.
+pub struct Backends {
+    pub sqlite: bool,
+    pub postgres: bool,
+}
+
 pub async fn run(
     participants: u64,
     postgres: &str,
-    sqlite_only: bool,
+    backends: Backends,
     lanes: usize,
 ) -> anyhow::Result<()> {
     println!(
         "swell bench engine: {participants} participants, three activities each (e-mail to the outbox, add to score, split), {lanes} lane(s) per engine"
     );
     let dir = tempfile::tempdir()?;
-    let sqlite = dir.path().join("engine.db").to_string_lossy().into_owned();
-    let one = throughput(&sqlite, participants, lanes).await?;
-    println!("SQLite, 1 worker: {:.0} traces/s", one);
-    let (p50, p99) = latency(&sqlite).await?;
-    println!(
-        "SQLite trigger latency (record update -> first trace processed): p50 {p50:.1} ms, p99 {p99:.1} ms"
-    );
-    let hooks = dir.path().join("hooks.db").to_string_lossy().into_owned();
-    let (p50, p99) = hook_latency(&hooks).await?;
-    println!(
-        "SQLite trigger latency (POST /hooks/... -> first trace processed): p50 {p50:.1} ms, p99 {p99:.1} ms"
-    );
-    if !sqlite_only {
+    if backends.sqlite {
+        let sqlite = dir.path().join("engine.db").to_string_lossy().into_owned();
+        let one = throughput(&sqlite, participants, lanes).await?;
+        println!("SQLite, 1 worker: {:.0} traces/s", one);
+        let (p50, p99) = latency(&sqlite).await?;
+        println!(
+            "SQLite trigger latency (record update -> first trace processed): p50 {p50:.1} ms, p99 {p99:.1} ms"
+        );
+        let hooks = dir.path().join("hooks.db").to_string_lossy().into_owned();
+        let (p50, p99) = hook_latency(&hooks).await?;
+        println!(
+            "SQLite trigger latency (POST /hooks/... -> first trace processed): p50 {p50:.1} ms, p99 {p99:.1} ms"
+        );
+    }
+    if backends.postgres {
         let mut rates = Vec::new();
         for workers in [1, 2] {
             let url = fresh_pg_database(postgres, &format!("swell_bench_engine_{workers}")).await?;

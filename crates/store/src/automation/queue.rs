@@ -106,9 +106,7 @@ macro_rules! apply_action {
     }};
 }
 
-/// Rows a multi-row statement of the queue writes at most: within both
-/// backends' bind limits at the widest row (ten values).
-const ROWS_PER_STATEMENT: usize = 1000;
+use super::batch::{ROWS_PER_STATEMENT, TraceBatch};
 
 /// `(VALUES ($from::bigint), ...) AS u(id)`: ids as rows, for PostgreSQL to
 /// probe one by one through a `LATERAL` subquery with `LIMIT 1` (which it
@@ -123,8 +121,11 @@ fn pg_id_rows(from: usize, n: usize) -> String {
 /// ` AND {table}.id IN (ids...)` after an `UPDATE .. FROM (VALUES ..)`:
 /// with the ids again as a list PostgreSQL finds the rows by index instead
 /// of joining the list to a scan of the whole table.
-fn push_id_list<DB>(q: &mut sqlx::QueryBuilder<DB>, table: &str, ids: impl Iterator<Item = i64>)
-where
+pub(super) fn push_id_list<DB>(
+    q: &mut sqlx::QueryBuilder<DB>,
+    table: &str,
+    ids: impl Iterator<Item = i64>,
+) where
     DB: sqlx::Database,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
@@ -142,44 +143,6 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Marks participants completed when none of their traces is left to run:
-/// first the ones that still have one are found (an index probe each),
-/// then the others updated in one statement. As one UPDATE with `NOT
-/// EXISTS`, PostgreSQL's planner made it an anti-join over every trace:
-/// 350 ms a statement, two thirds of a 10,000-participant run. Inside
-/// `on_db!`.
-macro_rules! complete_participants {
-    ($tx:expr, $backend:expr, $ids:expr, $now:expr) => {{
-        let ids: &[i64] = $ids;
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT DISTINCT participant_id FROM traces
-                 WHERE participant_id IN ({}) AND state IN ('waiting', 'scheduled', 'running')",
-                crate::contacts::bulk_placeholders($backend, 1, chunk.len())
-            );
-            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).persistent(false);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            let busy: std::collections::HashSet<i64> = q.fetch_all(&mut *$tx).await?.into_iter().collect();
-            let idle: Vec<i64> = chunk.iter().copied().filter(|id| !busy.contains(id)).collect();
-            if idle.is_empty() {
-                continue;
-            }
-            let sql = format!(
-                "UPDATE participants SET state = 'completed', updated_at = {} WHERE state = 'running' AND id IN ({})",
-                crate::contacts::bulk_placeholders($backend, 1, 1),
-                crate::contacts::bulk_placeholders($backend, 2, idle.len())
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind($now);
-            for id in &idle {
-                q = q.bind(*id);
-            }
-            q.execute(&mut *$tx).await?;
-        }
-    }};
 }
 
 /// A record to let into a campaign.
@@ -427,7 +390,7 @@ impl Store {
             let mut ended: Vec<i64> = sqlx::query_scalar(expire).bind(now).fetch_all(&mut *tx).await?;
             ended.sort_unstable();
             ended.dedup();
-            complete_participants!(tx, self.backend(), &ended, now);
+            tx.complete_participants(&ended, now).await?;
             let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(claim))
                 .bind(now).bind(now + lease_ms).bind(i64::from(limit))
                 .fetch_all(&mut *tx).await?;
@@ -438,47 +401,9 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        // On PostgreSQL the participant and the parent are probes per trace
-        // (`LIMIT 1` keeps them from being flattened): a plain join was
-        // planned as a hash of every participant (50 ms a batch at 100,000).
-        let joins = match self.backend() {
-            crate::Backend::Sqlite => {
-                "JOIN participants p ON p.id = t.participant_id LEFT JOIN traces pt ON pt.id = t.parent_id"
-            }
-            crate::Backend::Postgres => {
-                "CROSS JOIN LATERAL (SELECT record_id, contact_id, state FROM participants
-                                     WHERE id = t.participant_id LIMIT 1) p
-                 LEFT JOIN LATERAL (SELECT message_pk, processed_at FROM traces
-                                    WHERE id = t.parent_id LIMIT 1) pt ON true"
-            }
-        };
-        let sql = format!(
-            "SELECT t.id, t.workspace_id, t.campaign_id, t.participant_id, t.activity_id, t.parent_id, t.deadline,
-                    t.attempts, t.test, p.record_id, p.contact_id, p.state AS pstate, pt.message_pk AS parent_message,
-                    pt.processed_at AS parent_at
-             FROM traces t {joins}
-             WHERE t.id IN ({}) ORDER BY t.id",
-            crate::contacts::bulk_placeholders(self.backend(), 1, ids.len())
-        );
         Ok(on_db!(self, p => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-            for id in &ids { q = q.bind(*id); }
-            q.fetch_all(p).await?.iter().map(|r| ClaimedTrace {
-                id: r.int("id"),
-                workspace: WorkspaceId(r.int("workspace_id")),
-                campaign_id: r.int("campaign_id"),
-                participant_id: r.int("participant_id"),
-                activity_id: r.int("activity_id"),
-                parent_id: r.opt_int("parent_id"),
-                deadline: r.opt_int("deadline"),
-                attempts: r.int("attempts"),
-                test: r.boolean("test"),
-                record_id: r.int("record_id"),
-                contact_id: r.opt_int("contact_id"),
-                participant_state: r.text("pstate"),
-                parent_message: r.opt_int("parent_message"),
-                due_at: now,
-            }).collect()
+            let mut conn = p.acquire().await?;
+            conn.claimed(&ids, now).await?
         }))
     }
 
@@ -525,39 +450,23 @@ impl Store {
         if outcomes.is_empty() {
             return Ok(done);
         }
-        let backend = self.backend();
         let _turn = self.sqlite_write_turn().await;
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
-            // The trace rows' context: workspace, campaign, participant, test.
-            // Locked on PostgreSQL (in id order), so no claim can take a
-            // trace between this check and its update.
-            let lock = match backend {
-                crate::Backend::Postgres => " ORDER BY t.id FOR UPDATE",
-                crate::Backend::Sqlite => "",
-            };
-            // Only the traces still held by the claim that ran them: one
-            // whose lease ran out and that another claim took (or ended) is
-            // that claim's to record.
+            // The trace rows' context: workspace, campaign, participant,
+            // test; only the traces still held by the claim that ran them:
+            // one whose lease ran out and that another claim took (or
+            // ended) is that claim's to record.
+            let ids: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
+            let claims: HashMap<i64, Option<i64>> = outcomes.iter().map(|o| (o.id, o.claim)).collect();
             let mut context: HashMap<i64, (i64, i64, i64, bool)> = HashMap::with_capacity(outcomes.len());
-            for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
-                let sql = format!(
-                    "SELECT t.id, t.workspace_id, t.campaign_id, t.participant_id, t.test, t.state, t.attempts
-                     FROM traces t WHERE t.id IN ({}){lock}",
-                    crate::contacts::bulk_placeholders(backend, 1, chunk.len())
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-                for o in chunk { q = q.bind(o.id); }
-                let claims: HashMap<i64, Option<i64>> = chunk.iter().map(|o| (o.id, o.claim)).collect();
-                for r in q.fetch_all(&mut *tx).await? {
-                    let id = r.int("id");
-                    let held = match claims[&id] {
-                        None => true,
-                        Some(claim) => r.text("state") == "scheduled" && r.int("attempts") == claim,
-                    };
-                    if held {
-                        context.insert(id, (r.int("workspace_id"), r.int("campaign_id"), r.int("participant_id"), r.boolean("test")));
-                    }
+            for t in tx.trace_context(&ids).await? {
+                let held = match claims[&t.id] {
+                    None => true,
+                    Some(claim) => t.state == "scheduled" && t.attempts == claim,
+                };
+                if held {
+                    context.insert(t.id, (t.workspace, t.campaign, t.participant, t.test));
                 }
             }
             let known: Vec<&TraceOutcome> = outcomes.iter().filter(|o| context.contains_key(&o.id)).collect();
@@ -615,21 +524,7 @@ impl Store {
                 push_id_list(&mut q, "traces", chunk.iter().map(|o| o.id));
                 q.build().persistent(false).execute(&mut *tx).await?;
             }
-            // Ends: (id, state, reason, version, channel, message_pk, cost).
-            for chunk in finished.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "UPDATE traces SET state = v.column2, reason = v.column3, version = v.column4, channel = v.column5,
-                        message_pk = v.column6, cost = v.column7, processed_at = ");
-                q.push_bind(now);
-                q.push(", due_at = NULL FROM (");
-                q.push_values(chunk, |mut b, o| {
-                    b.push_bind(o.id).push_bind(o.state).push_bind(o.reason.as_deref()).push_bind(o.version)
-                        .push_bind(o.channel.as_deref()).push_bind(o.message_pk).push_bind(o.cost);
-                });
-                q.push(") AS v WHERE traces.id = v.column1");
-                push_id_list(&mut q, "traces", chunk.iter().map(|o| o.id));
-                q.build().persistent(false).execute(&mut *tx).await?;
-            }
+            tx.end_traces(now, &finished).await?;
             if !scores.is_empty() {
                 // Each contact's score read once (locked on PostgreSQL, in
                 // id order so that two workers never wait on each other in
@@ -637,21 +532,9 @@ impl Store {
                 let mut ids: Vec<i64> = scores.iter().map(|s| s.2).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                let lock = match backend {
-                    crate::Backend::Postgres => " ORDER BY id FOR UPDATE",
-                    crate::Backend::Sqlite => "",
-                };
                 let mut current: HashMap<(i64, i64), i64> = HashMap::with_capacity(ids.len());
-                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                    let sql = format!(
-                        "SELECT id, workspace_id, score FROM contacts WHERE id IN ({}){lock}",
-                        crate::contacts::bulk_placeholders(backend, 1, chunk.len())
-                    );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-                    for id in chunk { q = q.bind(*id); }
-                    for r in q.fetch_all(&mut *tx).await? {
-                        current.insert((r.int("workspace_id"), r.int("id")), r.int("score"));
-                    }
+                for (ws, id, score) in tx.scores(&ids).await? {
+                    current.insert((ws, id), score);
                 }
                 let mut changes = Vec::with_capacity(scores.len());
                 let mut touched: Vec<(i64, i64)> = Vec::new();
@@ -660,44 +543,19 @@ impl Store {
                     let Some(score) = current.get_mut(&(*ws, *contact)) else { continue };
                     let old = *score;
                     *score = old.saturating_add(*delta);
-                    changes.push((*ws, *contact, json!({"score": [old, *score]})));
+                    changes.push((*ws, *contact, json!({"score": [old, *score]}).to_string()));
                     touched.push((*ws, *contact));
                 }
                 touched.sort_unstable();
                 touched.dedup();
                 let updated: Vec<(i64, i64)> = touched.iter().map(|k| (k.1, current[k])).collect();
-                for chunk in updated.chunks(ROWS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::new("UPDATE contacts SET score = v.column2, updated_at = ");
-                    q.push_bind(now);
-                    q.push(" FROM (");
-                    q.push_values(chunk, |mut b, (id, score)| {
-                        b.push_bind(*id).push_bind(*score);
-                    });
-                    q.push(") AS v WHERE contacts.id = v.column1");
-                    push_id_list(&mut q, "contacts", chunk.iter().map(|(id, _)| *id));
-                    q.build().persistent(false).execute(&mut *tx).await?;
-                }
-                for chunk in changes.chunks(ROWS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::new("INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) ");
-                    q.push_values(chunk, |mut b, (ws, contact, change)| {
-                        b.push_bind(*ws).push_bind("contact").push_bind(*contact).push_bind("update")
-                            .push_bind(sqlx::types::Json(change)).push_bind(now);
-                    });
-                    q.build().persistent(false).execute(&mut *tx).await?;
-                }
+                tx.set_scores(now, &updated).await?;
+                tx.score_changes(now, &changes).await?;
             }
             for (ws, trace, a) in others {
                 apply_action!(tx, ws, trace, a, now);
             }
-            for chunk in children.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, parent_id, state, due_at, deadline, test, created_at) ");
-                q.push_values(chunk, |mut b, (ws, campaign, participant, test, parent, c)| {
-                    b.push_bind(*ws).push_bind(*campaign).push_bind(*participant).push_bind(c.activity_id).push_bind(*parent)
-                        .push_bind(c.state).push_bind(c.due_at).push_bind(c.deadline).push_bind(*test).push_bind(now);
-                });
-                q.build().persistent(false).execute(&mut *tx).await?;
-            }
+            tx.insert_children(now, &children).await?;
             // After the children, so that an ended participant's new
             // children are cancelled with the rest.
             ended.sort_unstable();
@@ -714,7 +572,7 @@ impl Store {
             participants.retain(|p| !busy.contains(p));
             participants.sort_unstable();
             participants.dedup();
-            complete_participants!(tx, backend, &participants, now);
+            tx.complete_participants(&participants, now).await?;
             for (campaign, cost) in spent {
                 let paused: Option<i64> = sqlx::query_scalar(
                     "UPDATE campaigns SET spent = spent + $2,
