@@ -30,7 +30,7 @@ trap unload EXIT
 psql "$ADMIN" -qc "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
 restart
 psql "$ADMIN" -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
-SWELL_LOG=warn "$SWELL" bench engine --participants "$PARTICIPANTS" | grep -E "traces/s|processed in"
+ SWELL_LOG=warn "$SWELL" bench engine --participants "$PARTICIPANTS" --postgres-only | grep -E "traces/s|processed in"
 # One line per statement shape and database (the one-worker and the
 # two-worker run each have their own): total ms, calls, rows, µs a row.
 psql "$ADMIN" -qAt -F ' | ' -c "
