@@ -190,23 +190,11 @@ impl BulkWrite for PgConnection {
     }
 }
 
-/// The rows of [`PgColumns`] as a table `u`, parameters `$2` to `$21`.
-macro_rules! pg_contact_rows {
-    () => {
-        "unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-             $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[]::jsonb[], $15::text[]::jsonb[],
-             $16::bigint[], $17::bigint[], $18::bool[], $19::bool[], $20::bool[], $21::text[])
-         AS u(id, external_id, email, phone, name, given_name, family_name, birthday, timezone, locale,
-              owner, score, tags, attrs, created_at, updated_at, email_optout, sms_optout, zalo_optout,
-              search)"
-    };
-}
-use pg_contact_rows;
-
-/// The same columns as a select list of `unnest`s, which PostgreSQL steps
-/// through in lockstep a row at a time. In `FROM`, a call of `unnest` with
-/// several arrays first copies all its rows into a temporary table of its
-/// own (a tuplestore): 8% of the server's time in an import.
+/// The rows of [`PgColumns`], parameters `$2` to `$21`, as a select list of
+/// `unnest`s, which PostgreSQL steps through in lockstep a row at a time.
+/// In `FROM`, a call of `unnest` with several arrays first copies all its
+/// rows into a temporary table of its own (a tuplestore): 8% of the
+/// server's time in an import.
 macro_rules! pg_contact_values {
     () => {
         "unnest($2::bigint[]), unnest($3::text[]), unnest($4::text[]), unnest($5::text[]), unnest($6::text[]),
@@ -217,6 +205,20 @@ macro_rules! pg_contact_values {
     };
 }
 use pg_contact_values;
+
+/// The same rows as a table `u` with the columns' names, to join on.
+macro_rules! pg_contact_rows {
+    () => {
+        concat!(
+            "(SELECT ",
+            pg_contact_values!(),
+            ") AS u(id, external_id, email, phone, name, given_name, family_name, birthday, timezone, locale,
+                 owner, score, tags, attrs, created_at, updated_at, email_optout, sms_optout, zalo_optout,
+                 search)"
+        )
+    };
+}
+use pg_contact_rows;
 
 /// A batch of contacts as one array per column, borrowing their text.
 struct PgColumns<'a> {

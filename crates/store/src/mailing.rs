@@ -639,43 +639,22 @@ impl Store {
         rows: &[SentTraceMessage<'_>],
         messages: &[OutboxMessage<'_>],
     ) -> Result<()> {
-        /// Rows per statement: eight binds each, within both backends' limits.
-        const CHUNK: usize = 500;
         if messages.is_empty() {
             return Ok(());
         }
         let now = self.now();
         let fresh: std::collections::HashSet<i64> = rows.iter().map(|r| r.id).collect();
+        let sent: Vec<(i64, &str)> = messages
+            .iter()
+            .filter_map(|m| m.message_pk.map(|pk| (pk, m.message_id)))
+            .filter(|(pk, _)| !fresh.contains(pk))
+            .collect();
         let _turn = self.sqlite_write_turn().await;
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
             tx.sent_rows(ws.0, now, rows).await?;
-            for chunk in messages.chunks(CHUNK) {
-                tx.outbox_rows(ws.0, now, chunk).await?;
-                let sent: Vec<(i64, &str)> = chunk
-                    .iter()
-                    .filter_map(|m| m.message_pk.map(|pk| (pk, m.message_id)))
-                    .filter(|(pk, _)| !fresh.contains(pk))
-                    .collect();
-                if sent.is_empty() {
-                    continue;
-                }
-                let mut q = sqlx::QueryBuilder::new("UPDATE messages SET state = 'sent', message_id = v.column2, sent_at = ");
-                q.push_bind(now);
-                q.push(", reason = NULL FROM (");
-                q.push_values(&sent, |mut b, (pk, id)| {
-                    b.push_bind(*pk).push_bind(*id);
-                });
-                // The ids again as a list: PostgreSQL then finds the rows
-                // by index instead of joining the list to the whole table.
-                q.push(") AS v WHERE messages.id = v.column1 AND messages.id IN (");
-                let mut ids = q.separated(", ");
-                for (pk, _) in &sent {
-                    ids.push_bind(*pk);
-                }
-                q.push(")");
-                q.build().persistent(false).execute(&mut *tx).await?;
-            }
+            tx.outbox_rows(ws.0, now, messages).await?;
+            tx.mark_sent(now, &sent).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -1133,6 +1112,9 @@ pub(crate) trait OutboxRows {
         rows: &[SentTraceMessage<'_>],
     ) -> sqlx::Result<()>;
 
+    /// Marks message rows made before sent: (id, Message-ID).
+    async fn mark_sent(&mut self, now: i64, sent: &[(i64, &str)]) -> sqlx::Result<()>;
+
     /// Outbox entries.
     async fn outbox_rows(
         &mut self,
@@ -1143,6 +1125,27 @@ pub(crate) trait OutboxRows {
 }
 
 impl OutboxRows for sqlx::PgConnection {
+    async fn mark_sent(&mut self, now: i64, sent: &[(i64, &str)]) -> sqlx::Result<()> {
+        if sent.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = sent.iter().map(|s| s.0).collect();
+        let message_ids: Vec<&str> = sent.iter().map(|s| s.1).collect();
+        // The ids again as `= ANY`: PostgreSQL then finds the rows by index
+        // instead of joining the arrays to the whole table.
+        sqlx::query(
+            "UPDATE messages SET state = 'sent', message_id = v.message_id, sent_at = $1, reason = NULL
+             FROM unnest($2::bigint[], $3::text[]) AS v(id, message_id)
+             WHERE messages.id = v.id AND messages.id = ANY($2::bigint[])",
+        )
+        .bind(now)
+        .bind(ids)
+        .bind(message_ids)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
     async fn sent_rows(
         &mut self,
         ws: i64,
@@ -1210,6 +1213,27 @@ impl OutboxRows for sqlx::PgConnection {
 }
 
 impl OutboxRows for sqlx::SqliteConnection {
+    async fn mark_sent(&mut self, now: i64, sent: &[(i64, &str)]) -> sqlx::Result<()> {
+        for chunk in sent.chunks(OUTBOX_ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "UPDATE messages SET state = 'sent', message_id = v.column2, sent_at = ",
+            );
+            q.push_bind(now);
+            q.push(", reason = NULL FROM (");
+            q.push_values(chunk, |mut b, (pk, id)| {
+                b.push_bind(*pk).push_bind(*id);
+            });
+            q.push(") AS v WHERE messages.id = v.column1 AND messages.id IN (");
+            let mut ids = q.separated(", ");
+            for (pk, _) in chunk {
+                ids.push_bind(*pk);
+            }
+            q.push(")");
+            q.build().persistent(false).execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+
     async fn sent_rows(
         &mut self,
         ws: i64,

@@ -12,7 +12,9 @@
 //! SQLite keeps its lists: it has no arrays, and a statement costs it no
 //! round trip and little planning.
 
-use sqlx::{PgConnection, SqliteConnection};
+use std::collections::HashSet;
+
+use sqlx::{PgConnection, Sqlite, SqliteConnection};
 use swell_core::time::Millis;
 
 use super::queue::{ClaimedTrace, NewTrace, TraceOutcome};
@@ -59,7 +61,27 @@ pub(crate) trait TraceBatch {
     /// with `NOT EXISTS`, PostgreSQL's planner made it an anti-join over
     /// every trace: 350 ms a statement, two thirds of a 10,000-participant
     /// run.
-    async fn complete_participants(&mut self, ids: &[i64], now: Millis) -> sqlx::Result<()>;
+    async fn complete_participants(&mut self, ids: &[i64], now: Millis) -> sqlx::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let busy = self.busy_participants(ids).await?;
+        let idle: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !busy.contains(id))
+            .collect();
+        if idle.is_empty() {
+            return Ok(());
+        }
+        self.mark_completed(&idle, now).await
+    }
+
+    /// Which of participants `ids` still have a trace to run.
+    async fn busy_participants(&mut self, ids: &[i64]) -> sqlx::Result<HashSet<i64>>;
+
+    /// Marks running participants `ids` completed at `now`.
+    async fn mark_completed(&mut self, ids: &[i64], now: Millis) -> sqlx::Result<()>;
 
     /// The workspace, id and score of contacts `ids`, locked (PostgreSQL,
     /// in id order, so that two workers never wait on each other in a
@@ -68,13 +90,6 @@ pub(crate) trait TraceBatch {
 
     /// Sets contacts' scores: (id, score).
     async fn set_scores(&mut self, now: Millis, scores: &[(i64, i64)]) -> sqlx::Result<()>;
-
-    /// The change-log rows of score changes: (workspace, contact, JSON).
-    async fn score_changes(
-        &mut self,
-        now: Millis,
-        changes: &[(i64, i64, String)],
-    ) -> sqlx::Result<()>;
 }
 
 /// The columns [`claimed_of`] reads, after `SELECT`.
@@ -112,6 +127,19 @@ fn context_of<R: RowExt>(r: &R) -> TraceContext {
         state: r.text("state"),
         attempts: r.int("attempts"),
     }
+}
+
+/// `?, ?, ...` for `ids` in a SQLite `IN` list.
+fn in_list(ids: &[i64]) -> String {
+    crate::contacts::bulk_placeholders(crate::Backend::Sqlite, 1, ids.len())
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
+
+/// Binds `ids` after the statement's other values, unprepared (its text
+/// depends on their number).
+fn bind_ids<'q>(q: SqliteQuery<'q>, ids: &[i64]) -> SqliteQuery<'q> {
+    ids.iter().fold(q.persistent(false), |q, id| q.bind(*id))
 }
 
 impl TraceBatch for PgConnection {
@@ -213,33 +241,24 @@ impl TraceBatch for PgConnection {
         Ok(())
     }
 
-    async fn complete_participants(&mut self, ids: &[i64], now: Millis) -> sqlx::Result<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let busy: std::collections::HashSet<i64> = sqlx::query_scalar::<_, i64>(
+    async fn busy_participants(&mut self, ids: &[i64]) -> sqlx::Result<HashSet<i64>> {
+        let busy = sqlx::query_scalar::<_, i64>(
             "SELECT DISTINCT participant_id FROM traces
              WHERE participant_id = ANY($1::bigint[]) AND state IN ('waiting', 'scheduled', 'running')",
         )
         .bind(ids)
-        .fetch_all(&mut *self)
-        .await?
-        .into_iter()
-        .collect();
-        let idle: Vec<i64> = ids
-            .iter()
-            .copied()
-            .filter(|id| !busy.contains(id))
-            .collect();
-        if idle.is_empty() {
-            return Ok(());
-        }
+        .fetch_all(self)
+        .await?;
+        Ok(busy.into_iter().collect())
+    }
+
+    async fn mark_completed(&mut self, ids: &[i64], now: Millis) -> sqlx::Result<()> {
         sqlx::query(
             "UPDATE participants SET state = 'completed', updated_at = $1
              WHERE state = 'running' AND id = ANY($2::bigint[])",
         )
         .bind(now)
-        .bind(idle)
+        .bind(ids)
         .execute(self)
         .await?;
         Ok(())
@@ -276,30 +295,6 @@ impl TraceBatch for PgConnection {
         .await?;
         Ok(())
     }
-
-    async fn score_changes(
-        &mut self,
-        now: Millis,
-        changes: &[(i64, i64, String)],
-    ) -> sqlx::Result<()> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let workspaces: Vec<i64> = changes.iter().map(|c| c.0).collect();
-        let contacts: Vec<i64> = changes.iter().map(|c| c.1).collect();
-        let json: Vec<&str> = changes.iter().map(|c| c.2.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at)
-             SELECT unnest($1::bigint[]), 'contact', unnest($2::bigint[]), 'update', unnest($3::text[]::json[]), $4",
-        )
-        .bind(workspaces)
-        .bind(contacts)
-        .bind(json)
-        .bind(now)
-        .execute(self)
-        .await?;
-        Ok(())
-    }
 }
 
 impl TraceBatch for SqliteConnection {
@@ -308,13 +303,10 @@ impl TraceBatch for SqliteConnection {
             "SELECT {CLAIMED} FROM traces t
              JOIN participants p ON p.id = t.participant_id LEFT JOIN traces pt ON pt.id = t.parent_id
              WHERE t.id IN ({}) ORDER BY t.id",
-            crate::contacts::bulk_placeholders(crate::Backend::Sqlite, 1, ids.len())
+            in_list(ids)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-        for id in ids {
-            q = q.bind(*id);
-        }
-        Ok(q.fetch_all(self)
+        Ok(bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)), ids)
+            .fetch_all(self)
             .await?
             .iter()
             .map(|r| claimed_of(r, now))
@@ -327,12 +319,9 @@ impl TraceBatch for SqliteConnection {
             let sql = format!(
                 "SELECT id, workspace_id, campaign_id, participant_id, test, state, attempts
                  FROM traces WHERE id IN ({})",
-                crate::contacts::bulk_placeholders(crate::Backend::Sqlite, 1, chunk.len())
+                in_list(chunk)
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-            for id in chunk {
-                q = q.bind(*id);
-            }
+            let q = bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk);
             out.extend(q.fetch_all(&mut *self).await?.iter().map(context_of));
         }
         Ok(out)
@@ -391,41 +380,35 @@ impl TraceBatch for SqliteConnection {
         Ok(())
     }
 
-    async fn complete_participants(&mut self, ids: &[i64], now: Millis) -> sqlx::Result<()> {
-        let lists = |from: usize, n: usize| {
-            crate::contacts::bulk_placeholders(crate::Backend::Sqlite, from, n)
-        };
+    async fn busy_participants(&mut self, ids: &[i64]) -> sqlx::Result<HashSet<i64>> {
+        let mut busy = HashSet::new();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "SELECT DISTINCT participant_id FROM traces
                  WHERE participant_id IN ({}) AND state IN ('waiting', 'scheduled', 'running')",
-                lists(1, chunk.len())
+                in_list(chunk)
             );
-            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).persistent(false);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            let busy: std::collections::HashSet<i64> =
-                q.fetch_all(&mut *self).await?.into_iter().collect();
-            let idle: Vec<i64> = chunk
-                .iter()
-                .copied()
-                .filter(|id| !busy.contains(id))
-                .collect();
-            if idle.is_empty() {
-                continue;
-            }
+            let q = bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk);
+            busy.extend(
+                q.fetch_all(&mut *self)
+                    .await?
+                    .iter()
+                    .map(|r| r.int("participant_id")),
+            );
+        }
+        Ok(busy)
+    }
+
+    async fn mark_completed(&mut self, ids: &[i64], now: Millis) -> sqlx::Result<()> {
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            // `?` throughout: sqlx's SQLite does not number `?` after a `$1`.
             let sql = format!(
-                "UPDATE participants SET state = 'completed', updated_at = ? WHERE state = 'running' AND id IN ({})",
-                lists(2, idle.len())
+                "UPDATE participants SET state = 'completed', updated_at = ?
+                 WHERE state = 'running' AND id IN ({})",
+                in_list(chunk)
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .persistent(false)
-                .bind(now);
-            for id in &idle {
-                q = q.bind(*id);
-            }
-            q.execute(&mut *self).await?;
+            let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            bind_ids(q, chunk).execute(&mut *self).await?;
         }
         Ok(())
     }
@@ -435,12 +418,9 @@ impl TraceBatch for SqliteConnection {
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "SELECT id, workspace_id, score FROM contacts WHERE id IN ({})",
-                crate::contacts::bulk_placeholders(crate::Backend::Sqlite, 1, chunk.len())
+                in_list(chunk)
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-            for id in chunk {
-                q = q.bind(*id);
-            }
+            let q = bind_ids(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk);
             out.extend(
                 q.fetch_all(&mut *self)
                     .await?
@@ -462,28 +442,6 @@ impl TraceBatch for SqliteConnection {
             });
             q.push(") AS v WHERE contacts.id = v.column1");
             super::queue::push_id_list(&mut q, "contacts", chunk.iter().map(|(id, _)| *id));
-            q.build().persistent(false).execute(&mut *self).await?;
-        }
-        Ok(())
-    }
-
-    async fn score_changes(
-        &mut self,
-        now: Millis,
-        changes: &[(i64, i64, String)],
-    ) -> sqlx::Result<()> {
-        for chunk in changes.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at) ",
-            );
-            q.push_values(chunk, |mut b, (ws, contact, change)| {
-                b.push_bind(*ws)
-                    .push_bind("contact")
-                    .push_bind(*contact)
-                    .push_bind("update")
-                    .push_bind(change.as_str())
-                    .push_bind(now);
-            });
             q.build().persistent(false).execute(&mut *self).await?;
         }
         Ok(())

@@ -550,7 +550,15 @@ impl Store {
                 touched.dedup();
                 let updated: Vec<(i64, i64)> = touched.iter().map(|k| (k.1, current[k])).collect();
                 tx.set_scores(now, &updated).await?;
-                tx.score_changes(now, &changes).await?;
+                // Each addition its own change row, in order, through the
+                // change log's bulk write (one workspace at a time).
+                let mut by_workspace: BTreeMap<i64, Vec<crate::bulk::ChangeEntry>> = BTreeMap::new();
+                for (ws, contact, change) in &changes {
+                    by_workspace.entry(*ws).or_default().push((*contact, "update", change.as_str()));
+                }
+                for (ws, entries) in by_workspace {
+                    crate::bulk::BulkWrite::append_changes(&mut *tx, ws, "contact", &entries, now).await?;
+                }
             }
             for (ws, trace, a) in others {
                 apply_action!(tx, ws, trace, a, now);
