@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Reproduces the figures behind migration 0016 (PostgreSQL): the time to
-# insert 20,000 traces, contacts and change-log rows with the foreign keys
-# that migration dropped put back, then without them, in a scratch database.
+# Reproduces the figures behind migrations 0016 and 0021 (PostgreSQL): the
+# time to insert 20,000 traces, contacts, change-log rows and tag rows (one
+# for each of the contacts just inserted) with the foreign keys those
+# migrations dropped put back, then without them, in a scratch database.
 # Usage: scripts/bench-foreign-keys.sh [postgres://server-url] (default: the
 # test server on 127.0.0.1:5432). Needs a built `swell` (SWELL, default
 # target/release/swell) and psql.
@@ -23,8 +24,10 @@ insert_all() { # $1: first row number
     SELECT 1, 1, i, 1, 'scheduled', 0, false, 0 FROM generate_series($a, $b) i")"
   printf 'contacts %s ms, ' "$(timed "INSERT INTO contacts (workspace_id, email, timezone, search, created_at, updated_at)
     SELECT 1, 'p' || i || '@x.vn', 'UTC', 'p' || i, 0, 0 FROM generate_series($a, $b) i")"
-  printf 'changes %s ms\n' "$(timed "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at)
+  printf 'changes %s ms, ' "$(timed "INSERT INTO changes (workspace_id, entity, record_id, op, changes, at)
     SELECT 1, 'contact', i, 'create', '{\"email\": [null, \"x\"]}', 0 FROM generate_series($a, $b) i")"
+  printf 'tags %s ms\n' "$(timed "INSERT INTO contact_tags (workspace_id, tag, contact_id)
+    SELECT 1, 'vip', id FROM contacts ORDER BY id DESC LIMIT 20000")"
 }
 
 run "ALTER TABLE traces ADD CONSTRAINT fk_ws FOREIGN KEY (workspace_id) REFERENCES workspaces(id),
@@ -32,12 +35,14 @@ run "ALTER TABLE traces ADD CONSTRAINT fk_ws FOREIGN KEY (workspace_id) REFERENC
        ADD CONSTRAINT fk_activity FOREIGN KEY (activity_id) REFERENCES activities(id),
        ADD CONSTRAINT fk_participant FOREIGN KEY (participant_id) REFERENCES participants(id);
      ALTER TABLE contacts ADD CONSTRAINT fk_ws FOREIGN KEY (workspace_id) REFERENCES workspaces(id);
-     ALTER TABLE changes ADD CONSTRAINT fk_ws FOREIGN KEY (workspace_id) REFERENCES workspaces(id);"
+     ALTER TABLE changes ADD CONSTRAINT fk_ws FOREIGN KEY (workspace_id) REFERENCES workspaces(id);
+     ALTER TABLE contact_tags ADD CONSTRAINT fk_contact FOREIGN KEY (contact_id) REFERENCES contacts(id);"
 printf '20,000 rows each, with the foreign keys:    '
 insert_all 1
 run "ALTER TABLE traces DROP CONSTRAINT fk_ws, DROP CONSTRAINT fk_campaign, DROP CONSTRAINT fk_activity,
        DROP CONSTRAINT fk_participant;
      ALTER TABLE contacts DROP CONSTRAINT fk_ws;
-     ALTER TABLE changes DROP CONSTRAINT fk_ws;"
+     ALTER TABLE changes DROP CONSTRAINT fk_ws;
+     ALTER TABLE contact_tags DROP CONSTRAINT fk_contact;"
 printf '20,000 rows each, without them (as now):    '
 insert_all 20001

@@ -6,8 +6,9 @@
 //! `VALUES` list or an `IN` list of a thousand parameters, each execution
 //! was parsed, analysed and planned anew, a fifth of the server's time in
 //! the engine's drain (`perf` of `swell bench engine --postgres-only`). In
-//! `psql`, planning the trace ends' `UPDATE` of 1,000 rows took 4-5 ms as a
-//! `VALUES` list and about 1 ms with arrays.
+//! `psql`, planning the trace ends' `UPDATE` of 1,000 rows took 7.7-11.6 ms
+//! as a `VALUES` list and 2.1-2.3 ms with arrays
+//! (`scripts/bench-list-planning.sh`).
 //!
 //! SQLite keeps its lists: it has no arrays, and a statement costs it no
 //! round trip and little planning.
