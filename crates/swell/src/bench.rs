@@ -351,6 +351,52 @@ pub fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The machine's CPU time so far, all cores (Linux's `/proc/stat`, in
+/// clock ticks): busy, and in all.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guests are in user).
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// How busy the machine's cores are over a stretch of a benchmark (every
+/// process: the database server's too): what a second worker process has
+/// to work with.
+pub struct CpuShare(Option<(u64, u64)>);
+
+impl CpuShare {
+    pub fn start() -> CpuShare {
+        CpuShare(cpu_ticks())
+    }
+
+    /// The busy share since the start, and the number of cores.
+    pub fn busy(&self) -> Option<(f64, usize)> {
+        let (busy0, total0) = self.0?;
+        let (busy1, total1) = cpu_ticks()?;
+        let total = total1.checked_sub(total0).filter(|t| *t > 0)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Some(((busy1 - busy0) as f64 / total as f64, cores))
+    }
+
+    /// `busy 97% of 2 cores`, or nothing where it cannot be read.
+    pub fn describe(&self) -> String {
+        match self.busy() {
+            Some((share, cores)) => {
+                format!("machine CPU busy {:.0}% of {cores} cores", share * 100.0)
+            }
+            None => "machine CPU not read".to_string(),
+        }
+    }
+}
+
 /// Creates an empty database on a PostgreSQL server and returns its URL.
 pub async fn fresh_pg_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
     let mut conn = sqlx::PgConnection::connect(admin_url)

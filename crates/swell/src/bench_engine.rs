@@ -14,7 +14,7 @@ use swell_store::automation::{ActivityInput, CampaignInput};
 use swell_store::contacts::{ContactWrite, Target};
 use swell_store::{Store, WorkspaceId};
 
-use crate::bench::{drop_pg_database, fresh_pg_database, peak_rss_mb};
+use crate::bench::{CpuShare, drop_pg_database, fresh_pg_database, peak_rss_mb};
 
 /// Which backends a run measures.
 pub struct Backends {
@@ -184,11 +184,13 @@ async fn launched(db: &str, participants: u64) -> anyhow::Result<(Store, Workspa
 async fn throughput(db: &str, participants: u64, lanes: usize) -> anyhow::Result<f64> {
     let (store, ws, id, _) = launched(db, participants).await?;
     let started = Instant::now();
+    let cpu = CpuShare::start();
     let e = engine_with(&store, false, lanes).0;
     tokio::spawn(async move { e.drain().await }).await??;
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu.describe();
     let done = processed(&store, ws, id).await?;
-    println!("  {done} traces processed in {secs:.1} s");
+    println!("  {done} traces processed in {secs:.1} s; {cpu}");
     store.close().await;
     Ok(done as f64 / secs)
 }
@@ -205,6 +207,7 @@ async fn throughput_processes(
     let (store, ws, id, entered) = launched(db, participants).await?;
     let exe = std::env::current_exe()?;
     let started = Instant::now();
+    let cpu = CpuShare::start();
     let mut children = Vec::new();
     for _ in 0..workers {
         let child = std::process::Command::new(&exe)
@@ -226,9 +229,10 @@ async fn throughput_processes(
         }
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu.describe();
     drop(children);
     let done = processed(&store, ws, id).await?;
-    println!("  {done} traces processed in {secs:.1} s");
+    println!("  {done} traces processed in {secs:.1} s; {cpu} (server and workers)");
     if done != 3 * entered as i64 {
         anyhow::bail!("{done} traces processed, expected {}", 3 * entered);
     }

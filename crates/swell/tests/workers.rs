@@ -3,7 +3,9 @@
 //! of every participant still runs exactly once. Nothing is lost, nothing
 //! happens twice, and the webhook the campaign calls sees each step's
 //! idempotency key (a step cut off mid-call may repeat its call, under the
-//! same key, and nothing else).
+//! same key, and nothing else). The score step runs in its parent's batch
+//! (see `Automation::run_due_children`), the tag step through the queue:
+//! both exactly once.
 
 mod common;
 
@@ -18,6 +20,8 @@ use sqlx::Row;
 use swell_tests::TestDb;
 
 const PEOPLE: usize = 10_000;
+/// Steps per person: the webhook, the tag and the score.
+const STEPS: usize = 3;
 
 /// The campaign's webhook peer: counts the calls per idempotency key.
 async fn receiver() -> (u16, Arc<Mutex<HashMap<String, u32>>>) {
@@ -76,6 +80,8 @@ async fn three_workers_one_killed_run_every_step_exactly_once() {
              "children": [
                 {"name": "Mark", "kind": "action", "trigger": "after_parent",
                  "config": {"action": "add_tag", "tag": "reached"}},
+                {"name": "Count", "kind": "action", "trigger": "after_parent",
+                 "config": {"action": "add_score", "points": 1}},
              ]},
         ],
     });
@@ -106,7 +112,7 @@ async fn three_workers_one_killed_run_every_step_exactly_once() {
     };
     // Kill one worker hard once a fifth of the steps have run.
     for _ in 0..1200 {
-        if processed(pool.clone()).await >= (2 * PEOPLE / 5) as i64 {
+        if processed(pool.clone()).await >= (STEPS * PEOPLE / 5) as i64 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -115,7 +121,7 @@ async fn three_workers_one_killed_run_every_step_exactly_once() {
     victim.0.wait().unwrap();
     let at_kill = processed(pool.clone()).await;
     assert!(
-        at_kill < (2 * PEOPLE) as i64,
+        at_kill < (STEPS * PEOPLE) as i64,
         "the campaign finished before the kill; nothing was tested"
     );
 
@@ -123,14 +129,14 @@ async fn three_workers_one_killed_run_every_step_exactly_once() {
     let mut done = 0;
     for _ in 0..2400 {
         done = processed(pool.clone()).await;
-        if done == (2 * PEOPLE) as i64 {
+        if done == (STEPS * PEOPLE) as i64 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
         done,
-        (2 * PEOPLE) as i64,
+        (STEPS * PEOPLE) as i64,
         "every step ran (killed at {at_kill})"
     );
 
@@ -144,8 +150,8 @@ async fn three_workers_one_killed_run_every_step_exactly_once() {
     .unwrap();
     assert_eq!(rows.len(), 1, "only processed traces are left");
     assert_eq!(rows[0].get::<String, _>("state"), "processed");
-    assert_eq!(rows[0].get::<i64, _>("n"), (2 * PEOPLE) as i64);
-    assert_eq!(rows[0].get::<i64, _>("pairs"), (2 * PEOPLE) as i64);
+    assert_eq!(rows[0].get::<i64, _>("n"), (STEPS * PEOPLE) as i64);
+    assert_eq!(rows[0].get::<i64, _>("pairs"), (STEPS * PEOPLE) as i64);
     let completed: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM participants WHERE state = 'completed'")
             .fetch_one(&pool)
@@ -165,6 +171,22 @@ async fn three_workers_one_killed_run_every_step_exactly_once() {
     assert_eq!(tagged.len(), PEOPLE, "everyone was tagged");
     let twice: Vec<_> = tagged.iter().filter(|(_, n)| *n != 1).collect();
     assert!(twice.is_empty(), "tagged more than once: {twice:?}");
+
+    // The point was added once per person, with one change each.
+    let scores: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT score, COUNT(*) FROM contacts GROUP BY score")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(scores, vec![(1, PEOPLE as i64)], "every score is 1");
+    let scored: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM changes WHERE entity = 'contact' AND op = 'update'
+           AND CAST(changes AS TEXT) LIKE '%score%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(scored, PEOPLE as i64, "one score change per person");
 
     // Every step's call arrived under its own key; a repeat happens only
     // for the calls the killed worker had in flight (its lanes' claimed

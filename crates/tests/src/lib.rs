@@ -539,3 +539,24 @@ pub fn test_dkim_key() -> swell_channels::DkimKey {
 
 /// The public half of [`test_dkim_key`], PEM.
 pub const TEST_DKIM_PUBLIC_KEY: &str = include_str!("../fixtures/dkim_test_key.pub.pem");
+
+/// A contact campaign started by hand, each contact let in once, with no
+/// activities yet.
+pub async fn manual_campaign(
+    store: &Store,
+    ws: swell_store::WorkspaceId,
+    name: &str,
+) -> swell_store::automation::Campaign {
+    let input = swell_store::automation::CampaignInput {
+        marketing_campaign_id: None,
+        name: name.into(),
+        entity: "contact".into(),
+        filter: None,
+        trigger: serde_json::json!({"kind": "manual"}),
+        reentry: "once".into(),
+        budget: None,
+        hook_key: None,
+        hook_signing: None,
+    };
+    store.create_campaign(ws, &input).await.expect("campaign")
+}

@@ -427,9 +427,10 @@ impl Automation {
         // will take it when the lease runs out, never run by two at once.
         // (Not one whose message row the batch made: see `has_message_row`.)
         let half_lease = self.cfg.lease.as_millis() as i64 / 2;
-        let ran: Vec<Option<TraceOutcome>> =
+        let trees = &cx.trees;
+        let ran: Vec<Option<(ClaimedTrace, Campaign, TraceOutcome)>> =
             futures::stream::iter(runnable.into_iter().map(|(t, a, c)| {
-                let tree = cx.trees.get(&c.id).cloned().unwrap_or_default();
+                let tree = trees.get(&c.id).map(Vec::as_slice).unwrap_or_default();
                 async move {
                     if self.store.now() - t.due_at > half_lease && !shared.has_message_row(t.id) {
                         return None;
@@ -437,18 +438,19 @@ impl Automation {
                     let mut o = self.execute(shared, &t, &a, &c).await;
                     o.version = Some(a.version);
                     if o.state == "processed" {
-                        o.children.extend(self.children(&t, &a, &tree, &o));
+                        o.children.extend(self.children(&t, &a, tree, &o));
                     }
-                    Some(o)
+                    Some((t, c, o))
                 }
             }))
             .buffer_unordered(self.cfg.concurrency.max(1))
             .collect()
             .await;
-        let mut ran: Vec<TraceOutcome> = ran.into_iter().flatten().collect();
+        let mut ran: Vec<(ClaimedTrace, Campaign, TraceOutcome)> =
+            ran.into_iter().flatten().collect();
         let failed = self.flush_outbox(shared).await;
         if !failed.is_empty() {
-            for o in &mut ran {
+            for (_, _, o) in &mut ran {
                 if let Some((attempts, why)) = failed.get(&o.id) {
                     let version = o.version;
                     *o = self.retry(o.id, *attempts, why.clone());
@@ -456,8 +458,88 @@ impl Automation {
                 }
             }
         }
+        // The steps due at once after them that act on the store only run
+        // now, after the sends above are kept, and are written with them.
+        let ran: Vec<TraceOutcome> = futures::stream::iter(ran.into_iter().map(|(t, c, mut o)| {
+            let tree = trees.get(&c.id).map(Vec::as_slice).unwrap_or_default();
+            async move {
+                self.run_due_children(shared, &t, &c, tree, &mut o, 0).await;
+                o
+            }
+        }))
+        .buffer_unordered(self.cfg.concurrency.max(1))
+        .collect()
+        .await;
         outcomes.extend(ran);
         Ok(outcomes)
+    }
+
+    /// Runs the children of a processed step that are due now and whose
+    /// whole effect is written in the outcome's transaction (see
+    /// [`runs_in_parents_batch`]), and theirs in turn, up to
+    /// [`INLINE_DEPTH`] generations: each keeps its outcome in its
+    /// [`NewTrace::ran`], written ended with its parent's. Run in the next
+    /// batch instead, each such step cost a claim, two reads and an update
+    /// of its own.
+    ///
+    /// They are as exactly-once as a step through the queue: if the
+    /// parent's lease runs out and another claim runs it again, only one
+    /// of the two outcomes is recorded, and these steps with it.
+    fn run_due_children<'a>(
+        &'a self,
+        sh: &'a run::Shared,
+        parent: &'a ClaimedTrace,
+        c: &'a Campaign,
+        tree: &'a [Activity],
+        o: &'a mut TraceOutcome,
+        depth: usize,
+    ) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if o.state != "processed" || o.end_participant || depth >= INLINE_DEPTH {
+                return;
+            }
+            let now = self.store.now();
+            let parent_message = o.message_pk;
+            for child in &mut o.children {
+                if child.state != "scheduled" || child.due_at.is_none_or(|d| d > now) {
+                    continue;
+                }
+                let Some(a) = tree.iter().find(|a| a.id == child.activity_id) else {
+                    continue;
+                };
+                if !runs_in_parents_batch(a, c) {
+                    continue;
+                }
+                // No row yet, so no id: nothing these kinds do reads it.
+                let t = ClaimedTrace {
+                    id: 0,
+                    activity_id: a.id,
+                    parent_id: Some(parent.id),
+                    deadline: child.deadline,
+                    attempts: 1,
+                    parent_message,
+                    due_at: now,
+                    ..parent.clone()
+                };
+                let mut ran = self.execute(sh, &t, a, c).await;
+                if ran.state == "scheduled" {
+                    // To be tried again: left to the queue, as it was.
+                    continue;
+                }
+                ran.version = Some(a.version);
+                if ran.state == "processed" {
+                    ran.children = self.children(&t, a, tree, &ran);
+                    self.run_due_children(sh, &t, c, tree, &mut ran, depth + 1)
+                        .await;
+                }
+                let ended = ran.end_participant;
+                child.ran = Some(Box::new(ran));
+                if ended {
+                    // The participant's other steps are cancelled with it.
+                    break;
+                }
+            }
+        })
     }
 
     /// The children a processed trace schedules: after their delay, or
@@ -482,39 +564,19 @@ impl Automation {
             .map(|c| {
                 let waits = swell_store::automation::WAITING_TRIGGERS.contains(&c.trigger.as_str());
                 if c.trigger == "bounced" && bounced {
-                    NewTrace {
-                        activity_id: c.id,
-                        state: "scheduled",
-                        due_at: Some(now + c.delay_ms),
-                        deadline: None,
-                    }
+                    NewTrace::scheduled(c.id, now + c.delay_ms, None)
                 } else if waits && outcome.message_pk.is_some() && !bounced {
                     let wait = c
                         .validity_ms
                         .unwrap_or(self.cfg.default_wait.as_millis() as i64);
-                    NewTrace {
-                        activity_id: c.id,
-                        state: "waiting",
-                        due_at: Some(now + wait),
-                        deadline: None,
-                    }
+                    NewTrace::waiting(c.id, now + wait)
                 } else if waits {
                     // Nothing was sent, so nothing can be opened: the branch
                     // is kept in the history as cancelled at once.
-                    NewTrace {
-                        activity_id: c.id,
-                        state: "waiting",
-                        due_at: Some(now),
-                        deadline: None,
-                    }
+                    NewTrace::waiting(c.id, now)
                 } else {
                     let due = now + c.delay_ms;
-                    NewTrace {
-                        activity_id: c.id,
-                        state: "scheduled",
-                        due_at: Some(due),
-                        deadline: c.validity_ms.map(|v| due + v),
-                    }
+                    NewTrace::scheduled(c.id, due, c.validity_ms.map(|v| due + v))
                 }
             })
             .collect()
@@ -532,6 +594,34 @@ impl Automation {
             .ok_or_else(|| EngineError::Invalid(format!("unknown entity type {entity}")))
     }
 }
+
+/// Whether a step due at once may run in its parent's batch: a split, or
+/// a server action without a filter whose whole effect is part of the
+/// outcome's transaction (a score, a task, a lead, a lead's rep, the
+/// participant's end). The rest wait for the queue: a send or a webhook
+/// is keyed by its trace's id, which a step written with its parent has
+/// only then; a tag, a list or a field is written on its own, so a parent
+/// run twice after its lease ran out would write it twice; a filter is a
+/// query of its own.
+fn runs_in_parents_batch(a: &Activity, c: &Campaign) -> bool {
+    if a.filter.is_some() {
+        return false;
+    }
+    match a.kind.as_str() {
+        "split" => true,
+        "action" => match a.config.get("action").and_then(serde_json::Value::as_str) {
+            Some("add_score" | "create_task" | "create_lead" | "end") => true,
+            Some("assign_owner") => c.entity == "lead",
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Generations of steps that run in their first ancestor's batch at most
+/// (see [`Automation::run_due_children`]); deeper ones go through the
+/// queue.
+const INLINE_DEPTH: usize = 8;
 
 #[derive(Default)]
 struct BatchContext {

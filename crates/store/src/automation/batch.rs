@@ -23,7 +23,7 @@ use crate::WorkspaceId;
 use crate::rows::RowExt;
 
 /// Rows a multi-row statement writes at most on SQLite: within its bind
-/// limit at the widest row (ten values).
+/// limit (32,766) at the widest row (a child trace's seventeen values).
 pub(crate) const ROWS_PER_STATEMENT: usize = 1000;
 
 /// A trace's row as the outcome's check reads it.
@@ -52,9 +52,15 @@ pub(crate) trait TraceBatch {
     /// Records how traces ended, at `now`.
     async fn end_traces(&mut self, now: Millis, ended: &[&TraceOutcome]) -> sqlx::Result<()>;
 
-    /// Schedules child traces made at `now`.
-    async fn insert_children(&mut self, now: Millis, children: &[ChildRow<'_>])
-    -> sqlx::Result<()>;
+    /// Writes child traces made at `now`: scheduled or waiting, or ended
+    /// when they ran in their parent's batch. With `ids`, returns each new
+    /// row's id, parent and activity.
+    async fn insert_children(
+        &mut self,
+        now: Millis,
+        children: &[ChildRow<'_>],
+        ids: bool,
+    ) -> sqlx::Result<Vec<(i64, i64, i64)>>;
 
     /// Marks participants completed when none of their traces is left to
     /// run: first the ones that still have one are found (an index probe
@@ -117,6 +123,62 @@ fn claimed_of<R: RowExt>(r: &R, now: Millis) -> ClaimedTrace {
         due_at: now,
     }
 }
+
+/// A child's row beyond its parent's context: state, due, deadline,
+/// attempts, then reason, version, channel, message and cost, and when it
+/// ran (these for a child that ran in its parent's batch).
+struct ChildValues<'a> {
+    state: &'a str,
+    due_at: Option<Millis>,
+    deadline: Option<Millis>,
+    attempts: i64,
+    reason: Option<&'a str>,
+    version: Option<i64>,
+    channel: Option<&'a str>,
+    message_pk: Option<i64>,
+    cost: Option<f64>,
+    processed_at: Option<Millis>,
+}
+
+fn child_values<'a>(c: &'a NewTrace, now: Millis) -> ChildValues<'a> {
+    match c.ran.as_deref() {
+        None => ChildValues {
+            state: c.state,
+            due_at: c.due_at,
+            deadline: c.deadline,
+            attempts: 0,
+            reason: None,
+            version: None,
+            channel: None,
+            message_pk: None,
+            cost: None,
+            processed_at: None,
+        },
+        Some(r) => ChildValues {
+            state: r.state,
+            due_at: None,
+            deadline: c.deadline,
+            attempts: 1,
+            reason: r.reason.as_deref(),
+            version: r.version,
+            channel: r.channel.as_deref(),
+            message_pk: r.message_pk,
+            cost: r.cost,
+            processed_at: Some(now),
+        },
+    }
+}
+
+fn made_of<R: RowExt>(rows: Vec<R>) -> Vec<(i64, i64, i64)> {
+    rows.iter()
+        .map(|r| (r.int("id"), r.int("parent_id"), r.int("activity_id")))
+        .collect()
+}
+
+/// The children's columns, in the order both backends write them.
+const CHILD_COLUMNS: &str =
+    "workspace_id, campaign_id, participant_id, activity_id, parent_id, test, created_at,
+    state, due_at, deadline, attempts, reason, version, channel, message_pk, cost, processed_at";
 
 fn context_of<R: RowExt>(r: &R) -> TraceContext {
     TraceContext {
@@ -211,35 +273,46 @@ impl TraceBatch for PgConnection {
         &mut self,
         now: Millis,
         children: &[ChildRow<'_>],
-    ) -> sqlx::Result<()> {
+        ids: bool,
+    ) -> sqlx::Result<Vec<(i64, i64, i64)>> {
         if children.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let column = |f: fn(&ChildRow) -> i64| -> Vec<i64> { children.iter().map(f).collect() };
-        let states: Vec<&str> = children.iter().map(|c| c.5.state).collect();
-        let due: Vec<Option<Millis>> = children.iter().map(|c| c.5.due_at).collect();
-        let deadlines: Vec<Option<Millis>> = children.iter().map(|c| c.5.deadline).collect();
-        let tests: Vec<bool> = children.iter().map(|c| c.3).collect();
-        sqlx::query(
-            "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, parent_id, state, due_at,
-                 deadline, test, created_at)
+        let values: Vec<ChildValues> = children.iter().map(|c| child_values(c.5, now)).collect();
+        let sql = format!(
+            "INSERT INTO traces ({CHILD_COLUMNS})
              SELECT unnest($1::bigint[]), unnest($2::bigint[]), unnest($3::bigint[]), unnest($4::bigint[]),
-                 unnest($5::bigint[]), unnest($6::text[]), unnest($7::bigint[]), unnest($8::bigint[]),
-                 unnest($9::bool[]), $10",
-        )
-        .bind(column(|c| c.0))
-        .bind(column(|c| c.1))
-        .bind(column(|c| c.2))
-        .bind(column(|c| c.5.activity_id))
-        .bind(column(|c| c.4))
-        .bind(states)
-        .bind(due)
-        .bind(deadlines)
-        .bind(tests)
-        .bind(now)
-        .execute(self)
-        .await?;
-        Ok(())
+                 unnest($5::bigint[]), unnest($6::bool[]), $7,
+                 unnest($8::text[]), unnest($9::bigint[]), unnest($10::bigint[]), unnest($11::bigint[]),
+                 unnest($12::text[]), unnest($13::bigint[]), unnest($14::text[]), unnest($15::bigint[]),
+                 unnest($16::float8[]), unnest($17::bigint[]){}",
+            if ids { " RETURNING id, parent_id, activity_id" } else { "" }
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(column(|c| c.0))
+            .bind(column(|c| c.1))
+            .bind(column(|c| c.2))
+            .bind(column(|c| c.5.activity_id))
+            .bind(column(|c| c.4))
+            .bind(children.iter().map(|c| c.3).collect::<Vec<bool>>())
+            .bind(now)
+            .bind(values.iter().map(|v| v.state).collect::<Vec<&str>>())
+            .bind(values.iter().map(|v| v.due_at).collect::<Vec<_>>())
+            .bind(values.iter().map(|v| v.deadline).collect::<Vec<_>>())
+            .bind(values.iter().map(|v| v.attempts).collect::<Vec<_>>())
+            .bind(values.iter().map(|v| v.reason).collect::<Vec<_>>())
+            .bind(values.iter().map(|v| v.version).collect::<Vec<_>>())
+            .bind(values.iter().map(|v| v.channel).collect::<Vec<_>>())
+            .bind(values.iter().map(|v| v.message_pk).collect::<Vec<_>>())
+            .bind(values.iter().map(|v| v.cost).collect::<Vec<_>>())
+            .bind(values.iter().map(|v| v.processed_at).collect::<Vec<_>>());
+        if ids {
+            Ok(made_of(q.fetch_all(self).await?))
+        } else {
+            q.execute(self).await?;
+            Ok(Vec::new())
+        }
     }
 
     async fn busy_participants(&mut self, ids: &[i64]) -> sqlx::Result<HashSet<i64>> {
@@ -356,29 +429,44 @@ impl TraceBatch for SqliteConnection {
         &mut self,
         now: Millis,
         children: &[ChildRow<'_>],
-    ) -> sqlx::Result<()> {
+        ids: bool,
+    ) -> sqlx::Result<Vec<(i64, i64, i64)>> {
+        let mut made = Vec::new();
         for chunk in children.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO traces (workspace_id, campaign_id, participant_id, activity_id, parent_id, state, due_at, deadline, test, created_at) ",
-            );
+            let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO traces ({CHILD_COLUMNS}) "));
             q.push_values(
                 chunk,
                 |mut b, (ws, campaign, participant, test, parent, c)| {
+                    let v = child_values(c, now);
                     b.push_bind(*ws)
                         .push_bind(*campaign)
                         .push_bind(*participant)
                         .push_bind(c.activity_id)
                         .push_bind(*parent)
-                        .push_bind(c.state)
-                        .push_bind(c.due_at)
-                        .push_bind(c.deadline)
                         .push_bind(*test)
-                        .push_bind(now);
+                        .push_bind(now)
+                        .push_bind(v.state)
+                        .push_bind(v.due_at)
+                        .push_bind(v.deadline)
+                        .push_bind(v.attempts)
+                        .push_bind(v.reason)
+                        .push_bind(v.version)
+                        .push_bind(v.channel)
+                        .push_bind(v.message_pk)
+                        .push_bind(v.cost)
+                        .push_bind(v.processed_at);
                 },
             );
-            q.build().persistent(false).execute(&mut *self).await?;
+            if ids {
+                q.push(" RETURNING id, parent_id, activity_id");
+                made.extend(made_of(
+                    q.build().persistent(false).fetch_all(&mut *self).await?,
+                ));
+            } else {
+                q.build().persistent(false).execute(&mut *self).await?;
+            }
         }
-        Ok(())
+        Ok(made)
     }
 
     async fn busy_participants(&mut self, ids: &[i64]) -> sqlx::Result<HashSet<i64>> {

@@ -187,7 +187,8 @@ pub struct NewTraceMessage<'a> {
     pub first_attempt: bool,
 }
 
-/// A child trace to schedule.
+/// A child trace to schedule, or one that already ran in its parent's
+/// batch.
 #[derive(Debug, Clone)]
 pub struct NewTrace {
     pub activity_id: i64,
@@ -195,6 +196,37 @@ pub struct NewTrace {
     pub state: &'static str,
     pub due_at: Option<Millis>,
     pub deadline: Option<Millis>,
+    /// How the step ended when it ran in the same batch as its parent (a
+    /// step due at once that acts on the store only): the row is written
+    /// ended, with its own actions and children, in the parent's
+    /// transaction. The outcome's `id` is not used: the row gets its id
+    /// when it is written.
+    pub ran: Option<Box<TraceOutcome>>,
+}
+
+impl NewTrace {
+    /// A child to run after `due_at` (or at once when None).
+    pub fn scheduled(activity_id: i64, due_at: Millis, deadline: Option<Millis>) -> NewTrace {
+        NewTrace {
+            activity_id,
+            state: "scheduled",
+            due_at: Some(due_at),
+            deadline,
+            ran: None,
+        }
+    }
+
+    /// A child waiting for something to happen to its parent's message
+    /// until `until`.
+    pub fn waiting(activity_id: i64, until: Millis) -> NewTrace {
+        NewTrace {
+            activity_id,
+            state: "waiting",
+            due_at: Some(until),
+            deadline: None,
+            ran: None,
+        }
+    }
 }
 
 /// A change a trace makes in the same transaction as its outcome: the ones
@@ -248,6 +280,15 @@ pub struct TraceOutcome {
 }
 
 impl TraceOutcome {
+    /// Whether the trace leaves anything to run: a child to schedule, or
+    /// one of the steps that ran in its batch does.
+    pub fn leaves_work(&self) -> bool {
+        self.children.iter().any(|c| match &c.ran {
+            None => true,
+            Some(r) => r.state == "scheduled" || r.leaves_work(),
+        })
+    }
+
     pub fn new(id: i64, state: &'static str) -> TraceOutcome {
         TraceOutcome {
             id,
@@ -480,12 +521,12 @@ impl Store {
             let mut retries = Vec::new();
             let mut finished = Vec::with_capacity(known.len());
             let mut children = Vec::new();
-            let mut scores: Vec<(i64, i64, i64, i64)> = Vec::new();
+            let mut scores: Vec<(i64, i64, i64)> = Vec::new();
             let mut others = Vec::new();
             let mut ended = Vec::new();
             for o in &known {
                 let (ws, campaign, participant, test) = context[&o.id];
-                if o.state == "scheduled" || !o.children.is_empty() {
+                if o.state == "scheduled" || o.leaves_work() {
                     busy.insert(participant);
                 } else {
                     participants.push(participant);
@@ -495,23 +536,37 @@ impl Store {
                     continue;
                 }
                 finished.push(*o);
-                if let Some(cost) = o.cost.filter(|c| *c > 0.0 && !test) {
-                    *spent.entry(campaign).or_default() += cost;
-                }
                 for a in &o.actions {
-                    match a {
-                        TxAction::AddScore { contact, delta } => scores.push((ws, o.id, *contact, *delta)),
-                        other => others.push((ws, o.id, other)),
+                    if !matches!(a, TxAction::AddScore { .. }) {
+                        others.push((ws, o.id, a));
                     }
                 }
                 for c in &o.children {
-                    if c.state == "scheduled" && c.due_at.is_some_and(|d| d <= now) {
-                        done.due_now += 1;
-                    }
                     children.push((ws, campaign, participant, test, o.id, c));
                 }
-                if o.end_participant {
-                    ended.push(participant);
+                // The trace and the steps that ran after it in this batch:
+                // their costs, scores and ends (their other actions need
+                // their rows' ids, and wait for them below).
+                let mut ran = vec![*o];
+                while let Some(r) = ran.pop() {
+                    if let Some(cost) = r.cost.filter(|c| *c > 0.0 && !test) {
+                        *spent.entry(campaign).or_default() += cost;
+                    }
+                    for a in &r.actions {
+                        if let TxAction::AddScore { contact, delta } = a {
+                            scores.push((ws, *contact, *delta));
+                        }
+                    }
+                    for c in &r.children {
+                        match &c.ran {
+                            Some(inline) => ran.push(inline),
+                            None if c.state == "scheduled" && c.due_at.is_some_and(|d| d <= now) => done.due_now += 1,
+                            None => {}
+                        }
+                    }
+                    if r.end_participant {
+                        ended.push(participant);
+                    }
                 }
             }
             // Retries: (id, due_at, reason).
@@ -529,7 +584,7 @@ impl Store {
                 // Each contact's score read once (locked on PostgreSQL, in
                 // id order so that two workers never wait on each other in
                 // a circle), every addition applied in the order given.
-                let mut ids: Vec<i64> = scores.iter().map(|s| s.2).collect();
+                let mut ids: Vec<i64> = scores.iter().map(|s| s.1).collect();
                 ids.sort_unstable();
                 ids.dedup();
                 let mut current: HashMap<(i64, i64), i64> = HashMap::with_capacity(ids.len());
@@ -538,7 +593,7 @@ impl Store {
                 }
                 let mut changes = Vec::with_capacity(scores.len());
                 let mut touched: Vec<(i64, i64)> = Vec::new();
-                for (ws, _trace, contact, delta) in &scores {
+                for (ws, contact, delta) in &scores {
                     // A contact deleted (or of another workspace) is left be.
                     let Some(score) = current.get_mut(&(*ws, *contact)) else { continue };
                     let old = *score;
@@ -560,10 +615,36 @@ impl Store {
                     crate::bulk::BulkWrite::append_changes(&mut *tx, ws, "contact", &entries, now).await?;
                 }
             }
+            // The children, a generation at a time: the steps that ran in
+            // this batch are written ended, and their own children (and
+            // actions) need the ids their rows get.
+            let mut generation = children;
+            while !generation.is_empty() {
+                let needs_id = |r: &TraceOutcome| {
+                    !r.children.is_empty() || r.actions.iter().any(|a| !matches!(a, TxAction::AddScore { .. }))
+                };
+                let ids_wanted = generation.iter().any(|c| c.5.ran.as_deref().is_some_and(needs_id));
+                let made = tx.insert_children(now, &generation, ids_wanted).await?;
+                let ids: HashMap<(i64, i64), i64> =
+                    made.into_iter().map(|(id, parent, activity)| ((parent, activity), id)).collect();
+                let mut next = Vec::new();
+                for &(ws, campaign, participant, test, parent, c) in &generation {
+                    let Some(r) = c.ran.as_deref().filter(|r| needs_id(r)) else { continue };
+                    let id = *ids.get(&(parent, c.activity_id)).ok_or_else(|| {
+                        crate::StoreError::Conflict(format!("trace of activity {} after trace {parent} was not written", c.activity_id))
+                    })?;
+                    for a in &r.actions {
+                        if !matches!(a, TxAction::AddScore { .. }) {
+                            others.push((ws, id, a));
+                        }
+                    }
+                    next.extend(r.children.iter().map(|g| (ws, campaign, participant, test, id, g)));
+                }
+                generation = next;
+            }
             for (ws, trace, a) in others {
                 apply_action!(tx, ws, trace, a, now);
             }
-            tx.insert_children(now, &children).await?;
             // After the children, so that an ended participant's new
             // children are cancelled with the rest.
             ended.sort_unstable();

@@ -541,3 +541,287 @@ clock_test! {
         assert_eq!(mail_stats["rejected"], 1, "{stats}");
     }
 }
+
+/// Steps due at once after a step that ran (splits, and server actions
+/// written in the outcome's transaction, without a filter) run in the same
+/// batch and are written with it, each its own trace under its parent's;
+/// the rest (a delay, a filter, a send, a tag) go through the queue as
+/// before. An engine of its own, with no loop
+/// running beside the test, so that one call is one batch.
+mod steps_due_at_once_run_in_their_parents_batch {
+    use super::*;
+    use swell_store::automation::ActivityInput;
+
+    async fn run(backend: Backend) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let db = swell_tests::TestDb::new(backend).await;
+        let clock = Arc::new(ManualClock::new(1_795_392_000_000));
+        let store = db.store.clone().with_clock(clock.clone());
+        let ws = store.ensure_workspace("w").await.unwrap().id;
+        let template = store
+            .put_template(
+                ws,
+                None,
+                "Chào",
+                "email",
+                &json!({"subject": "Chào {{ contact.given_name }}", "html": "<p>Chào</p>"}),
+            )
+            .await
+            .unwrap();
+        let campaign = swell_tests::manual_campaign(&store, ws, "Chain").await;
+        let add = |parent: Option<i64>, name: &str, kind: &str, config: Value| ActivityInput {
+            parent_id: parent,
+            name: name.into(),
+            kind: kind.into(),
+            config,
+            trigger: if parent.is_some() {
+                "after_parent".into()
+            } else {
+                "start".into()
+            },
+            ..Default::default()
+        };
+        let step = |input: ActivityInput| {
+            let store = store.clone();
+            async move {
+                store
+                    .add_activity(ws, campaign.id, &input)
+                    .await
+                    .unwrap()
+                    .id
+            }
+        };
+        let mail = step(add(
+            None,
+            "Mail",
+            "email",
+            json!({"template_id": template.id}),
+        ))
+        .await;
+        let plus = step(add(
+            Some(mail),
+            "Plus 5",
+            "action",
+            json!({"action": "add_score", "points": 5}),
+        ))
+        .await;
+        let split = step(add(Some(plus), "Split", "split", json!({}))).await;
+        let tag_a = step(add(
+            Some(split),
+            "Tag A",
+            "action",
+            json!({"action": "add_tag", "tag": "a"}),
+        ))
+        .await;
+        let tag_b = step(add(
+            Some(split),
+            "Tag B",
+            "action",
+            json!({"action": "add_tag", "tag": "b"}),
+        ))
+        .await;
+        let call = step(add(
+            Some(plus),
+            "Call",
+            "action",
+            json!({"action": "create_task", "title": "Call"}),
+        ))
+        .await;
+        let cold = step(ActivityInput {
+            trigger: "not_opened".into(),
+            delay_ms: 3 * DAY,
+            ..add(
+                Some(mail),
+                "Cold",
+                "action",
+                json!({"action": "add_tag", "tag": "cold"}),
+            )
+        })
+        .await;
+        let vip = step(ActivityInput {
+            filter: Some(
+                swell_core::filter::Filter::parse("has tag \"vip\"")
+                    .unwrap()
+                    .to_json(),
+            ),
+            ..add(
+                Some(mail),
+                "VIP",
+                "action",
+                json!({"action": "add_tag", "tag": "vip-seen"}),
+            )
+        })
+        .await;
+        let person = |email: &str| swell_store::contacts::ContactWrite {
+            target: swell_store::contacts::Target::Upsert,
+            input: swell_core::contact::ContactInput {
+                email: swell_core::contact::Patch::Set(
+                    swell_core::email::Email::parse(email).unwrap(),
+                ),
+                ..Default::default()
+            },
+        };
+        let written = store
+            .write_contacts(
+                ws,
+                &[person("an@example.vn"), person("binh@example.vn")],
+                false,
+            )
+            .await
+            .unwrap();
+        let people: Vec<i64> = written.iter().map(|r| r.as_ref().unwrap().1).collect();
+
+        let from = swell_channels::Mailbox::new(
+            "Swell",
+            swell_core::email::Email::parse("news@shop.test").unwrap(),
+        );
+        let mailer = swell_engine::Mailer::new(
+            store.clone(),
+            swell_engine::Transport::Outbox,
+            swell_engine::Tokens::new(b"test"),
+            swell_engine::MailerConfig::new("http://127.0.0.1:9", from),
+        );
+        let engine = swell_engine::Automation::new(
+            store.clone(),
+            mailer,
+            swell_engine::AutomationConfig::default(),
+        );
+        assert_eq!(engine.launch(ws, campaign.id).await.unwrap(), 2);
+
+        // One batch: the two e-mails it claimed, and after each the score,
+        // the split and the task; the split's branches add a tag, which is
+        // written outside the batch's transaction, so they wait for the
+        // queue.
+        assert_eq!(engine.run_batch().await.unwrap(), 2);
+        let q = swell_store::automation::views::TraceQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        let traces = store.traces(ws, campaign.id, &q).await.unwrap();
+        let of = |activity: i64| {
+            traces
+                .iter()
+                .filter(|t| t.activity_id == activity)
+                .collect::<Vec<_>>()
+        };
+        let states = |activity: i64| {
+            let mut s: Vec<&str> = of(activity).iter().map(|t| t.state.as_str()).collect();
+            s.sort();
+            s
+        };
+        for activity in [mail, plus, split, call] {
+            assert_eq!(
+                states(activity),
+                ["processed", "processed"],
+                "activity {activity}: {traces:?}"
+            );
+        }
+        let mut branches: Vec<&str> = of(tag_a)
+            .iter()
+            .chain(of(tag_b).iter())
+            .map(|t| t.state.as_str())
+            .collect();
+        branches.sort();
+        assert_eq!(
+            branches,
+            ["scheduled", "scheduled"],
+            "one branch each: {traces:?}"
+        );
+        assert_eq!(
+            states(cold),
+            ["scheduled", "scheduled"],
+            "a delay waits for the queue"
+        );
+        assert!(
+            of(cold)
+                .iter()
+                .all(|t| t.due_at == Some(store.now() + 3 * DAY)),
+            "{traces:?}"
+        );
+        assert_eq!(
+            states(vip),
+            ["scheduled", "scheduled"],
+            "a step with a filter waits for the queue"
+        );
+        // Each under its parent's trace, of the same participant.
+        for t in &traces {
+            let parent = t.parent_id.map(|p| {
+                traces
+                    .iter()
+                    .find(|x| x.id == p)
+                    .expect("the parent's trace")
+            });
+            let expected = store.activity(ws, t.activity_id).await.unwrap().parent_id;
+            assert_eq!(parent.map(|p| p.activity_id), expected, "{t:?}");
+            assert!(
+                parent.is_none_or(|p| p.participant_id == t.participant_id),
+                "{t:?}"
+            );
+        }
+        for c in &people {
+            let contact = store.contact(ws, *c).await.unwrap();
+            assert_eq!(contact.score, 5);
+            assert!(contact.tags.is_empty(), "{:?}", contact.tags);
+        }
+        let tasks = store.tasks(ws, None, false).await.unwrap();
+        let calls: Vec<i64> = of(call).iter().map(|t| t.id).collect();
+        assert_eq!(tasks.len(), 2);
+        assert!(
+            tasks
+                .iter()
+                .all(|t| t.trace_id.is_some_and(|id| calls.contains(&id))),
+            "{tasks:?}"
+        );
+
+        // The queue does the rest: the filter rejects, the wait ends.
+        engine.drain().await.unwrap();
+        let traces = store.traces(ws, campaign.id, &q).await.unwrap();
+        assert!(
+            traces
+                .iter()
+                .filter(|t| t.activity_id == vip)
+                .all(|t| t.state == "rejected"),
+            "{traces:?}"
+        );
+        let tagged = traces
+            .iter()
+            .filter(|t| [tag_a, tag_b].contains(&t.activity_id) && t.state == "processed")
+            .count();
+        assert_eq!(tagged, 2, "{traces:?}");
+        for c in &people {
+            assert_eq!(store.contact(ws, *c).await.unwrap().tags.len(), 1);
+        }
+        let running = store
+            .participants(ws, campaign.id, Some("running"), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(running.len(), 2, "the not-opened branch still waits");
+        clock.advance(3 * DAY + 1000);
+        engine.drain().await.unwrap();
+        let completed = store
+            .participants(ws, campaign.id, Some("completed"), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(completed.len(), 2);
+        for c in &people {
+            assert!(
+                store
+                    .contact(ws, *c)
+                    .await
+                    .unwrap()
+                    .tags
+                    .contains(&"cold".to_string())
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+}

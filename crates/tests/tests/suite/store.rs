@@ -415,7 +415,7 @@ store_test! {
         let ws = store.ensure_workspace("w").await.unwrap().id;
         let results = store.write_contacts(ws, &[upsert(json!({"email": "an@x.vn", "name": "An"}))], false).await.unwrap();
         let contact = results[0].as_ref().unwrap().1;
-        let campaign = manual_campaign(&store, ws, "welcome").await;
+        let campaign = swell_tests::manual_campaign(&store, ws, "welcome").await;
         let step = ActivityInput {
             name: "mail".into(),
             kind: "email".into(),
@@ -468,7 +468,6 @@ store_test! {
 store_test! {
     async fn a_participant_completes_when_its_last_trace_ends_and_not_before(store: Store) {
         use swell_store::automation::queue::{Entry, NewTrace, TraceOutcome, TxAction};
-        use swell_store::automation::ActivityInput;
         let clock = Arc::new(swell_core::time::ManualClock::new(1_795_392_000_000));
         let store = store.with_clock(clock.clone());
         let ws = store.ensure_workspace("w").await.unwrap().id;
@@ -476,14 +475,8 @@ store_test! {
             .write_contacts(ws, &[upsert(json!({"email": "an@x.vn"})), upsert(json!({"email": "binh@x.vn"}))], false)
             .await.unwrap();
         let (an, binh) = (results[0].as_ref().unwrap().1, results[1].as_ref().unwrap().1);
-        let campaign = manual_campaign(&store, ws, "two steps").await;
-        let step = |parent, trigger: &str| ActivityInput {
-            parent_id: parent,
-            name: "step".into(),
-            kind: "action".into(),
-            trigger: trigger.into(),
-            ..Default::default()
-        };
+        let campaign = swell_tests::manual_campaign(&store, ws, "two steps").await;
+        let step = action_step;
         let first = store.add_activity(ws, campaign.id, &step(None, "start")).await.unwrap();
         let second = store.add_activity(ws, campaign.id, &step(Some(first.id), "after_parent")).await.unwrap();
         let entries: Vec<Entry> = [an, binh]
@@ -507,7 +500,7 @@ store_test! {
         assert_eq!(claimed.len(), 2);
         let mine = |who: i64| claimed.iter().find(|t| t.participant_id == who).unwrap().clone();
         let mut a = outcome(&mine(people[0]), "processed");
-        a.children.push(NewTrace { activity_id: second.id, state: "scheduled", due_at: Some(store.now()), deadline: None });
+        a.children.push(NewTrace::scheduled(second.id, store.now(), None));
         a.actions.push(TxAction::AddScore { contact: an, delta: 3 });
         let mut b = outcome(&mine(people[1]), "scheduled").because("provider down");
         b.retry_at = Some(store.now() + 10_000);
@@ -532,6 +525,92 @@ store_test! {
         store.complete_traces(&[outcome(&claimed[0], "failed").because("provider down")]).await.unwrap();
         assert_eq!(states(store.clone()).await, ["completed", "completed"]);
         assert!(store.claim_traces(10, 60_000).await.unwrap().is_empty());
+    }
+}
+
+store_test! {
+    async fn steps_that_ran_in_their_parents_batch_are_written_with_it_once(store: Store) {
+        use swell_store::automation::queue::{Entry, NewTrace, TraceOutcome, TxAction};
+        let clock = Arc::new(swell_core::time::ManualClock::new(1_795_392_000_000));
+        let store = store.with_clock(clock.clone());
+        let ws = store.ensure_workspace("w").await.unwrap().id;
+        let results = store.write_contacts(ws, &[upsert(json!({"email": "an@x.vn"}))], false).await.unwrap();
+        let an = results[0].as_ref().unwrap().1;
+        let campaign = swell_tests::manual_campaign(&store, ws, "a chain").await;
+        let step = action_step;
+        let first = store.add_activity(ws, campaign.id, &step(None, "start")).await.unwrap();
+        let second = store.add_activity(ws, campaign.id, &step(Some(first.id), "after_parent")).await.unwrap();
+        let third = store.add_activity(ws, campaign.id, &step(Some(second.id), "after_parent")).await.unwrap();
+        let fourth = store.add_activity(ws, campaign.id, &step(Some(third.id), "after_parent")).await.unwrap();
+        let entry = Entry { record_id: an, contact_id: Some(an), key: String::new() };
+        let people = store.enter_campaign(ws, campaign.id, &[entry], false).await.unwrap();
+        let now = store.now();
+
+        // The first step ran, and the second and third after it in the same
+        // batch: the second added two points and made a task, the third
+        // scheduled the fourth for a minute later.
+        let claimed = store.claim_traces(10, 60_000).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let mut third_ran = TraceOutcome::new(0, "processed");
+        third_ran.version = Some(3);
+        third_ran.children.push(NewTrace::scheduled(fourth.id, now + 60_000, None));
+        let mut second_ran = TraceOutcome::new(0, "processed");
+        second_ran.version = Some(2);
+        second_ran.actions.push(TxAction::AddScore { contact: an, delta: 2 });
+        second_ran.actions.push(TxAction::CreateTask {
+            contact: Some(an),
+            owner: None,
+            title: "Call An".into(),
+            note: None,
+            due_at: None,
+        });
+        let mut third_step = NewTrace::scheduled(third.id, now, None);
+        third_step.ran = Some(Box::new(third_ran));
+        second_ran.children.push(third_step);
+        let mut second_step = NewTrace::scheduled(second.id, now, None);
+        second_step.ran = Some(Box::new(second_ran));
+        let mut o = TraceOutcome::new(claimed[0].id, "processed");
+        o.claim = Some(claimed[0].attempts);
+        o.children.push(second_step);
+
+        // Recorded once: the same outcome again (a worker whose lease ran
+        // out and whose batch was taken and recorded by another) is lost
+        // whole, its steps with it.
+        let done = store.complete_traces(std::slice::from_ref(&o)).await.unwrap();
+        assert_eq!((done.due_now, done.lost), (0, 0));
+        assert_eq!(store.complete_traces(&[o]).await.unwrap().lost, 1);
+
+        let q = swell_store::automation::views::TraceQuery { limit: 10, ..Default::default() };
+        let mut traces = store.traces(ws, campaign.id, &q).await.unwrap();
+        traces.sort_by_key(|t| t.id);
+        let row = |activity: i64| traces.iter().find(|t| t.activity_id == activity).unwrap();
+        assert_eq!(traces.len(), 4, "{traces:?}");
+        let (one, two, three, four) = (row(first.id), row(second.id), row(third.id), row(fourth.id));
+        assert_eq!((two.state.as_str(), two.parent_id, two.version, two.attempts), ("processed", Some(one.id), Some(2), 1));
+        assert_eq!((two.processed_at, two.due_at), (Some(now), None));
+        assert_eq!((three.state.as_str(), three.parent_id, three.version), ("processed", Some(two.id), Some(3)));
+        assert_eq!((four.state.as_str(), four.parent_id, four.due_at), ("scheduled", Some(three.id), Some(now + 60_000)));
+        assert_eq!(store.contact(ws, an).await.unwrap().score, 2);
+        let tasks = store.tasks(ws, None, false).await.unwrap();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!((tasks[0].title.as_str(), tasks[0].trace_id), ("Call An", Some(two.id)));
+        let figures = store.activity_figures(ws, campaign.id).await.unwrap();
+        assert_eq!(figures[&second.id].processed, 1);
+        assert_eq!(figures[&third.id].processed, 1);
+
+        // The participant runs on until the fourth step, due a minute later.
+        let state = |store: swell_store::Store| async move {
+            store.participants(ws, campaign.id, None, None, 10).await.unwrap()[0].state.clone()
+        };
+        assert_eq!(state(store.clone()).await, "running");
+        assert!(store.claim_traces(10, 60_000).await.unwrap().is_empty());
+        clock.advance(60_000);
+        let claimed = store.claim_traces(10, 60_000).await.unwrap();
+        assert_eq!((claimed.len(), claimed[0].activity_id, claimed[0].participant_id), (1, fourth.id, people[0]));
+        let mut last = TraceOutcome::new(claimed[0].id, "processed");
+        last.claim = Some(claimed[0].attempts);
+        store.complete_traces(&[last]).await.unwrap();
+        assert_eq!(state(store.clone()).await, "completed");
     }
 }
 
@@ -583,22 +662,13 @@ async fn a_sqlite_writer_waits_for_another_connections_lock_then_writes() {
     assert_eq!(held, 1, "the other connection's write stands");
 }
 
-/// A contact campaign started by hand, each contact let in once.
-async fn manual_campaign(
-    store: &swell_store::Store,
-    ws: swell_store::WorkspaceId,
-    name: &str,
-) -> swell_store::automation::Campaign {
-    let input = swell_store::automation::CampaignInput {
-        marketing_campaign_id: None,
-        name: name.into(),
-        entity: "contact".into(),
-        filter: None,
-        trigger: json!({"kind": "manual"}),
-        reentry: "once".into(),
-        budget: None,
-        hook_key: None,
-        hook_signing: None,
-    };
-    store.create_campaign(ws, &input).await.unwrap()
+/// An action step of a test campaign, after `parent` on `trigger`.
+fn action_step(parent: Option<i64>, trigger: &str) -> swell_store::automation::ActivityInput {
+    swell_store::automation::ActivityInput {
+        parent_id: parent,
+        name: "step".into(),
+        kind: "action".into(),
+        trigger: trigger.into(),
+        ..Default::default()
+    }
 }
