@@ -458,8 +458,9 @@ impl Automation {
                 }
             }
         }
-        // The steps due at once after them that act on the store only run
-        // now, after the sends above are kept, and are written with them.
+        // The steps due at once after them whose whole effect is part of
+        // the outcome's transaction run now, after the sends above are
+        // kept, and are written with them.
         let ran: Vec<TraceOutcome> = futures::stream::iter(ran.into_iter().map(|(t, c, mut o)| {
             let tree = trees.get(&c.id).map(Vec::as_slice).unwrap_or_default();
             async move {

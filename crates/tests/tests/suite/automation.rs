@@ -813,6 +813,52 @@ mod steps_due_at_once_run_in_their_parents_batch {
                     .contains(&"cold".to_string())
             );
         }
+
+        // A step that ends the participant, run in its parent's batch: the
+        // participant's other steps are cancelled with it.
+        let ender = swell_tests::manual_campaign(&store, ws, "Ender").await;
+        let add_to = |input: ActivityInput| {
+            let store = store.clone();
+            async move { store.add_activity(ws, ender.id, &input).await.unwrap().id }
+        };
+        let first = add_to(add(
+            None,
+            "Plus 1",
+            "action",
+            json!({"action": "add_score", "points": 1}),
+        ))
+        .await;
+        let end = add_to(add(Some(first), "End", "action", json!({"action": "end"}))).await;
+        let later = add_to(ActivityInput {
+            delay_ms: DAY,
+            ..add(
+                Some(first),
+                "Later",
+                "action",
+                json!({"action": "add_tag", "tag": "later"}),
+            )
+        })
+        .await;
+        assert_eq!(engine.launch(ws, ender.id).await.unwrap(), 2);
+        assert_eq!(engine.run_batch().await.unwrap(), 2);
+        let traces = store.traces(ws, ender.id, &q).await.unwrap();
+        let after_first = traces.iter().filter(|t| t.activity_id != first).count();
+        assert_eq!(after_first, 4, "an end and a later step each: {traces:?}");
+        for t in traces.iter().filter(|t| t.activity_id == end) {
+            assert_eq!(t.state, "processed", "{t:?}");
+        }
+        for t in traces.iter().filter(|t| t.activity_id == later) {
+            assert_eq!(
+                (t.state.as_str(), t.reason.as_deref()),
+                ("cancelled", Some("participant ended")),
+                "{t:?}"
+            );
+        }
+        let exited = store
+            .participants(ws, ender.id, Some("exited"), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(exited.len(), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
