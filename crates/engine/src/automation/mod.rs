@@ -599,13 +599,15 @@ impl Automation {
 /// Whether a step due at once may run in its parent's batch: a split, or
 /// a server action without a filter whose whole effect is part of the
 /// outcome's transaction (a score, a task, a lead, a lead's rep, the
-/// participant's end). The rest wait for the queue: a send or a webhook
-/// is keyed by its trace's id, which a step written with its parent has
-/// only then; a tag, a list or a field is written on its own, so a parent
-/// run twice after its lease ran out would write it twice; a filter is a
-/// query of its own.
+/// participant's end), that follows its parent or its parent's bounce.
+/// The rest wait for the queue: a send or a webhook is keyed by its
+/// trace's id, which a step written with its parent has only then; a tag,
+/// a list or a field is written on its own, so a parent run twice after
+/// its lease ran out would write it twice; a filter is a query of its own,
+/// and so is the look at the parent's message that a "not opened" step
+/// makes when it is claimed.
 fn runs_in_parents_batch(a: &Activity, c: &Campaign) -> bool {
-    if a.filter.is_some() {
+    if a.filter.is_some() || !matches!(a.trigger.as_str(), "after_parent" | "bounced") {
         return false;
     }
     match a.kind.as_str() {

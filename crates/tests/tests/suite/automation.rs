@@ -638,6 +638,16 @@ mod steps_due_at_once_run_in_their_parents_batch {
             )
         })
         .await;
+        let unopened = step(ActivityInput {
+            trigger: "not_opened".into(),
+            ..add(
+                Some(mail),
+                "Unopened now",
+                "action",
+                json!({"action": "create_task", "title": "Not opened"}),
+            )
+        })
+        .await;
         let vip = step(ActivityInput {
             filter: Some(
                 swell_core::filter::Filter::parse("has tag \"vip\"")
@@ -743,6 +753,11 @@ mod steps_due_at_once_run_in_their_parents_batch {
             ["scheduled", "scheduled"],
             "a step with a filter waits for the queue"
         );
+        assert_eq!(
+            states(unopened),
+            ["scheduled", "scheduled"],
+            "a step on what became of the parent's message waits for the queue, which looks"
+        );
         // Each under its parent's trace, of the same participant.
         for t in &traces {
             let parent = t.parent_id.map(|p| {
@@ -788,6 +803,11 @@ mod steps_due_at_once_run_in_their_parents_batch {
             .filter(|t| [tag_a, tag_b].contains(&t.activity_id) && t.state == "processed")
             .count();
         assert_eq!(tagged, 2, "{traces:?}");
+        let unopened_done = traces
+            .iter()
+            .filter(|t| t.activity_id == unopened && t.state == "processed")
+            .count();
+        assert_eq!(unopened_done, 2, "nobody opened: {traces:?}");
         for c in &people {
             assert_eq!(store.contact(ws, *c).await.unwrap().tags.len(), 1);
         }
