@@ -473,18 +473,19 @@ impl Store {
     }
 
     /// Records a batch of outcomes in one transaction: each trace's state,
-    /// its exactly-once actions, its children, the participants that are
-    /// done, the money spent (pausing campaigns at their budget).
+    /// its exactly-once actions, its children (those that already ran in
+    /// the batch written ended, with their own actions and children), the
+    /// participants that are done, the money spent (pausing campaigns at
+    /// their budget).
     ///
-    /// Set-based, since a batch is a thousand traces and on SQLite every
-    /// statement costs two thread hand-offs: the trace rows are updated
-    /// [`ROWS_PER_STATEMENT`] to a statement through `UPDATE .. FROM
-    /// (VALUES ..)` (the ids repeated as an `IN` list: without it
-    /// PostgreSQL joins the list to a scan of the whole table), the children inserted as many to a statement, and the
-    /// scores added for all contacts of the batch at once (one read, one
-    /// update, the change-log rows in one insert; each addition still has
-    /// its own change row, in order). The rarer actions (tasks, leads) run
-    /// one by one after the scores.
+    /// Set-based, since a batch is thousands of traces and on SQLite every
+    /// statement costs two thread hand-offs (see `batch::TraceBatch` for each
+    /// backend's statements): the trace rows are updated together, the
+    /// children inserted a generation to a statement, and the scores added
+    /// for all contacts of the batch at once (one read, one update, the
+    /// change-log rows in one insert; each addition still has its own
+    /// change row, in order). The rarer actions (tasks, leads) run one by
+    /// one after the children, whose ids they may need.
     pub async fn complete_traces(&self, outcomes: &[TraceOutcome]) -> Result<Completed> {
         let now = self.now();
         let mut done = Completed::default();
