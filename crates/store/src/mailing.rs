@@ -19,6 +19,7 @@ use swell_core::record::ContactRef;
 use swell_core::time::Millis;
 
 use crate::audience::Bind;
+use crate::automation::batch::ROWS_PER_STATEMENT;
 use crate::consent::{AudienceSpec, Channel};
 use crate::contacts::{ContactWrite, Target};
 use crate::events::NewEvent;
@@ -1214,7 +1215,7 @@ impl OutboxRows for sqlx::PgConnection {
 
 impl OutboxRows for sqlx::SqliteConnection {
     async fn mark_sent(&mut self, now: i64, sent: &[(i64, &str)]) -> sqlx::Result<()> {
-        for chunk in sent.chunks(OUTBOX_ROWS_PER_STATEMENT) {
+        for chunk in sent.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::new(
                 "UPDATE messages SET state = 'sent', message_id = v.column2, sent_at = ",
             );
@@ -1223,12 +1224,8 @@ impl OutboxRows for sqlx::SqliteConnection {
             q.push_values(chunk, |mut b, (pk, id)| {
                 b.push_bind(*pk).push_bind(*id);
             });
-            q.push(") AS v WHERE messages.id = v.column1 AND messages.id IN (");
-            let mut ids = q.separated(", ");
-            for (pk, _) in chunk {
-                ids.push_bind(*pk);
-            }
-            q.push(")");
+            q.push(") AS v WHERE messages.id = v.column1");
+            crate::automation::queue::push_id_list(&mut q, "messages", chunk.iter().map(|s| s.0));
             q.build().persistent(false).execute(&mut *self).await?;
         }
         Ok(())
@@ -1240,7 +1237,7 @@ impl OutboxRows for sqlx::SqliteConnection {
         now: i64,
         rows: &[SentTraceMessage<'_>],
     ) -> sqlx::Result<()> {
-        for chunk in rows.chunks(OUTBOX_ROWS_PER_STATEMENT) {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO messages (id, workspace_id, source, source_id, contact_id, channel, address, state, due_at,
                                        attempts, message_id, sent_at, created_at) ",
@@ -1271,7 +1268,7 @@ impl OutboxRows for sqlx::SqliteConnection {
         now: i64,
         messages: &[OutboxMessage<'_>],
     ) -> sqlx::Result<()> {
-        for chunk in messages.chunks(OUTBOX_ROWS_PER_STATEMENT) {
+        for chunk in messages.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO outbox (workspace_id, message_pk, message_id, sender, recipient, subject, raw, created_at) ",
             );
@@ -1290,7 +1287,3 @@ impl OutboxRows for sqlx::SqliteConnection {
         Ok(())
     }
 }
-
-/// Rows per multi-row statement on SQLite: thirteen binds each at most,
-/// within its limit.
-const OUTBOX_ROWS_PER_STATEMENT: usize = 500;

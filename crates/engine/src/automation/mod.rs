@@ -427,19 +427,16 @@ impl Automation {
         // will take it when the lease runs out, never run by two at once.
         // (Not one whose message row the batch made: see `has_message_row`.)
         let half_lease = self.cfg.lease.as_millis() as i64 / 2;
-        let trees = &cx.trees;
+        let tree_of = |c: &Campaign| cx.trees.get(&c.id).map(Vec::as_slice).unwrap_or_default();
         let ran: Vec<Option<(ClaimedTrace, Campaign, TraceOutcome)>> =
             futures::stream::iter(runnable.into_iter().map(|(t, a, c)| {
-                let tree = trees.get(&c.id).map(Vec::as_slice).unwrap_or_default();
+                let tree = tree_of(&c);
                 async move {
                     if self.store.now() - t.due_at > half_lease && !shared.has_message_row(t.id) {
                         return None;
                     }
-                    let mut o = self.execute(shared, &t, &a, &c).await;
-                    o.version = Some(a.version);
-                    if o.state == "processed" {
-                        o.children.extend(self.children(&t, &a, tree, &o));
-                    }
+                    let o = self.execute(shared, &t, &a, &c).await;
+                    let o = self.ran(&t, &a, tree, o);
                     Some((t, c, o))
                 }
             }))
@@ -462,7 +459,7 @@ impl Automation {
         // the outcome's transaction run now, after the sends above are
         // kept, and are written with them.
         let ran: Vec<TraceOutcome> = futures::stream::iter(ran.into_iter().map(|(t, c, mut o)| {
-            let tree = trees.get(&c.id).map(Vec::as_slice).unwrap_or_default();
+            let tree = tree_of(&c);
             async move {
                 self.run_due_children(shared, &t, &c, tree, &mut o, 0).await;
                 o
@@ -473,6 +470,22 @@ impl Automation {
         .await;
         outcomes.extend(ran);
         Ok(outcomes)
+    }
+
+    /// A step's outcome with the version of the activity it ran and, when
+    /// it was processed, the children it schedules.
+    fn ran(
+        &self,
+        t: &ClaimedTrace,
+        a: &Activity,
+        tree: &[Activity],
+        mut o: TraceOutcome,
+    ) -> TraceOutcome {
+        o.version = Some(a.version);
+        if o.state == "processed" {
+            o.children.extend(self.children(t, a, tree, &o));
+        }
+        o
     }
 
     /// Runs the children of a processed step that are due now and whose
@@ -511,7 +524,8 @@ impl Automation {
                 if !runs_in_parents_batch(a, c) {
                     continue;
                 }
-                // No row yet, so no id: nothing these kinds do reads it.
+                // No row yet, so no id (nor one for a parent that ran here
+                // too): nothing these kinds do reads either.
                 let t = ClaimedTrace {
                     id: 0,
                     activity_id: a.id,
@@ -522,17 +536,14 @@ impl Automation {
                     due_at: now,
                     ..parent.clone()
                 };
-                let mut ran = self.execute(sh, &t, a, c).await;
+                let ran = self.execute(sh, &t, a, c).await;
                 if ran.state == "scheduled" {
                     // To be tried again: left to the queue, as it was.
                     continue;
                 }
-                ran.version = Some(a.version);
-                if ran.state == "processed" {
-                    ran.children = self.children(&t, a, tree, &ran);
-                    self.run_due_children(sh, &t, c, tree, &mut ran, depth + 1)
-                        .await;
-                }
+                let mut ran = self.ran(&t, a, tree, ran);
+                self.run_due_children(sh, &t, c, tree, &mut ran, depth + 1)
+                    .await;
                 let ended = ran.end_participant;
                 child.ran = Some(Box::new(ran));
                 if ended {

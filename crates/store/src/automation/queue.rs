@@ -121,7 +121,7 @@ fn pg_id_rows(from: usize, n: usize) -> String {
 /// ` AND {table}.id IN (ids...)` after an `UPDATE .. FROM (VALUES ..)`:
 /// with the ids again as a list PostgreSQL finds the rows by index instead
 /// of joining the list to a scan of the whole table.
-pub(super) fn push_id_list<DB>(
+pub(crate) fn push_id_list<DB>(
     q: &mut sqlx::QueryBuilder<DB>,
     table: &str,
     ids: impl Iterator<Item = i64>,
@@ -197,10 +197,11 @@ pub struct NewTrace {
     pub due_at: Option<Millis>,
     pub deadline: Option<Millis>,
     /// How the step ended when it ran in the same batch as its parent (a
-    /// step due at once that acts on the store only): the row is written
-    /// ended, with its own actions and children, in the parent's
-    /// transaction. The outcome's `id` is not used: the row gets its id
-    /// when it is written.
+    /// step due at once whose whole effect is in the outcome's
+    /// transaction): the row is written ended, with its own actions and
+    /// children, in the parent's transaction. Never `scheduled`: a step to
+    /// try again is left to the queue instead. The outcome's `id` is not
+    /// used: the row gets its id when it is written.
     pub ran: Option<Box<TraceOutcome>>,
 }
 
@@ -279,16 +280,15 @@ pub struct TraceOutcome {
     pub claim: Option<i64>,
 }
 
-impl TraceOutcome {
-    /// Whether the trace leaves anything to run: a child to schedule, or
-    /// one of the steps that ran in its batch does.
-    pub fn leaves_work(&self) -> bool {
-        self.children.iter().any(|c| match &c.ran {
-            None => true,
-            Some(r) => r.state == "scheduled" || r.leaves_work(),
-        })
+impl TxAction {
+    /// Whether applying it needs its trace's row (all but a score, which
+    /// the batch adds up for all its contacts at once).
+    fn needs_trace_id(&self) -> bool {
+        !matches!(self, TxAction::AddScore { .. })
     }
+}
 
+impl TraceOutcome {
     pub fn new(id: i64, state: &'static str) -> TraceOutcome {
         TraceOutcome {
             id,
@@ -515,8 +515,9 @@ impl Store {
             done.lost = outcomes.len() - known.len();
             let mut spent: BTreeMap<i64, f64> = BTreeMap::new();
             // The participants that may have nothing left to run: those of
-            // traces that ended without children. One whose trace is tried
-            // again, or scheduled children, has work left.
+            // traces that ended and scheduled nothing (themselves or in the
+            // steps that ran after them). One whose trace is tried again,
+            // or that scheduled a step, has work left.
             let mut participants = Vec::with_capacity(known.len());
             let mut busy = std::collections::HashSet::new();
             let mut retries = Vec::new();
@@ -527,27 +528,21 @@ impl Store {
             let mut ended = Vec::new();
             for o in &known {
                 let (ws, campaign, participant, test) = context[&o.id];
-                if o.state == "scheduled" || o.leaves_work() {
-                    busy.insert(participant);
-                } else {
-                    participants.push(participant);
-                }
                 if o.state == "scheduled" {
+                    busy.insert(participant);
                     retries.push(*o);
                     continue;
                 }
                 finished.push(*o);
-                for a in &o.actions {
-                    if !matches!(a, TxAction::AddScore { .. }) {
-                        others.push((ws, o.id, a));
-                    }
-                }
+                others.extend(o.actions.iter().filter(|a| a.needs_trace_id()).map(|a| (ws, o.id, a)));
                 for c in &o.children {
                     children.push((ws, campaign, participant, test, o.id, c));
                 }
                 // The trace and the steps that ran after it in this batch:
-                // their costs, scores and ends (their other actions need
-                // their rows' ids, and wait for them below).
+                // their costs, scores, ends and the steps they scheduled
+                // (their other actions need their rows' ids, and wait for
+                // them below).
+                let mut scheduled = false;
                 let mut ran = vec![*o];
                 while let Some(r) = ran.pop() {
                     if let Some(cost) = r.cost.filter(|c| *c > 0.0 && !test) {
@@ -559,15 +554,23 @@ impl Store {
                         }
                     }
                     for c in &r.children {
-                        match &c.ran {
-                            Some(inline) => ran.push(inline),
-                            None if c.state == "scheduled" && c.due_at.is_some_and(|d| d <= now) => done.due_now += 1,
-                            None => {}
-                        }
+                        let Some(inline) = &c.ran else {
+                            scheduled = true;
+                            if c.state == "scheduled" && c.due_at.is_some_and(|d| d <= now) {
+                                done.due_now += 1;
+                            }
+                            continue;
+                        };
+                        ran.push(inline);
                     }
                     if r.end_participant {
                         ended.push(participant);
                     }
+                }
+                if scheduled {
+                    busy.insert(participant);
+                } else {
+                    participants.push(participant);
                 }
             }
             // Retries: (id, due_at, reason).
@@ -619,11 +622,9 @@ impl Store {
             // The children, a generation at a time: the steps that ran in
             // this batch are written ended, and their own children (and
             // actions) need the ids their rows get.
+            let needs_id = |r: &TraceOutcome| !r.children.is_empty() || r.actions.iter().any(TxAction::needs_trace_id);
             let mut generation = children;
             while !generation.is_empty() {
-                let needs_id = |r: &TraceOutcome| {
-                    !r.children.is_empty() || r.actions.iter().any(|a| !matches!(a, TxAction::AddScore { .. }))
-                };
                 let ids_wanted = generation.iter().any(|c| c.5.ran.as_deref().is_some_and(needs_id));
                 let made = tx.insert_children(now, &generation, ids_wanted).await?;
                 let ids: HashMap<(i64, i64), i64> =
@@ -634,11 +635,7 @@ impl Store {
                     let id = *ids.get(&(parent, c.activity_id)).ok_or_else(|| {
                         crate::StoreError::Conflict(format!("trace of activity {} after trace {parent} was not written", c.activity_id))
                     })?;
-                    for a in &r.actions {
-                        if !matches!(a, TxAction::AddScore { .. }) {
-                            others.push((ws, id, a));
-                        }
-                    }
+                    others.extend(r.actions.iter().filter(|a| a.needs_trace_id()).map(|a| (ws, id, a)));
                     next.extend(r.children.iter().map(|g| (ws, campaign, participant, test, id, g)));
                 }
                 generation = next;
