@@ -19,7 +19,6 @@ use swell_core::record::ContactRef;
 use swell_core::time::Millis;
 
 use crate::audience::Bind;
-use crate::automation::batch::ROWS_PER_STATEMENT;
 use crate::consent::{AudienceSpec, Channel};
 use crate::contacts::{ContactWrite, Target};
 use crate::events::NewEvent;
@@ -1215,7 +1214,7 @@ impl OutboxRows for sqlx::PgConnection {
 
 impl OutboxRows for sqlx::SqliteConnection {
     async fn mark_sent(&mut self, now: i64, sent: &[(i64, &str)]) -> sqlx::Result<()> {
-        for chunk in sent.chunks(ROWS_PER_STATEMENT) {
+        for chunk in sent.chunks(OUTBOX_ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::new(
                 "UPDATE messages SET state = 'sent', message_id = v.column2, sent_at = ",
             );
@@ -1237,7 +1236,7 @@ impl OutboxRows for sqlx::SqliteConnection {
         now: i64,
         rows: &[SentTraceMessage<'_>],
     ) -> sqlx::Result<()> {
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in rows.chunks(OUTBOX_ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO messages (id, workspace_id, source, source_id, contact_id, channel, address, state, due_at,
                                        attempts, message_id, sent_at, created_at) ",
@@ -1268,7 +1267,7 @@ impl OutboxRows for sqlx::SqliteConnection {
         now: i64,
         messages: &[OutboxMessage<'_>],
     ) -> sqlx::Result<()> {
-        for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+        for chunk in messages.chunks(OUTBOX_ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO outbox (workspace_id, message_pk, message_id, sender, recipient, subject, raw, created_at) ",
             );
@@ -1287,3 +1286,8 @@ impl OutboxRows for sqlx::SqliteConnection {
         Ok(())
     }
 }
+
+/// Rows per multi-row statement of an e-mail step's rows on SQLite: half
+/// the engine's other statements' (`ROWS_PER_STATEMENT`), as each outbox
+/// row carries a whole message; a thousand drained no faster.
+const OUTBOX_ROWS_PER_STATEMENT: usize = 500;

@@ -10,7 +10,7 @@
 //! - [`extras`]: tasks, in-app messages and channel settings that
 //!   activities produce or read.
 
-pub(crate) mod batch;
+mod batch;
 pub mod extras;
 pub mod queue;
 pub mod views;
