@@ -57,7 +57,21 @@ impl Checkpointer {
 /// wait: with its busy timeout at zero it gives up at once when a reader
 /// or a writer is about, and is tried again at the next idle pause.
 async fn run(opts: SqliteConnectOptions, alive: Weak<()>) -> sqlx::Result<()> {
-    let mut conn = opts.busy_timeout(Duration::ZERO).connect().await?;
+    let opts = opts.busy_timeout(Duration::ZERO);
+    // Opening can find the database busy too (its set-up reads and writes
+    // while the store migrates): tried again, as a busy checkpoint is.
+    let mut conn = loop {
+        match opts.connect().await {
+            Ok(conn) => break conn,
+            Err(e) if is_busy(&e) => {
+                tokio::time::sleep(IDLE_PAUSE).await;
+                if alive.strong_count() == 0 {
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let mut last = (0, 0);
     while alive.strong_count() > 0 {
         let pause = match checkpoint(&mut conn, &mut last).await {

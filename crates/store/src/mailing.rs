@@ -612,20 +612,50 @@ impl Store {
         self.deliver_to_outbox_with_rows(ws, &[], messages).await
     }
 
-    /// Ids for message rows not made yet, from the messages' sequence, so
-    /// that an e-mail can be rendered (its tracking links carry the id)
-    /// before its row is written, sent, with its outbox entry (see
-    /// [`Store::deliver_to_outbox_with_rows`]). PostgreSQL only: SQLite
-    /// has no sequence to take ids from, and answers None.
-    pub async fn reserve_message_ids(&self, n: usize) -> Result<Option<Vec<i64>>> {
+    /// Ids for message rows not made yet, so that an e-mail can be rendered
+    /// (its tracking links carry the id) before its row is written, sent,
+    /// with its outbox entry (see [`Store::deliver_to_outbox_with_rows`]).
+    /// PostgreSQL takes them from the table's sequence; SQLite moves the
+    /// table's `sqlite_sequence` entry past them (its ids are AUTOINCREMENT,
+    /// never given twice), one small write. Ids reserved and never written
+    /// are gaps, as a rolled-back sequence value is.
+    pub async fn reserve_message_ids(&self, n: usize) -> Result<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let n = n as i64;
         match &self.db {
-            crate::Db::Postgres(p) => Ok(Some(
-                sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)")
-                    .bind(n as i64)
-                    .fetch_all(p)
-                    .await?,
-            )),
-            crate::Db::Sqlite(_) => Ok(None),
+            crate::Db::Postgres(p) => Ok(sqlx::query_scalar(
+                "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)",
+            )
+            .bind(n)
+            .fetch_all(p)
+            .await?),
+            crate::Db::Sqlite(p) => {
+                let _turn = self.sqlite_write_turn().await;
+                let mut tx = p.begin_write().await?;
+                // The entry exists once the table has had a row.
+                let moved: Option<i64> = sqlx::query_scalar(
+                    "UPDATE sqlite_sequence SET seq = seq + $1 WHERE name = 'messages' RETURNING seq",
+                )
+                .bind(n)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let last = match moved {
+                    Some(last) => last,
+                    None => {
+                        sqlx::query_scalar(
+                            "INSERT INTO sqlite_sequence (name, seq)
+                             SELECT 'messages', COALESCE(MAX(id), 0) + $1 FROM messages RETURNING seq",
+                        )
+                        .bind(n)
+                        .fetch_one(&mut *tx)
+                        .await?
+                    }
+                };
+                tx.commit().await?;
+                Ok((last - n + 1..=last).collect())
+            }
         }
     }
 

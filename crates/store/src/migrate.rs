@@ -8,6 +8,10 @@ struct Migration {
     name: &'static str,
     sqlite: &'static str,
     postgres: &'static str,
+    /// The SQLite script copies a table into a new one and drops the old:
+    /// it runs with foreign keys off, or the drop would delete (cascade) or
+    /// empty (set null) every row that points at the old table's rows.
+    sqlite_rebuilds: bool,
 }
 
 macro_rules! migration {
@@ -17,6 +21,13 @@ macro_rules! migration {
             name: $file,
             sqlite: include_str!(concat!("../migrations/sqlite/", $file, ".sql")),
             postgres: include_str!(concat!("../migrations/postgres/", $file, ".sql")),
+            sqlite_rebuilds: false,
+        }
+    };
+    ($version:expr, $file:literal, rebuilds) => {
+        Migration {
+            sqlite_rebuilds: true,
+            ..migration!($version, $file)
         }
     };
 }
@@ -42,6 +53,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(19, "0019_campaign_row_updates"),
     migration!(20, "0020_change_log_json"),
     migration!(21, "0021_tag_rows_unchecked"),
+    migration!(22, "0022_message_ids", rebuilds),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS swell_migrations (
@@ -52,8 +64,18 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
     match &store.db {
         Db::Sqlite(pool) => {
             sqlx::query(CREATE_TABLE).execute(pool).await?;
+            // One connection for every migration: the foreign keys pragma
+            // is the connection's, and has no effect inside a transaction.
+            // Detached, so that a failure can never hand the pool a
+            // connection left with its foreign keys off.
+            let mut conn = pool.acquire().await?.detach();
             for m in MIGRATIONS {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                if m.sqlite_rebuilds {
+                    sqlx::query("PRAGMA foreign_keys = OFF")
+                        .execute(&mut conn)
+                        .await?;
+                }
+                let mut tx = sqlx::Connection::begin_with(&mut conn, "BEGIN IMMEDIATE").await?;
                 let done: Option<i64> =
                     sqlx::query_scalar("SELECT version FROM swell_migrations WHERE version = $1")
                         .bind(m.version)
@@ -70,6 +92,11 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
                         .await?;
                 }
                 tx.commit().await?;
+                if m.sqlite_rebuilds {
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut conn)
+                        .await?;
+                }
             }
         }
         Db::Postgres(pool) => {

@@ -257,13 +257,12 @@ impl Automation {
             if matches!(self.mailer.transport_for(ws).await, Ok(Transport::Outbox)) {
                 let first: Vec<i64> = rows.iter().filter(|r| r.3).map(|r| r.0).collect();
                 if !first.is_empty() {
-                    if let Some(ids) = self.store.reserve_message_ids(first.len()).await? {
-                        sh.reserved
-                            .lock()
-                            .expect("reserved ids")
-                            .extend(first.into_iter().zip(ids));
-                        rows.retain(|r| !r.3);
-                    }
+                    let ids = self.store.reserve_message_ids(first.len()).await?;
+                    sh.reserved
+                        .lock()
+                        .expect("reserved ids")
+                        .extend(first.into_iter().zip(ids));
+                    rows.retain(|r| !r.3);
                 }
             }
             if rows.is_empty() {

@@ -111,11 +111,7 @@ store_test! {
         let ws = store.ensure_workspace("w").await.unwrap();
         let written = store.write_contacts(ws.id, &[upsert(json!({"email": "an@x.vn"}))], false).await.unwrap();
         let contact = written[0].clone().unwrap().1;
-        let Some(ids) = store.reserve_message_ids(2).await.unwrap() else {
-            // SQLite has no sequence: its message rows are made first.
-            assert_eq!(store.backend(), swell_store::Backend::Sqlite);
-            return;
-        };
+        let ids = store.reserve_message_ids(2).await.unwrap();
         assert_eq!(ids.len(), 2);
         assert_ne!(ids[0], ids[1]);
         // A row made the usual way (sending, then marked sent) beside one
@@ -136,6 +132,14 @@ store_test! {
         // A later row made the usual way takes none of the reserved ids.
         let (later, _) = store.trace_message(ws.id, 9, Some(contact), "email", None).await.unwrap();
         assert!(!ids.contains(&later));
+        // Nor does a later reservation, or a row made after it, though the
+        // second reserved id was never written.
+        let more = store.reserve_message_ids(3).await.unwrap();
+        let (last, _) = store.trace_message(ws.id, 10, Some(contact), "email", None).await.unwrap();
+        let mut all: Vec<i64> = ids.iter().chain(&more).copied().chain([made, later, last]).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 8, "every id given once: {all:?}");
     }
 }
 
@@ -671,4 +675,103 @@ fn action_step(parent: Option<i64>, trigger: &str) -> swell_store::automation::A
         trigger: trigger.into(),
         ..Default::default()
     }
+}
+
+/// The migration that rebuilds SQLite's messages table (AUTOINCREMENT ids,
+/// so that ids can be reserved) runs with foreign keys off: the rows that
+/// point at a message (its events, a bounce) are all still there and still
+/// point at it, and ids are never given twice after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_the_sqlite_messages_table_keeps_what_points_at_its_rows() {
+    use sqlx::{ConnectOptions, Connection};
+    let db = swell_tests::TestDb::sqlite().await;
+    let store = &db.store;
+    let ws = store.ensure_workspace("w").await.unwrap();
+    let written = store
+        .write_contacts(ws.id, &[upsert(json!({"email": "an@x.vn"}))], false)
+        .await
+        .unwrap();
+    let contact = written[0].clone().unwrap().1;
+    let (first, _) = store
+        .trace_message(ws.id, 1, Some(contact), "email", Some("an@x.vn"))
+        .await
+        .unwrap();
+    let (second, _) = store
+        .trace_message(ws.id, 2, Some(contact), "email", Some("an@x.vn"))
+        .await
+        .unwrap();
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db.url)
+        .foreign_keys(true)
+        .connect()
+        .await
+        .unwrap();
+    for pk in [first, second] {
+        sqlx::query("INSERT INTO message_events (workspace_id, message_pk, kind, at) VALUES ($1, $2, 'open', 0)")
+            .bind(ws.id.get())
+            .bind(pk)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    sqlx::query("INSERT INTO bounces (workspace_id, address, message_pk, kind, at) VALUES ($1, 'an@x.vn', $2, 'soft', 0)")
+        .bind(ws.id.get())
+        .bind(second)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    // As a database made before the migration meets it: the same script
+    // over the same rows (the table it copies from is already the new one).
+    sqlx::query("DELETE FROM swell_migrations WHERE name = '0022_message_ids'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    store.migrate().await.unwrap();
+
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db.url)
+        .connect()
+        .await
+        .unwrap();
+    let events: Vec<i64> =
+        sqlx::query_scalar("SELECT message_pk FROM message_events ORDER BY message_pk")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(events, [first, second]);
+    let bounced: Option<i64> = sqlx::query_scalar("SELECT message_pk FROM bounces")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(bounced, Some(second));
+    let broken: Vec<String> = sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_check")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert!(broken.is_empty(), "{broken:?}");
+    let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_schema WHERE name = 'messages'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(sql.contains("AUTOINCREMENT"), "{sql}");
+    let indexes: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'messages' AND sql IS NOT NULL")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(indexes, 5);
+    assert_eq!(store.message(first).await.unwrap().source_id, 1);
+    let reserved = store.reserve_message_ids(2).await.unwrap();
+    assert!(
+        reserved.iter().all(|id| *id > second),
+        "{reserved:?} after {second}"
+    );
+    // The store's own connections still check foreign keys.
+    let refused = store
+        .trace_message(ws.id, 3, Some(987_654), "email", None)
+        .await;
+    assert!(
+        refused.is_err(),
+        "a message to a contact that does not exist was written"
+    );
 }
