@@ -46,6 +46,11 @@ pub struct ContactInput {
     pub locale: Patch<String>,
     /// Replaces the whole tag set when given.
     pub tags: Patch<Vec<String>>,
+    /// Tags taken off, then tags put on, the set as it is stored when the
+    /// write happens (not as some earlier read saw it): two writers that
+    /// each add a tag keep both.
+    pub remove_tags: Vec<String>,
+    pub add_tags: Vec<String>,
     pub owner: Patch<String>,
     pub score: Patch<i64>,
     /// Per-channel marketing opt-outs.
@@ -668,6 +673,14 @@ impl Contact {
             Patch::Set(t) => self.tags = t.clone(),
             Patch::Clear => self.tags.clear(),
             Patch::Keep => {}
+        }
+        if !input.remove_tags.is_empty() {
+            self.tags.retain(|t| !input.remove_tags.contains(t));
+        }
+        for t in &input.add_tags {
+            if !self.tags.contains(t) {
+                self.tags.push(t.clone());
+            }
         }
         for (k, v) in &input.attributes {
             if v.is_null() {

@@ -415,11 +415,14 @@ pub(crate) enum WriteTx {
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
-/// Reads every contact `writes` names, by id or by key.
+/// Reads every contact `writes` names, by id or by key; with `lock`, in a
+/// write transaction, locks their rows (PostgreSQL; SQLite's write lock is
+/// the database's).
 async fn read_batch<C: LookupRows>(
     conn: &mut C,
     ws: WorkspaceId,
     writes: &[ContactWrite],
+    lock: bool,
 ) -> Result<BatchState> {
     let mut ids = Vec::new();
     let mut keys: [Vec<String>; 3] = Default::default();
@@ -447,7 +450,7 @@ async fn read_batch<C: LookupRows>(
         .zip([&id_keys, &keys[0], &keys[1], &keys[2]])
     {
         for chunk in values.chunks(LOOKUP_CHUNK) {
-            for row in lookup_rows(conn, ws.0, column, chunk).await? {
+            for row in lookup_rows(conn, ws.0, column, chunk, lock).await? {
                 let c = contact_from_row(&row);
                 if !state.by_id.contains_key(&c.id) {
                     state.index(&c);
@@ -529,14 +532,17 @@ impl Store {
         let now = self.now();
         // A unique key taken by a concurrent writer between our read and our
         // write makes the batch fail; reading again sees it, so one retry
-        // turns the race into an ordinary update.
+        // turns the race into an ordinary update. Two batches that lock
+        // the same contacts in opposite orders: PostgreSQL fails one
+        // (deadlock detected), and it is tried again the same way.
         for attempt in 0..3 {
             match self
                 .write_contacts_once(ws, &workspace.timezone, writes, dry_run, now)
                 .await
             {
                 Err(StoreError::Backend(sqlx::Error::Database(e)))
-                    if e.is_unique_violation() && attempt < 2 =>
+                    if (e.is_unique_violation() || e.code().as_deref() == Some("40P01"))
+                        && attempt < 2 =>
                 {
                     continue;
                 }
@@ -556,7 +562,11 @@ impl Store {
     ) -> Result<Vec<WriteResult>> {
         on_db!(self, p => {
             let mut tx = p.begin_write().await?;
-            let state = read_batch(&mut *tx, ws, writes).await?;
+            // The rows locked (PostgreSQL) until the commit: a patch is
+            // applied to the row as it is now, and a writer of the same
+            // contact waits, then reads this one's result, so neither
+            // change is lost (two steps tagging one person at once).
+            let state = read_batch(&mut *tx, ws, writes, true).await?;
             let mut prep = Prepared::plan(state, writes, default_tz, now);
             if !dry_run && prep.changes() {
                 prep.encode();
@@ -596,7 +606,7 @@ impl Store {
         let mut state = if lookups || by_id {
             on_db!(self, p => {
                 let mut conn = p.acquire().await?;
-                read_batch(&mut *conn, ws, writes).await?
+                read_batch(&mut *conn, ws, writes, false).await?
             })
         } else {
             BatchState {
@@ -952,6 +962,7 @@ trait LookupRows {
         ws: i64,
         column: &str,
         values: &[String],
+        lock: bool,
     ) -> sqlx::Result<Vec<Self::Row>>;
 }
 
@@ -962,6 +973,7 @@ impl LookupRows for sqlx::SqliteConnection {
         ws: i64,
         column: &str,
         values: &[String],
+        _lock: bool,
     ) -> sqlx::Result<Vec<Self::Row>> {
         let cast = if column == "id" {
             "CAST(value AS INTEGER)"
@@ -994,12 +1006,14 @@ impl LookupRows for sqlx::PgConnection {
         ws: i64,
         column: &str,
         values: &[String],
+        lock: bool,
     ) -> sqlx::Result<Vec<Self::Row>> {
         let cast = if column == "id" { "::bigint[]" } else { "" };
+        let lock = if lock { " FOR UPDATE" } else { "" };
         let sql = format!(
             "SELECT c.* FROM unnest($2::text[]{cast}) AS k(v)
              CROSS JOIN LATERAL (SELECT {CONTACT_COLUMNS} FROM contacts
-                                 WHERE workspace_id = $1 AND {column} = k.v LIMIT 1) c"
+                                 WHERE workspace_id = $1 AND {column} = k.v LIMIT 1{lock}) c"
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(ws)
@@ -1014,12 +1028,13 @@ async fn lookup_rows<C: LookupRows>(
     ws: i64,
     column: &str,
     values: &[String],
+    lock: bool,
 ) -> sqlx::Result<Vec<C::Row>> {
     debug_assert!(
         ["id", "external_id", "email", "phone"].contains(&column),
         "columns come from an allow-list"
     );
-    conn.lookup_rows_impl(ws, column, values).await
+    conn.lookup_rows_impl(ws, column, values, lock).await
 }
 
 /// `$from, $from+1, ...` for `n` values.
@@ -1076,7 +1091,7 @@ impl Store {
         for chunk in keys.chunks(LOOKUP_CHUNK) {
             let rows: Vec<Contact> = on_db!(self, p => {
                 let mut conn = p.acquire().await?;
-                lookup_rows(&mut *conn, ws.0, "id", chunk).await?.iter().map(contact_from_row).collect()
+                lookup_rows(&mut *conn, ws.0, "id", chunk, false).await?.iter().map(contact_from_row).collect()
             });
             found.extend(rows);
         }

@@ -724,7 +724,7 @@ impl Automation {
         let request = match channel {
             Channel::Zalo => {
                 let template = self
-                    .template::<ZnsTemplate>(t.workspace, config, "zalo")
+                    .template::<ZnsTemplate>(t.workspace, config, "zns")
                     .await?;
                 match swell_core::template::render_zns(&template, &template_value(&ctx)) {
                     Ok((template_id, params)) => ProviderRequest::zns(to, template_id, params, key),
@@ -1047,17 +1047,22 @@ impl Automation {
                     }
                     Err(e) => return Err(e.into()),
                 };
-                let mut tags = current.tags.clone();
-                tags.retain(|t| *t != tag);
-                if action == "add_tag" {
-                    tags.push(tag);
-                }
-                if tags == current.tags {
+                let add = action == "add_tag";
+                if current.tags.contains(&tag) == add {
                     return Ok(Ran::Done);
                 }
-                let input = ContactInput {
-                    tags: Patch::Set(tags),
-                    ..Default::default()
+                // The change, not the whole set read above: another step
+                // may be tagging the same contact at this moment.
+                let input = if add {
+                    ContactInput {
+                        add_tags: vec![tag],
+                        ..Default::default()
+                    }
+                } else {
+                    ContactInput {
+                        remove_tags: vec![tag],
+                        ..Default::default()
+                    }
                 };
                 self.write_contact(ws, contact, input).await
             }

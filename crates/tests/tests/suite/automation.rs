@@ -891,3 +891,362 @@ mod steps_due_at_once_run_in_their_parents_batch {
         run(Backend::Postgres).await;
     }
 }
+
+/// The trace of activity `name` for the participant of contact `contact`.
+async fn trace_of(app: &TestApp, id: i64, name: &str, contact: i64) -> Value {
+    let p = app
+        .get(&format!("/api/v1/campaigns/{id}/participants?limit=100"))
+        .await
+        .json;
+    let participant = p["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["contact_id"] == contact)
+        .unwrap_or_else(|| panic!("contact {contact} is not in {p}"))["id"]
+        .clone();
+    traces(app, id)
+        .await
+        .into_iter()
+        .find(|t| t.0 == name && t.3["participant_id"] == participant)
+        .unwrap_or_else(|| panic!("no {name} trace for contact {contact}"))
+        .3
+}
+
+/// A trace's state and reason.
+fn outcome(t: &Value) -> (String, Option<String>) {
+    (
+        t["state"].as_str().unwrap().to_string(),
+        t["reason"].as_str().map(str::to_string),
+    )
+}
+
+async fn sorted_tags(app: &TestApp, id: i64) -> Vec<String> {
+    let mut t = tags(app, id).await;
+    t.sort();
+    t
+}
+
+clock_test! {
+    async fn each_branch_follows_what_the_person_did_with_the_message(app: &TestApp, clock: &ManualClock) {
+        let mail = email_template(app, "Ưu đãi").await;
+        let branch = |name: &str, trigger: &str, delay: Option<&str>, tag: &str| {
+            let mut a = json!({"name": name, "kind": "action", "trigger": trigger, "config": {"action": "add_tag", "tag": tag}});
+            if let Some(d) = delay {
+                a["delay"] = json!(d);
+            }
+            a
+        };
+        let c = campaign(app, json!({
+            "name": "Branches", "trigger": {"kind": "manual"},
+            "activities": [{"name": "Mail", "kind": "email", "config": {"template_id": mail}, "children": [
+                branch("Clicked", "clicked", Some("1h"), "clicked"),
+                branch("Not clicked", "not_clicked", Some("2d"), "not_clicked"),
+                branch("Replied", "replied", None, "replied"),
+                branch("Not replied", "not_replied", Some("2d"), "not_replied"),
+                branch("Bounced", "bounced", None, "bounced"),
+            ]}],
+        })).await;
+        let id = c["id"].as_i64().unwrap();
+        let clicker = contact(app, json!({"email": "click@example.vn", "given_name": "Bấm"})).await;
+        let replier = contact(app, json!({"email": "reply@example.vn", "given_name": "Đáp"})).await;
+        let bounced = contact(app, json!({"email": "bounce@example.vn", "given_name": "Sai"})).await;
+        let idle = contact(app, json!({"email": "idle@example.vn", "given_name": "Lặng"})).await;
+        assert_eq!(launch(app, id).await["entered"], 4);
+        settle(app).await;
+        assert_eq!(app.get("/api/v1/outbox").await.json["items"].as_array().unwrap().len(), 4);
+
+        // A click on the e-mail's link, a reply an integration reports, a
+        // hard bounce.
+        let link = link_to(app, "click@example.vn", "/t/c/").await;
+        let r = app.client.get(&link).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let message = trace_of(app, id, "Mail", replier).await["message_id"].as_i64().unwrap();
+        let r = app.post(&format!("/api/v1/messages/{message}/reply"), json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json["resumed"], 1, "{}", r.text);
+        let r = app.post("/api/v1/bounces", json!({"kind": "hard", "address": "bounce@example.vn", "status": "5.1.1", "diagnostic": "no such user"})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        settle(app).await;
+        assert_eq!(tags(app, replier).await, vec!["replied"]);
+        assert_eq!(tags(app, bounced).await, vec!["bounced"]);
+        // The click's branch waits its hour.
+        assert!(tags(app, clicker).await.is_empty());
+        advance(app, clock, 3600 * 1000 - 60_000).await;
+        assert!(tags(app, clicker).await.is_empty());
+        advance(app, clock, 120_000).await;
+        assert_eq!(tags(app, clicker).await, vec!["clicked"]);
+        assert!(tags(app, idle).await.is_empty(), "the not-branches wait their two days");
+
+        // Two days on, the "not" branches run for those who did not, and
+        // are cancelled, with why, for those who did.
+        advance(app, clock, 2 * DAY).await;
+        // Both at the same moment, each adding its tag: both kept.
+        assert_eq!(sorted_tags(app, idle).await, vec!["not_clicked", "not_replied"]);
+        assert_eq!(sorted_tags(app, clicker).await, vec!["clicked", "not_replied"]);
+        assert_eq!(sorted_tags(app, replier).await, vec!["not_clicked", "replied"]);
+        assert_eq!(
+            outcome(&trace_of(app, id, "Not clicked", clicker).await),
+            ("cancelled".into(), Some("parent message clicked".into()))
+        );
+        assert_eq!(
+            outcome(&trace_of(app, id, "Not replied", replier).await),
+            ("cancelled".into(), Some("parent message replied".into()))
+        );
+        assert_eq!(outcome(&trace_of(app, id, "Clicked", idle).await).0, "waiting");
+        let stats = app.get(&format!("/api/v1/campaigns/{id}/stats")).await.json;
+        let mail_fig = stats["activities"].as_array().unwrap().iter().find(|a| a["name"] == "Mail").unwrap();
+        assert_eq!((mail_fig["sent"].as_i64(), mail_fig["clicked"].as_i64()), (Some(4), Some(1)), "{stats}");
+        // The waits end: everyone completes.
+        advance(app, clock, 31 * DAY).await;
+        let p = app.get(&format!("/api/v1/campaigns/{id}/participants?state=completed")).await.json;
+        assert_eq!(p["items"].as_array().unwrap().len(), 4, "{p}");
+    }
+}
+
+clock_test! {
+    async fn a_message_goes_by_the_cheapest_channel_each_person_can_receive(app: &TestApp, clock: &ManualClock) {
+        let rx = receiver().await;
+        let zns_body = concat!(
+            r#"{"phone": {{ to | replace("+", "") | tojson }}, "template_id": {{ template_id | tojson }}, "#,
+            r#""template_data": {{ params | tojson }}, "tracking_id": {{ idempotency_key | tojson }}}"#
+        );
+        for (channel, path, body) in [("sms", "/sms", r#"{"to": {{ to | tojson }}, "text": {{ text | tojson }}}"#), ("zalo", "/zns", zns_body)] {
+            let r = app.put(&format!("/api/v1/channels/{channel}"), json!({
+                "provider": {"url": format!("http://127.0.0.1:{}{path}", rx.port), "body": body,
+                             "id_path": "/data/msg_id", "error_path": "/error"},
+                "unit_cost": 300, "currency": "VND",
+            })).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+        let sms = app.post("/api/v1/templates", json!({"name": "Ưu đãi SMS", "channel": "sms", "body": "Chào {{ contact.given_name }}, xem https://shop.example.vn/uu-dai"})).await;
+        assert_eq!(sms.status, 201, "{}", sms.text);
+        let zns = app.post("/api/v1/templates", json!({"name": "Ưu đãi ZNS", "channel": "zns", "template_id": "231456", "params": {"ten": "{{ contact.given_name }}"}})).await;
+        assert_eq!(zns.status, 201, "{}", zns.text);
+        let mail = email_template(app, "Ưu đãi").await;
+        let c = campaign(app, json!({
+            "name": "Cheapest first", "trigger": {"kind": "manual"},
+            "activities": [{"name": "Offer", "kind": "message", "config": {
+                "channels": ["inapp", "zalo", "sms", "email"],
+                "templates": {
+                    "inapp": {"title": "Ưu đãi", "body": "Chào {{ contact.given_name }}", "url": "https://shop.example.vn/uu-dai"},
+                    "zalo": zns.json["id"], "sms": sms.json["id"], "email": mail,
+                },
+            }, "children": [
+                {"name": "SMS clicked", "kind": "action", "trigger": "sms_clicked", "config": {"action": "add_tag", "tag": "sms_clicked"}},
+                {"name": "SMS not clicked", "kind": "action", "trigger": "sms_not_clicked", "delay": "1d", "config": {"action": "add_tag", "tag": "sms_idle"}},
+            ]}],
+        })).await;
+        let id = c["id"].as_i64().unwrap();
+        // Seen in the app lately: in-app. A phone: Zalo, unless refused, then
+        // SMS. Only an address: e-mail. Nothing that can be reached: none.
+        let in_app = contact(app, json!({"email": "app@example.vn", "phone": "0912000001", "given_name": "Lan"})).await;
+        let r = app.post("/api/v1/events", json!({"event": "app_open", "contact": {"id": in_app}})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let zalo = contact(app, json!({"phone": "0912000002", "given_name": "Hạnh"})).await;
+        let texter = contact(app, json!({"phone": "0912000003", "given_name": "Tú", "zalo_optout": true})).await;
+        let quiet = contact(app, json!({"phone": "0912000004", "given_name": "Yên", "zalo_optout": true})).await;
+        let mailer = contact(app, json!({"email": "mail@example.vn", "given_name": "Minh"})).await;
+        let nobody = contact(app, json!({"email": "no@example.vn", "email_optout": true})).await;
+        assert_eq!(launch(app, id).await["entered"], 6);
+        settle(app).await;
+
+        let channel = |who: i64| async move { trace_of(app, id, "Offer", who).await["channel"].as_str().map(str::to_string) };
+        assert_eq!(channel(in_app).await.as_deref(), Some("inapp"));
+        assert_eq!(channel(zalo).await.as_deref(), Some("zalo"));
+        assert_eq!(channel(texter).await.as_deref(), Some("sms"));
+        assert_eq!(channel(quiet).await.as_deref(), Some("sms"));
+        assert_eq!(channel(mailer).await.as_deref(), Some("email"));
+        let (state, reason) = outcome(&trace_of(app, id, "Offer", nobody).await);
+        assert_eq!(state, "rejected");
+        assert!(reason.as_deref().is_some_and(|r| r.starts_with("no reachable channel") && r.contains("email: ")), "{reason:?}");
+
+        // The app shows the banner; its view comes back as an open.
+        let banners = app.get(&format!("/api/v1/inapp/{in_app}")).await.json;
+        assert_eq!(banners["items"].as_array().unwrap().len(), 1, "{banners}");
+        assert_eq!(banners["items"][0]["body"], "Chào Lan");
+        let r = app.post(&format!("/api/v1/inapp/messages/{}/view", banners["items"][0]["id"]), json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        // Zalo's API got the template and its parameters.
+        let seen = rx.seen.lock().unwrap().clone();
+        let zns_calls: Vec<Value> = seen.iter().filter(|(p, _, _)| p == "/zns").map(|(_, _, b)| serde_json::from_slice(b).unwrap()).collect();
+        assert_eq!(zns_calls.len(), 1, "{zns_calls:?}");
+        assert_eq!(zns_calls[0]["phone"], "84912000002");
+        assert_eq!(zns_calls[0]["template_id"], "231456");
+        assert_eq!(zns_calls[0]["template_data"]["ten"], "Hạnh");
+        let texts: Vec<Value> = seen.iter().filter(|(p, _, _)| p == "/sms").map(|(_, _, b)| serde_json::from_slice(b).unwrap()).collect();
+        let mut to: Vec<&str> = texts.iter().map(|t| t["to"].as_str().unwrap()).collect();
+        to.sort();
+        assert_eq!(to, ["+84912000003", "+84912000004"]);
+        let outbox = app.get("/api/v1/outbox").await.json;
+        let recipients: Vec<&str> = outbox["items"].as_array().unwrap().iter().map(|m| m["recipient"].as_str().unwrap()).collect();
+        assert_eq!(recipients, ["mail@example.vn"]);
+        let stats = app.get(&format!("/api/v1/campaigns/{id}/stats")).await.json;
+        assert_eq!(stats["spent"], 900.0, "a ZNS and two SMS at 300: {stats}");
+
+        // The SMS link clicked: its branch runs; the other SMS's "not
+        // clicked" branch runs after its day.
+        let text = texts.iter().find(|t| t["to"] == "+84912000003").unwrap()["text"].as_str().unwrap().to_string();
+        let link = format!("http://{}{}", app.addr, &text[text.find("/t/c/").unwrap()..]);
+        let r = app.client.get(&link).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        settle(app).await;
+        assert_eq!(tags(app, texter).await, vec!["sms_clicked"]);
+        advance(app, clock, DAY + 60_000).await;
+        assert_eq!(tags(app, quiet).await, vec!["sms_idle"]);
+        assert_eq!(tags(app, texter).await, vec!["sms_clicked"]);
+        assert_eq!(
+            outcome(&trace_of(app, id, "SMS not clicked", texter).await),
+            ("cancelled".into(), Some("parent message clicked".into()))
+        );
+    }
+}
+
+clock_test! {
+    async fn created_or_updated_and_yearly_date_triggers(app: &TestApp, clock: &ManualClock) {
+        // Created, or updated in its locale.
+        let c = campaign(app, json!({
+            "name": "Locale", "trigger": {"kind": "created_or_updated", "fields": ["locale"]},
+            "activities": [{"name": "Greet", "kind": "action", "config": {"action": "add_tag", "tag": "greeted"}}],
+        })).await;
+        let locale = c["id"].as_i64().unwrap();
+        let moved = contact(app, json!({"email": "moved@example.vn", "locale": "en"})).await;
+        let renamed = contact(app, json!({"email": "renamed@example.vn", "locale": "en"})).await;
+        launch(app, locale).await;
+        let fresh = contact(app, json!({"email": "fresh@example.vn"})).await;
+        contact(app, json!({"email": "moved@example.vn", "locale": "vi"})).await;
+        contact(app, json!({"email": "renamed@example.vn", "name": "Tên Mới"})).await;
+        settle(app).await;
+        assert_eq!(tags(app, fresh).await, vec!["greeted"]);
+        assert_eq!(tags(app, moved).await, vec!["greeted"]);
+        assert!(tags(app, renamed).await.is_empty(), "a change of another field does not let it in");
+
+        // Three days before each contact's birthday, at 09:00 where they
+        // live. The clock: 2026-11-23 00:00 UTC.
+        let c = campaign(app, json!({
+            "name": "Birthday", "trigger": {"kind": "anniversary", "field": "birthday", "days_before": 3, "at": "09:00"},
+            "reentry": "each",
+            "activities": [{"name": "Gift", "kind": "action", "config": {"action": "add_score", "points": 5}}],
+        })).await;
+        let birthday = c["id"].as_i64().unwrap();
+        let hanoi = contact(app, json!({"email": "hn@example.vn", "birthday": "1990-11-27", "timezone": "Asia/Ho_Chi_Minh"})).await;
+        let paris = contact(app, json!({"email": "pa@example.fr", "birthday": "1988-11-27", "timezone": "Europe/Paris"})).await;
+        let later = contact(app, json!({"email": "later@example.vn", "birthday": "1990-12-25", "timezone": "Asia/Ho_Chi_Minh"})).await;
+        launch(app, birthday).await;
+        settle(app).await;
+        let score = |id: i64| async move { app.get(&format!("/api/v1/contacts/{id}")).await.json["score"].as_i64().unwrap() };
+        // 2026-11-24 09:00 in Hồ Chí Minh City is 02:00 UTC; in Paris, 08:00 UTC.
+        advance(app, clock, 26 * 3600 * 1000 - 60_000).await;
+        assert_eq!((score(hanoi).await, score(paris).await, score(later).await), (0, 0, 0));
+        advance(app, clock, 120_000).await;
+        assert_eq!((score(hanoi).await, score(paris).await, score(later).await), (5, 0, 0));
+        advance(app, clock, 6 * 3600 * 1000).await;
+        assert_eq!((score(hanoi).await, score(paris).await, score(later).await), (5, 5, 0));
+        // Not again the next day.
+        advance(app, clock, DAY).await;
+        assert_eq!((score(hanoi).await, score(paris).await, score(later).await), (5, 5, 0));
+        let p = app.get(&format!("/api/v1/campaigns/{birthday}/participants")).await.json;
+        assert_eq!(p["items"].as_array().unwrap().len(), 2, "{p}");
+    }
+}
+
+/// A campaign's e-mail through an SMTP server (the sink on loopback), not
+/// the outbox: delivered, its tracked link followed; refused by the server,
+/// a bounce (the reply recorded on the trace) whose branch runs at once.
+mod a_campaign_step_sends_through_smtp {
+    use super::*;
+    use swell_tests::smtp_sink::SmtpSink;
+
+    async fn run(backend: Backend) {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("error")
+            .with_test_writer()
+            .try_init();
+        let clock = Arc::new(ManualClock::new(1_795_392_000_000));
+        let sink = SmtpSink::start().await;
+        sink.reject_rcpt_with(|to| {
+            (to == "gone@example.vn").then(|| (550, "5.1.1 no such user".to_string()))
+        });
+        let app = TestApp::start_at(
+            backend,
+            Some(vec![crate::email::relay(sink.port())]),
+            clock.clone(),
+        )
+        .await;
+        let app = &app;
+        let mail = email_template(app, "Chào").await;
+        let c = campaign(app, json!({
+            "name": "By SMTP", "trigger": {"kind": "manual"},
+            "activities": [{"name": "Mail", "kind": "email", "config": {"template_id": mail}, "children": [
+                {"name": "Clicked", "kind": "action", "trigger": "clicked", "config": {"action": "add_tag", "tag": "clicked"}},
+                {"name": "Bounced", "kind": "action", "trigger": "bounced", "config": {"action": "add_tag", "tag": "bounced"}},
+            ]}],
+        })).await;
+        let id = c["id"].as_i64().unwrap();
+        let an = contact(app, json!({"email": "an@example.vn", "given_name": "An"})).await;
+        let gone = contact(
+            app,
+            json!({"email": "gone@example.vn", "given_name": "Mất"}),
+        )
+        .await;
+        assert_eq!(launch(app, id).await["entered"], 2);
+        settle(app).await;
+
+        let got = sink.wait_for(1, std::time::Duration::from_secs(10)).await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].recipients, ["an@example.vn"]);
+        assert_eq!(got[0].subject().as_deref(), Some("Chào cho An"));
+        let sent = trace_of(app, id, "Mail", an).await;
+        assert_eq!(
+            (outcome(&sent).0.as_str(), sent["channel"].as_str()),
+            ("processed", Some("email"))
+        );
+        let (state, reason) = outcome(&trace_of(app, id, "Mail", gone).await);
+        assert_eq!(state, "processed");
+        assert!(
+            reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("bounced") && r.contains("no such user")),
+            "{reason:?}"
+        );
+        assert_eq!(tags(app, gone).await, vec!["bounced"]);
+        let suppressed = app.get("/api/v1/suppressions").await;
+        assert!(
+            suppressed.text.contains("gone@example.vn"),
+            "{}",
+            suppressed.text
+        );
+        assert!(
+            app.get("/api/v1/outbox").await.json["items"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+
+        let html = got[0].html().unwrap();
+        let base = format!("http://{}/t/c/", app.addr);
+        let at = html
+            .find(&base)
+            .unwrap_or_else(|| panic!("no tracked link in {html}"));
+        let link = html[at..at + html[at..].find('"').unwrap()].replace("&amp;", "&");
+        let r = app.client.get(&link).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        assert!(
+            to.starts_with("https://shop.example.vn/sale?") && to.contains("utm_campaign=by-smtp"),
+            "{to}"
+        );
+        settle(app).await;
+        assert_eq!(tags(app, an).await, vec!["clicked"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+}

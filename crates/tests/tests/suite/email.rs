@@ -33,7 +33,8 @@ macro_rules! smtp_test {
     };
 }
 
-fn relay(port: u16) -> swell_channels::SmtpServer {
+/// The SMTP sink on `port` as the app's one relay.
+pub(crate) fn relay(port: u16) -> swell_channels::SmtpServer {
     swell_channels::SmtpServer {
         name: "sink".into(),
         host: "127.0.0.1".into(),

@@ -165,6 +165,35 @@ store_test! {
 }
 
 store_test! {
+    async fn concurrent_tag_changes_to_one_contact_are_all_kept(store: Store) {
+        let ws = store.ensure_workspace("w").await.unwrap();
+        let written = store.write_contacts(ws.id, &[upsert(json!({"email": "one@x.vn", "tags": ["old", "gone"]}))], false).await.unwrap();
+        let id = written[0].clone().unwrap().1;
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let input = if i == 0 {
+                    ContactInput { remove_tags: vec!["gone".into()], ..Default::default() }
+                } else {
+                    ContactInput { add_tags: vec![format!("t{i:02}")], ..Default::default() }
+                };
+                store.write_contacts(ws.id, &[ContactWrite { target: Target::Id(id), input }], false).await.unwrap()[0].clone().unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut tags = store.contact(ws.id, id).await.unwrap().tags;
+        tags.sort();
+        let mut want: Vec<String> = (1..16).map(|i| format!("t{i:02}")).collect();
+        want.push("old".into());
+        want.sort();
+        assert_eq!(tags, want);
+    }
+}
+
+store_test! {
     async fn a_failed_batch_leaves_nothing_behind(store: Store) {
         let ws = store.ensure_workspace("w").await.unwrap();
         // A patch of a contact that does not exist fails alone; the rest land.
