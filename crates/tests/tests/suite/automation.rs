@@ -1250,3 +1250,101 @@ mod a_campaign_step_sends_through_smtp {
         run(Backend::Postgres).await;
     }
 }
+
+clock_test! {
+    async fn server_actions_an_edit_while_running_and_the_budget(app: &TestApp, clock: &ManualClock) {
+        for (slug, name) in [("vip", "VIP"), ("newsletter", "Newsletter")] {
+            assert_eq!(app.post("/api/v1/lists", json!({"slug": slug, "name": name})).await.status, 201);
+        }
+        let a = contact(app, json!({"email": "a@example.vn", "phone": "0912000011", "tags": ["lead", "keep"]})).await;
+        let b = contact(app, json!({"email": "b@example.vn", "phone": "0912000012", "tags": ["lead"]})).await;
+        let r = app.post("/api/v1/lists/newsletter/members", json!({"contacts": [{"id": a}, {"id": b}]})).await;
+        assert!(r.status == 200 || r.status == 201, "{}", r.text);
+        let act = |name: &str, config: Value| json!({"name": name, "kind": "action", "config": config});
+        let mut step = act("Step", json!({"action": "add_score", "points": 1}));
+        step["children"] = json!([{"name": "Later", "kind": "action", "delay": "1d", "config": {"action": "add_tag", "tag": "v1"}}]);
+        let c = campaign(app, json!({
+            "name": "Actions", "trigger": {"kind": "manual"},
+            "activities": [
+                act("Fields", json!({"action": "update_fields", "fields": {"locale": "vi", "timezone": "Asia/Ho_Chi_Minh"}})),
+                act("Join VIP", json!({"action": "add_to_list", "list": "vip"})),
+                act("Leave newsletter", json!({"action": "remove_from_list", "list": "newsletter"})),
+                act("Untag", json!({"action": "remove_tag", "tag": "lead"})),
+                act("Owner", json!({"action": "assign_owner", "owners": ["sale1@shop.vn", "sale2@shop.vn"]})),
+                step,
+            ],
+        })).await;
+        let id = c["id"].as_i64().unwrap();
+        assert_eq!(launch(app, id).await["entered"], 2);
+        settle(app).await;
+
+        let get = |id: i64| async move { app.get(&format!("/api/v1/contacts/{id}")).await.json };
+        let (ca, cb) = (get(a).await, get(b).await);
+        assert_eq!((ca["locale"].as_str(), ca["timezone"].as_str()), (Some("vi"), Some("Asia/Ho_Chi_Minh")), "{ca}");
+        assert_eq!(tags(app, a).await, vec!["keep"]);
+        assert!(tags(app, b).await.is_empty());
+        let mut owners = vec![ca["owner"].as_str().unwrap().to_string(), cb["owner"].as_str().unwrap().to_string()];
+        owners.sort();
+        assert_eq!(owners, ["sale1@shop.vn", "sale2@shop.vn"], "round robin");
+        let members = |list: &'static str| async move {
+            let m = app.get(&format!("/api/v1/lists/{list}/members?status=subscribed")).await.json;
+            let mut ids: Vec<i64> = m["items"].as_array().unwrap().iter().map(|m| m["contact_id"].as_i64().unwrap()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(members("vip").await, vec![a, b]);
+        assert!(members("newsletter").await.is_empty());
+        assert_eq!((ca["score"].as_i64(), cb["score"].as_i64()), (Some(1), Some(1)));
+
+        // Edited while running: the step both have passed keeps what it
+        // did; the one they have not reached runs as it is now.
+        let ids: std::collections::HashMap<String, i64> = c["activities"].as_array().unwrap().iter()
+            .map(|a| (a["name"].as_str().unwrap().to_string(), a["id"].as_i64().unwrap())).collect();
+        let r = app.put(&format!("/api/v1/campaigns/{id}/activities/{}", ids["Step"]),
+            json!({"name": "Step", "kind": "action", "config": {"action": "add_score", "points": 5}})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = app.put(&format!("/api/v1/campaigns/{id}/activities/{}", ids["Later"]),
+            json!({"name": "Later", "kind": "action", "delay": "1d", "config": {"action": "add_tag", "tag": "v2"}})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        advance(app, clock, DAY + 60_000).await;
+        assert_eq!(tags(app, a).await, vec!["keep", "v2"]);
+        assert_eq!(tags(app, b).await, vec!["v2"]);
+        assert_eq!(get(a).await["score"], 1);
+        let step_trace = trace_of(app, id, "Step", a).await;
+        let later_trace = trace_of(app, id, "Later", a).await;
+        // Each trace says which version of its step it ran: the score step
+        // before its edit, the tag step after.
+        assert_eq!((step_trace["version"].as_i64(), later_trace["version"].as_i64()), (Some(1), Some(2)));
+        let now = app.get(&format!("/api/v1/campaigns/{id}/activities")).await.json;
+        let step_now = now["items"].as_array().unwrap().iter().find(|a| a["name"] == "Step").unwrap();
+        assert_eq!((step_now["version"].as_i64(), step_now["config"]["points"].as_i64()), (Some(2), Some(5)));
+
+        // The cost before launch, and a budget that pauses the campaign.
+        let rx = receiver().await;
+        let r = app.put("/api/v1/channels/sms", json!({
+            "provider": {"url": format!("http://127.0.0.1:{}/sms", rx.port), "body": r#"{"to": {{ to | tojson }}, "text": {{ text | tojson }}}"#,
+                         "id_path": "/data/msg_id", "error_path": "/error"},
+            "unit_cost": 500, "currency": "VND",
+        })).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let sms = app.post("/api/v1/templates", json!({"name": "Nhắc", "channel": "sms", "body": "Chào bạn"})).await;
+        assert_eq!(sms.status, 201, "{}", sms.text);
+        contact(app, json!({"phone": "0912000013"})).await;
+        contact(app, json!({"email": "nophone@example.vn"})).await;
+        let paid = campaign(app, json!({
+            "name": "Paid", "trigger": {"kind": "manual"}, "budget": 1000,
+            "activities": [{"name": "Text", "kind": "sms", "config": {"template_id": sms.json["id"]}}],
+        })).await;
+        let paid = paid["id"].as_i64().unwrap();
+        let estimate = app.get(&format!("/api/v1/campaigns/{paid}/estimate")).await.json;
+        assert_eq!(estimate["channels"]["sms"]["messages"], 3, "{estimate}");
+        assert_eq!(estimate["total_cost"], 1500.0, "{estimate}");
+        assert_eq!(estimate["within_budget"], false, "{estimate}");
+        launch(app, paid).await;
+        settle(app).await;
+        let shown = app.get(&format!("/api/v1/campaigns/{paid}")).await.json;
+        assert_eq!((shown["state"].as_str(), shown["reason"].as_str()), (Some("paused"), Some("budget reached")), "{shown}");
+        let stats = app.get(&format!("/api/v1/campaigns/{paid}/stats")).await.json;
+        assert!(stats["spent"].as_f64().unwrap() >= 1000.0, "{stats}");
+    }
+}
