@@ -320,6 +320,65 @@ impl Store {
         Ok(report)
     }
 
+    /// How many of an audience each channel of a cheapest-first order
+    /// reaches: each person counted once, on the first channel they can
+    /// receive (in-app: an `app_open` event since `app_seen_since`; the
+    /// others as [`Store::resolve_audience`] judges them), and those no
+    /// channel reaches under `None`. One query over the audience.
+    pub async fn first_reachable(
+        &self,
+        ws: WorkspaceId,
+        spec: &AudienceSpec,
+        order: &[&str],
+        app_seen_since: i64,
+    ) -> Result<Vec<(Option<String>, u64)>> {
+        let compiled = self.compile_spec(ws, spec).await?;
+        let n = compiled.binds.len();
+        let (ws_param, since_param) = (format!("${}", n + 1), format!("${}", n + 2));
+        // Channel names in the SQL come from this list and `Channel`, never
+        // from the caller's text.
+        let mut whens = String::new();
+        for name in order {
+            let (name, reachable) = match *name {
+                "inapp" => (
+                    "inapp",
+                    format!(
+                        "EXISTS (SELECT 1 FROM events e WHERE e.workspace_id = {ws_param} AND e.contact_id = c.id \
+                         AND e.name = 'app_open' AND e.at >= {since_param})"
+                    ),
+                ),
+                other => match Channel::parse(other) {
+                    Some(ch) => (
+                        ch.as_str(),
+                        format!("({}) IS NULL", ch.skip_reason(&ws_param)),
+                    ),
+                    None => continue,
+                },
+            };
+            whens.push_str(&format!(" WHEN {reachable} THEN '{name}'"));
+        }
+        if whens.is_empty() {
+            let everyone = self.resolve_audience(ws, spec, None).await?;
+            return Ok(vec![(None, everyone.total)]);
+        }
+        let sql = format!(
+            "SELECT r, COUNT(*) AS n FROM (SELECT CASE{whens} END AS r FROM {} WHERE {}) x GROUP BY r",
+            compiled.from, compiled.condition
+        );
+        let in_app = order.contains(&"inapp");
+        Ok(on_db!(self, p => {
+            let q = bind_compiled(sqlx::query(sqlx::AssertSqlSafe(sql)), &compiled.binds).bind(ws.0);
+            // `$since` only where the order has in-app: a parameter no
+            // statement text names is an error on PostgreSQL.
+            let q = if in_app { q.bind(app_seen_since) } else { q };
+            q.fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| (r.opt_text("r"), u64::try_from(r.int("n")).unwrap_or(0)))
+                .collect()
+        }))
+    }
+
     /// The ids of the people an audience may reach on a channel (without
     /// one: everyone in it), after `after_id` in id order, in batches.
     pub async fn sendable_ids(

@@ -29,6 +29,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::Mailer;
 
+pub use run::APP_SEEN_MS;
 pub use triggers::{HookError, HookOutcome, TriggerSpec};
 
 /// How the engine is set up.

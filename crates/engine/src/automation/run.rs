@@ -39,7 +39,7 @@ use crate::tokens::Token;
 pub(super) const BOUNCED: &str = "bounced: ";
 
 /// How long a person counts as "seen in the app" for in-app messages.
-const APP_SEEN_MS: i64 = 30 * 24 * 3600 * 1000;
+pub const APP_SEEN_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// What a step did, before it becomes an outcome.
 enum Ran {

@@ -1048,6 +1048,16 @@ clock_test! {
         let quiet = contact(app, json!({"phone": "0912000004", "given_name": "Yên", "zalo_optout": true})).await;
         let mailer = contact(app, json!({"email": "mail@example.vn", "given_name": "Minh"})).await;
         let nobody = contact(app, json!({"email": "no@example.vn", "email_optout": true})).await;
+        // The cost before launch counts each person on the channel they
+        // will get.
+        let estimate = app.get(&format!("/api/v1/campaigns/{id}/estimate")).await.json;
+        let messages = |ch: &str| estimate["channels"][ch]["messages"].as_u64();
+        assert_eq!(
+            [messages("inapp"), messages("zalo"), messages("sms"), messages("email")],
+            [Some(1), Some(1), Some(2), Some(1)],
+            "{estimate}"
+        );
+        assert_eq!(estimate["total_cost"], 900.0, "{estimate}");
         assert_eq!(launch(app, id).await["entered"], 6);
         settle(app).await;
 

@@ -920,36 +920,58 @@ pub(crate) async fn cost_estimate(
     let mut per_channel: Map<String, Value> = Map::new();
     let mut total = 0.0;
     let mut currency = "VND".to_string();
+    let contacts = kind == EntityKind::Contact;
+    let spec = AudienceSpec {
+        filter,
+        ..Default::default()
+    };
     for a in state.store.activities(ws, id).await? {
-        let channel = match a.kind.as_str() {
-            "email" | "sms" | "zalo" => a.kind.clone(),
-            "message" => a.config["channels"][0]
-                .as_str()
-                .unwrap_or("email")
-                .to_string(),
+        // (channel, messages) the step sends, each reachable person counted
+        // by the same rules sends use.
+        let sends: Vec<(String, u64)> = match a.kind.as_str() {
+            "email" | "sms" | "zalo" => {
+                let reachable = match (contacts, Channel::parse(&a.kind)) {
+                    (true, Some(ch)) => {
+                        state
+                            .store
+                            .resolve_audience(ws, &spec, Some(ch))
+                            .await?
+                            .sendable
+                    }
+                    _ => audience,
+                };
+                vec![(a.kind.clone(), reachable)]
+            }
+            "inapp" => vec![("inapp".to_string(), audience)],
+            // A channel order: each person on the first channel they can
+            // receive, as the step will choose.
+            "message" if contacts => {
+                let order: Vec<&str> = a.config["channels"]
+                    .as_array()
+                    .map(|o| o.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let since = state.store.now() - swell_engine::automation::APP_SEEN_MS;
+                state
+                    .store
+                    .first_reachable(ws, &spec, &order, since)
+                    .await?
+                    .into_iter()
+                    .filter_map(|(ch, n)| Some((ch?, n)))
+                    .collect()
+            }
             _ => continue,
         };
-        // Reachable people on the channel, from the same resolver sends use.
-        let reachable = match (kind == EntityKind::Contact, Channel::parse(&channel)) {
-            (true, Some(ch)) => {
-                let spec = AudienceSpec {
-                    filter: filter.clone(),
-                    ..Default::default()
-                };
-                let report = state.store.resolve_audience(ws, &spec, Some(ch)).await?;
-                report.sendable
-            }
-            _ => audience,
-        };
-        let (unit, cur) = cost_of(&channel).unwrap_or((0.0, currency.clone()));
-        currency = cur;
-        let entry = per_channel
-            .entry(channel.clone())
-            .or_insert(json!({"messages": 0, "cost": 0.0}));
-        let messages = entry["messages"].as_u64().unwrap_or(0) + reachable;
-        let cost = entry["cost"].as_f64().unwrap_or(0.0) + reachable as f64 * unit;
-        *entry = json!({"messages": messages, "cost": cost, "unit_cost": unit});
-        total += reachable as f64 * unit;
+        for (channel, reachable) in sends {
+            let (unit, cur) = cost_of(&channel).unwrap_or((0.0, currency.clone()));
+            currency = cur;
+            let entry = per_channel
+                .entry(channel)
+                .or_insert(json!({"messages": 0, "cost": 0.0}));
+            let messages = entry["messages"].as_u64().unwrap_or(0) + reachable;
+            let cost = entry["cost"].as_f64().unwrap_or(0.0) + reachable as f64 * unit;
+            *entry = json!({"messages": messages, "cost": cost, "unit_cost": unit});
+            total += reachable as f64 * unit;
+        }
     }
     Ok(json!({
         "campaign": c.id,
