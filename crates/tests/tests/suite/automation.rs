@@ -1358,3 +1358,55 @@ clock_test! {
         assert!(stats["spent"].as_f64().unwrap() >= 1000.0, "{stats}");
     }
 }
+
+clock_test! {
+    async fn a_webhook_that_keeps_failing_is_tried_again_with_backoff_then_failed(app: &TestApp, clock: &ManualClock) {
+        // A server that is down for maintenance: 503 to every call.
+        let calls: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
+        let seen = Arc::clone(&calls);
+        let down = axum::Router::new().fallback(move |headers: HeaderMap| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock().unwrap().push(headers);
+                (axum::http::StatusCode::SERVICE_UNAVAILABLE, "maintenance")
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, down).await.unwrap() });
+        let c = campaign(app, json!({
+            "name": "Notify", "trigger": {"kind": "manual"},
+            "activities": [{"name": "Hook", "kind": "webhook", "config": {"url": format!("http://127.0.0.1:{port}/crm"), "secret": "k"}}],
+        })).await;
+        let id = c["id"].as_i64().unwrap();
+        let who = contact(app, json!({"email": "an@example.vn"})).await;
+        launch(app, id).await;
+        settle(app).await;
+        let count = || calls.lock().unwrap().len();
+        assert_eq!(count(), 1);
+        let (state, reason) = outcome(&trace_of(app, id, "Hook", who).await);
+        assert_eq!(state, "scheduled");
+        assert!(reason.as_deref().is_some_and(|r| r.contains("503")), "{reason:?}");
+        // The test app's policy: 300 ms after each failure (minutes to hours
+        // in `swell serve`), never before, four attempts in all.
+        for after in 2..=4 {
+            advance(app, clock, 200).await;
+            assert_eq!(count(), after - 1, "not before its wait");
+            advance(app, clock, 200).await;
+            assert_eq!(count(), after, "after its wait");
+        }
+        let (state, reason) = outcome(&trace_of(app, id, "Hook", who).await);
+        assert_eq!(state, "failed");
+        assert!(reason.as_deref().is_some_and(|r| r.starts_with("gave up after 4 attempts") && r.contains("503")), "{reason:?}");
+        advance(app, clock, DAY).await;
+        assert_eq!(count(), 4, "a failed step is not tried again");
+        // Every attempt the same call: one idempotency key, each signed.
+        let calls = calls.lock().unwrap().clone();
+        let keys: std::collections::HashSet<&str> = calls.iter().map(|h| h["idempotency-key"].to_str().unwrap()).collect();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert!(calls.iter().all(|h| h.contains_key("x-swell-signature")));
+        let stats = app.get(&format!("/api/v1/campaigns/{id}/stats")).await.json;
+        let hook = stats["activities"].as_array().unwrap().iter().find(|a| a["name"] == "Hook").unwrap();
+        assert_eq!(hook["failed"], 1, "{stats}");
+    }
+}
