@@ -574,6 +574,7 @@ impl Store {
                 let ids = allocate_real_ids!(self, tx, &prep);
                 write_prepared!(self, tx, ws, &prep, &ids, now);
                 tx.commit().await?;
+                self.records_changed();
                 return Ok(prep.results(&ids));
             }
             tx.rollback().await?;
@@ -670,6 +671,7 @@ impl Store {
                 tx.commit().await?;
             }
         }
+        self.records_changed();
         Ok(())
     }
 
@@ -766,6 +768,7 @@ impl Store {
                 .collect();
             write_changes!(self, tx, ws, "contact", std::iter::once((id, "delete", &changes)), now);
             tx.commit().await?;
+            self.records_changed();
             Ok(())
         })
     }

@@ -118,6 +118,10 @@ pub struct Store {
     pub(crate) intakes: Arc<leads::IntakeQueue>,
     /// SQLite's background checkpoints, while any clone lives.
     _checkpointer: Option<checkpoint::Checkpointer>,
+    /// Told after each committed write to the change log (see
+    /// [`Store::changed`]). Other processes hear of such writes from
+    /// PostgreSQL (a trigger on the log notifies `swell_wake`).
+    changes: Arc<tokio::sync::Notify>,
 }
 
 /// Runs the same block against whichever pool the store has. The block is
@@ -248,7 +252,21 @@ impl Store {
             write_gate: Arc::default(),
             intakes: Arc::default(),
             _checkpointer: checkpointer,
+            changes: Arc::default(),
         })
+    }
+
+    /// After a write to the change log has committed: wakes whoever waits
+    /// in [`Store::changed`] (the engine, whose triggers watch the log).
+    pub(crate) fn records_changed(&self) {
+        self.changes.notify_one();
+    }
+
+    /// Returns once records have changed since the last call returned (a
+    /// change before the call counts): the engine's wake-up for campaigns
+    /// that records' changes trigger.
+    pub async fn changed(&self) {
+        self.changes.notified().await;
     }
 
     /// On SQLite, a turn at the one writer (see `write_gate`); nothing on

@@ -256,7 +256,7 @@ impl Store {
                 write_changes!(self, tx, ws, entity.as_str(), std::iter::once((rec.id, op, &changes)), now);
                 results.push(Ok((if is_new { Outcome::Created } else { Outcome::Updated }, rec.id)));
             }
-            if dry_run { tx.rollback().await?; } else { tx.commit().await?; }
+            if dry_run { tx.rollback().await?; } else { tx.commit().await?; self.records_changed(); }
             Ok(results)
         })
     }
@@ -314,6 +314,7 @@ impl Store {
             let changes: Vec<_> = rec.values.iter().map(|(k, v)| (k.clone(), v.clone(), Value::Null)).collect();
             write_changes!(self, tx, ws, ty.kind.name(), std::iter::once((id, "delete", &changes)), now);
             tx.commit().await?;
+            self.records_changed();
             Ok(())
         })
     }

@@ -296,7 +296,9 @@ async fn latency(db: &str) -> anyhow::Result<(f64, f64)> {
                 false,
             )
             .await?;
-        e.wake();
+        // Nothing wakes the engine here but the change itself (the store's
+        // notice in this process; on PostgreSQL also the change log's
+        // notification), as after an update through `swell serve`'s API.
         samples.push(first_trace_ms(&store, ws, id, before, t, "an update").await?);
         // Let the rest of the workflow finish before the next update.
         tokio::time::sleep(Duration::from_millis(20)).await;

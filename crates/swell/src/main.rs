@@ -86,6 +86,10 @@ enum Command {
         /// rendering). Default 4.
         #[arg(long)]
         lanes: Option<usize>,
+        /// Seconds between looks for work when nothing wakes this worker
+        /// (on PostgreSQL every process's writes wake it at once). Default 1.
+        #[arg(long)]
+        poll: Option<u64>,
     },
     /// Bring the database schema up to date and exit.
     Migrate,
@@ -229,7 +233,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let store = open(&config).await?;
             serve(store, &config, !no_worker).await
         }
-        Command::Worker { lease, lanes, .. } => {
+        Command::Worker {
+            lease, lanes, poll, ..
+        } => {
             let store = open(&config).await?;
             let mut cfg = swell_engine::AutomationConfig::default();
             if let Some(secs) = lease {
@@ -237,6 +243,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             if let Some(lanes) = lanes {
                 cfg.lanes = lanes.max(1);
+            }
+            if let Some(secs) = poll {
+                cfg.poll = std::time::Duration::from_secs(secs.max(1));
             }
             worker(store, &config, cfg).await
         }

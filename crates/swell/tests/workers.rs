@@ -205,3 +205,64 @@ async fn three_workers_one_killed_run_every_step_exactly_once() {
         "{repeated} calls repeated: more than the killed worker's claimed batches ({in_flight})"
     );
 }
+
+/// A contact changed through one process's API wakes a `swell worker` in
+/// another at once (PostgreSQL's LISTEN/NOTIFY): the campaign the change
+/// triggers runs its first step long before the worker's next look, here a
+/// minute away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_through_the_api_wakes_a_worker_in_another_process() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = TestDb::postgres().await;
+    let url = db.url.clone();
+    let key = create_key(&url);
+    let port = free_port();
+    let mut serve = swell(&url);
+    serve.args([
+        "serve",
+        "--no-worker",
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    let _api_process = start(serve, "swell is listening on");
+    let api = Api::new(port, key);
+
+    let person = api
+        .post(
+            "/contacts",
+            json!({"email": "an@example.vn", "locale": "en"}),
+        )
+        .await;
+    let id = person["id"].as_i64().expect("contact id");
+    let campaign = json!({
+        "name": "Moved", "trigger": {"kind": "updated", "fields": ["locale"]},
+        "activities": [{"name": "Tag", "kind": "action", "config": {"action": "add_tag", "tag": "moved"}}],
+    });
+    let c = api.post("/campaigns", campaign).await;
+    let campaign = c["id"].as_i64().expect("campaign id");
+    api.post(&format!("/campaigns/{campaign}/launch"), json!({}))
+        .await;
+    let mut worker = swell(&url);
+    worker.args(["worker", "--poll", "60"]);
+    let _worker = start(worker, "swell worker is running");
+    // The worker has looked, found nothing, and sleeps its minute.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let at = std::time::Instant::now();
+    api.post(
+        "/contacts",
+        json!({"email": "an@example.vn", "locale": "vi"}),
+    )
+    .await;
+    loop {
+        let tags = api.get(&format!("/contacts/{id}")).await["tags"].clone();
+        if tags == json!(["moved"]) {
+            break;
+        }
+        assert!(
+            at.elapsed() < Duration::from_secs(15),
+            "the worker was not woken: tags {tags}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -139,6 +139,8 @@ impl Automation {
             let sleep = self.until_next_due().await;
             tokio::select! {
                 _ = self.wake.notified() => {}
+                // Records changed in this process: the triggers look.
+                _ = self.store.changed() => {}
                 _ = tokio::time::sleep(sleep) => {}
                 _ = shutdown.changed() => {}
             }

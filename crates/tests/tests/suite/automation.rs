@@ -1410,3 +1410,116 @@ clock_test! {
         assert_eq!(hook["failed"], 1, "{stats}");
     }
 }
+
+/// A change to a record wakes the engine of its process: the campaign it
+/// triggers starts at once, though this engine would otherwise look for
+/// work only once a minute. (Across processes, PostgreSQL's notification
+/// does the same: `crates/swell/tests/workers.rs`.)
+mod a_record_change_wakes_the_engine_at_once {
+    use super::*;
+    use swell_core::contact::{ContactInput, Patch};
+    use swell_store::automation::{ActivityInput, CampaignInput};
+    use swell_store::contacts::{ContactWrite, Target};
+
+    async fn run(backend: Backend) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let db = swell_tests::TestDb::new(backend).await;
+        let store = db.store.clone();
+        let ws = store.ensure_workspace("w").await.unwrap().id;
+        let campaign = store
+            .create_campaign(
+                ws,
+                &CampaignInput {
+                    marketing_campaign_id: None,
+                    name: "Moved".into(),
+                    entity: "contact".into(),
+                    filter: None,
+                    trigger: json!({"kind": "updated", "fields": ["locale"]}),
+                    reentry: "once".into(),
+                    budget: None,
+                    hook_key: None,
+                    hook_signing: None,
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .add_activity(
+                ws,
+                campaign.id,
+                &ActivityInput {
+                    name: "Tag".into(),
+                    kind: "action".into(),
+                    config: json!({"action": "add_tag", "tag": "moved"}),
+                    trigger: "start".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let locale = |target: Target, locale: &str| ContactWrite {
+            target,
+            input: ContactInput {
+                email: Patch::Set(swell_core::email::Email::parse("an@example.vn").unwrap()),
+                locale: Patch::Set(locale.into()),
+                ..Default::default()
+            },
+        };
+        let written = store
+            .write_contacts(ws, &[locale(Target::Upsert, "en")], false)
+            .await
+            .unwrap();
+        let id = written[0].as_ref().unwrap().1;
+
+        let from = swell_channels::Mailbox::new(
+            "Swell",
+            swell_core::email::Email::parse("news@shop.test").unwrap(),
+        );
+        let mailer = swell_engine::Mailer::new(
+            store.clone(),
+            swell_engine::Transport::Outbox,
+            swell_engine::Tokens::new(b"test"),
+            swell_engine::MailerConfig::new("http://127.0.0.1:9", from),
+        );
+        let engine = swell_engine::Automation::new(
+            store.clone(),
+            mailer,
+            swell_engine::AutomationConfig {
+                poll: std::time::Duration::from_secs(60),
+                ..Default::default()
+            },
+        );
+        engine.launch(ws, campaign.id).await.unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let runner = tokio::spawn(Arc::clone(&engine).run(stopped));
+        // The engine has looked, found nothing, and sleeps its minute.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let at = std::time::Instant::now();
+        store
+            .write_contacts(ws, &[locale(Target::Id(id), "vi")], false)
+            .await
+            .unwrap();
+        loop {
+            if store.contact(ws, id).await.unwrap().tags == ["moved"] {
+                break;
+            }
+            assert!(
+                at.elapsed() < std::time::Duration::from_secs(10),
+                "the change did not wake the engine"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        stop.send(true).unwrap();
+        runner.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+}
