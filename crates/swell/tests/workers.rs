@@ -45,24 +45,27 @@ async fn receiver() -> (u16, Arc<Mutex<HashMap<String, u32>>>) {
     (port, seen)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_workers_one_killed_run_every_step_exactly_once() {
+/// `swell serve --no-worker` on `url`: the API alone, with a key for it.
+fn api_only(url: &str) -> (Running, Api) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let db = TestDb::postgres().await;
-    let url = db.url.clone();
-    let key = create_key(&url);
-
-    // The API alone: the three workers do all the campaign's work.
+    let key = create_key(url);
     let port = free_port();
-    let mut serve = swell(&url);
+    let mut serve = swell(url);
     serve.args([
         "serve",
         "--no-worker",
         "--bind",
         &format!("127.0.0.1:{port}"),
     ]);
-    let _api_process = start(serve, "swell is listening on");
-    let api = Api::new(port, key);
+    (start(serve, "swell is listening on"), Api::new(port, key))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_one_killed_run_every_step_exactly_once() {
+    let db = TestDb::postgres().await;
+    let url = db.url.clone();
+    // The API alone: the three workers do all the campaign's work.
+    let (_api_process, api) = api_only(&url);
 
     let mut csv = String::from("email,name,tags\n");
     for i in 0..PEOPLE {
@@ -212,20 +215,9 @@ async fn three_workers_one_killed_run_every_step_exactly_once() {
 /// minute away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_through_the_api_wakes_a_worker_in_another_process() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let db = TestDb::postgres().await;
     let url = db.url.clone();
-    let key = create_key(&url);
-    let port = free_port();
-    let mut serve = swell(&url);
-    serve.args([
-        "serve",
-        "--no-worker",
-        "--bind",
-        &format!("127.0.0.1:{port}"),
-    ]);
-    let _api_process = start(serve, "swell is listening on");
-    let api = Api::new(port, key);
+    let (_api_process, api) = api_only(&url);
 
     let person = api
         .post(

@@ -542,6 +542,25 @@ clock_test! {
     }
 }
 
+/// An engine of a test's own on `store`, its e-mails kept in the outbox
+/// (no loop runs it until the test says).
+fn outbox_engine(
+    store: &swell_store::Store,
+    cfg: swell_engine::AutomationConfig,
+) -> Arc<swell_engine::Automation> {
+    let from = swell_channels::Mailbox::new(
+        "Swell",
+        swell_core::email::Email::parse("news@shop.test").unwrap(),
+    );
+    let mailer = swell_engine::Mailer::new(
+        store.clone(),
+        swell_engine::Transport::Outbox,
+        swell_engine::Tokens::new(b"test"),
+        swell_engine::MailerConfig::new("http://127.0.0.1:9", from),
+    );
+    swell_engine::Automation::new(store.clone(), mailer, cfg)
+}
+
 /// Steps due at once after a step that ran (splits, and server actions
 /// written in the outcome's transaction, without a filter) run in the same
 /// batch and are written with it, each its own trace under its parent's;
@@ -681,21 +700,7 @@ mod steps_due_at_once_run_in_their_parents_batch {
             .unwrap();
         let people: Vec<i64> = written.iter().map(|r| r.as_ref().unwrap().1).collect();
 
-        let from = swell_channels::Mailbox::new(
-            "Swell",
-            swell_core::email::Email::parse("news@shop.test").unwrap(),
-        );
-        let mailer = swell_engine::Mailer::new(
-            store.clone(),
-            swell_engine::Transport::Outbox,
-            swell_engine::Tokens::new(b"test"),
-            swell_engine::MailerConfig::new("http://127.0.0.1:9", from),
-        );
-        let engine = swell_engine::Automation::new(
-            store.clone(),
-            mailer,
-            swell_engine::AutomationConfig::default(),
-        );
+        let engine = outbox_engine(&store, swell_engine::AutomationConfig::default());
         assert_eq!(engine.launch(ws, campaign.id).await.unwrap(), 2);
 
         // One batch: the two e-mails it claimed, and after each the score,
@@ -1471,19 +1476,8 @@ mod a_record_change_wakes_the_engine_at_once {
             .unwrap();
         let id = written[0].as_ref().unwrap().1;
 
-        let from = swell_channels::Mailbox::new(
-            "Swell",
-            swell_core::email::Email::parse("news@shop.test").unwrap(),
-        );
-        let mailer = swell_engine::Mailer::new(
-            store.clone(),
-            swell_engine::Transport::Outbox,
-            swell_engine::Tokens::new(b"test"),
-            swell_engine::MailerConfig::new("http://127.0.0.1:9", from),
-        );
-        let engine = swell_engine::Automation::new(
-            store.clone(),
-            mailer,
+        let engine = outbox_engine(
+            &store,
             swell_engine::AutomationConfig {
                 poll: std::time::Duration::from_secs(60),
                 ..Default::default()
