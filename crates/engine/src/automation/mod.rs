@@ -647,7 +647,8 @@ struct BatchContext {
     trees: HashMap<i64, Vec<Activity>>,
 }
 
-/// For a "not opened" (etc.) branch: what happened that cancels it.
+/// For a "not opened" (etc.) branch: what happened that cancels it (the
+/// awaited event after all, or a bounce).
 fn negative_branch_happened(
     trigger: &str,
     parent_message: Option<i64>,
@@ -659,10 +660,15 @@ fn negative_branch_happened(
         "not_replied" => "reply",
         _ => return None,
     };
-    let happened = parent_message
-        .and_then(|m| engagement.get(&m))
-        .is_some_and(|kinds| kinds.iter().any(|k| k == kind));
-    happened.then(|| format!("parent message {}", past(kind)))
+    let kinds = parent_message.and_then(|m| engagement.get(&m));
+    let seen = |k: &str| kinds.is_some_and(|kinds| kinds.iter().any(|x| x == k));
+    if seen(kind) {
+        return Some(format!("parent message {}", past(kind)));
+    }
+    // A message that bounced never reached the person: not opening (or
+    // clicking, or answering) it says nothing of them, and a follow-up to
+    // the same address would bounce too.
+    seen("bounce").then(|| "parent message bounced".to_string())
 }
 
 fn past(kind: &str) -> &'static str {

@@ -998,6 +998,14 @@ clock_test! {
             outcome(&trace_of(app, id, "Not replied", replier).await),
             ("cancelled".into(), Some("parent message replied".into()))
         );
+        // A bounced message never reached its person: no "not" branch.
+        assert_eq!(tags(app, bounced).await, vec!["bounced"]);
+        for name in ["Not clicked", "Not replied"] {
+            assert_eq!(
+                outcome(&trace_of(app, id, name, bounced).await),
+                ("cancelled".into(), Some("parent message bounced".into()))
+            );
+        }
         assert_eq!(outcome(&trace_of(app, id, "Clicked", idle).await).0, "waiting");
         let stats = app.get(&format!("/api/v1/campaigns/{id}/stats")).await.json;
         let mail_fig = stats["activities"].as_array().unwrap().iter().find(|a| a["name"] == "Mail").unwrap();
