@@ -1363,6 +1363,16 @@ clock_test! {
         assert_eq!(estimate["channels"]["sms"]["messages"], 3, "{estimate}");
         assert_eq!(estimate["total_cost"], 1500.0, "{estimate}");
         assert_eq!(estimate["within_budget"], false, "{estimate}");
+        // A campaign over other records counts each of them on its order's
+        // first channel.
+        let r = app.post("/api/v1/records/order", json!({"external_id": "O1", "total": 1000, "currency": "VND", "status": "paid", "contact_email": "a@example.vn"})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let orders = campaign(app, json!({
+            "name": "Orders", "entity": "order", "trigger": {"kind": "manual"},
+            "activities": [{"name": "Thanks", "kind": "message", "config": {"channels": ["sms"], "templates": {"sms": sms.json["id"]}}}],
+        })).await;
+        let estimate = app.get(&format!("/api/v1/campaigns/{}/estimate", orders["id"])).await.json;
+        assert_eq!(estimate["channels"]["sms"]["messages"], 1, "{estimate}");
         launch(app, paid).await;
         settle(app).await;
         let shown = app.get(&format!("/api/v1/campaigns/{paid}")).await.json;

@@ -959,6 +959,11 @@ pub(crate) async fn cost_estimate(
                     .filter_map(|(ch, n)| Some((ch?, n)))
                     .collect()
             }
+            // Records of other kinds: everyone on the order's first channel.
+            "message" => {
+                let first = a.config["channels"][0].as_str().unwrap_or("email");
+                vec![(first.to_string(), audience)]
+            }
             _ => continue,
         };
         for (channel, reachable) in sends {
