@@ -338,15 +338,17 @@ impl Store {
         // Channel names in the SQL come from this list and `Channel`, never
         // from the caller's text.
         let mut whens = String::new();
+        let mut in_app = false;
         for name in order {
             let (name, reachable) = match *name {
-                "inapp" => (
-                    "inapp",
-                    format!(
+                "inapp" => {
+                    in_app = true;
+                    let seen = format!(
                         "EXISTS (SELECT 1 FROM events e WHERE e.workspace_id = {ws_param} AND e.contact_id = c.id \
                          AND e.name = 'app_open' AND e.at >= {since_param})"
-                    ),
-                ),
+                    );
+                    ("inapp", seen)
+                }
                 other => match Channel::parse(other) {
                     Some(ch) => (
                         ch.as_str(),
@@ -365,7 +367,6 @@ impl Store {
             "SELECT r, COUNT(*) AS n FROM (SELECT CASE{whens} END AS r FROM {} WHERE {}) x GROUP BY r",
             compiled.from, compiled.condition
         );
-        let in_app = order.contains(&"inapp");
         Ok(on_db!(self, p => {
             let q = bind_compiled(sqlx::query(sqlx::AssertSqlSafe(sql)), &compiled.binds).bind(ws.0);
             // `$since` only where the order has in-app: a parameter no

@@ -547,12 +547,23 @@ pub async fn manual_campaign(
     ws: swell_store::WorkspaceId,
     name: &str,
 ) -> swell_store::automation::Campaign {
+    contact_campaign(store, ws, name, serde_json::json!({"kind": "manual"})).await
+}
+
+/// A contact campaign entered by `trigger`, each contact let in once, with
+/// no activities yet.
+pub async fn contact_campaign(
+    store: &Store,
+    ws: swell_store::WorkspaceId,
+    name: &str,
+    trigger: serde_json::Value,
+) -> swell_store::automation::Campaign {
     let input = swell_store::automation::CampaignInput {
         marketing_campaign_id: None,
         name: name.into(),
         entity: "contact".into(),
         filter: None,
-        trigger: serde_json::json!({"kind": "manual"}),
+        trigger,
         reentry: "once".into(),
         budget: None,
         hook_key: None,

@@ -1053,16 +1053,15 @@ impl Automation {
                 }
                 // The change, not the whole set read above: another step
                 // may be tagging the same contact at this moment.
-                let input = if add {
-                    ContactInput {
-                        add_tags: vec![tag],
-                        ..Default::default()
-                    }
+                let (add_tags, remove_tags) = if add {
+                    (vec![tag], Vec::new())
                 } else {
-                    ContactInput {
-                        remove_tags: vec![tag],
-                        ..Default::default()
-                    }
+                    (Vec::new(), vec![tag])
+                };
+                let input = ContactInput {
+                    add_tags,
+                    remove_tags,
+                    ..Default::default()
                 };
                 self.write_contact(ws, contact, input).await
             }

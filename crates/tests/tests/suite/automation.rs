@@ -1441,7 +1441,7 @@ clock_test! {
 mod a_record_change_wakes_the_engine_at_once {
     use super::*;
     use swell_core::contact::{ContactInput, Patch};
-    use swell_store::automation::{ActivityInput, CampaignInput};
+    use swell_store::automation::ActivityInput;
     use swell_store::contacts::{ContactWrite, Target};
 
     async fn run(backend: Backend) {
@@ -1449,23 +1449,13 @@ mod a_record_change_wakes_the_engine_at_once {
         let db = swell_tests::TestDb::new(backend).await;
         let store = db.store.clone();
         let ws = store.ensure_workspace("w").await.unwrap().id;
-        let campaign = store
-            .create_campaign(
-                ws,
-                &CampaignInput {
-                    marketing_campaign_id: None,
-                    name: "Moved".into(),
-                    entity: "contact".into(),
-                    filter: None,
-                    trigger: json!({"kind": "updated", "fields": ["locale"]}),
-                    reentry: "once".into(),
-                    budget: None,
-                    hook_key: None,
-                    hook_signing: None,
-                },
-            )
-            .await
-            .unwrap();
+        let campaign = swell_tests::contact_campaign(
+            &store,
+            ws,
+            "Moved",
+            json!({"kind": "updated", "fields": ["locale"]}),
+        )
+        .await;
         store
             .add_activity(
                 ws,
